@@ -1,0 +1,66 @@
+# mxkv — one entry point for building, the demo, the benchmark and every test.
+#
+#   make demo    build the library and run the data-parallel training demo
+#   make test    install what the tests need, then run every test
+#   make bench   run the benchmark (prints ratios against a plain C baseline)
+
+CARGO     ?= cargo
+CC        ?= gcc
+LIBDIR    := $(CURDIR)/target/release
+BUILD     := $(CURDIR)/build
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=c99 -Wall -Wextra -pedantic -I$(CURDIR)/include
+LDFLAGS   += -L$(LIBDIR) -Wl,-rpath,$(LIBDIR)
+LDLIBS    += -lmxkv -lm -lpthread
+
+.PHONY: all lib header demo bench test deps test-rust test-header test-c test-perl test-python test-pkg clean
+
+all: lib
+
+lib:
+	$(CARGO) build --release
+
+# The committed header is generated from the Rust source (cbindgen 0.29.4, pinned in .ci/deps.sh).
+header:
+	cbindgen --quiet --config cbindgen.toml --output include/mxkv.h .
+
+$(BUILD)/examples/%: examples/%.c include/mxkv.h lib
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/benches/%: benches/%.c include/mxkv.h lib
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O3 -march=native -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+demo: $(BUILD)/examples/train
+	$(BUILD)/examples/train
+
+bench: $(BUILD)/benches/bench
+	$(BUILD)/benches/bench
+
+deps:
+	bash .ci/deps.sh
+
+test: deps test-rust test-header test-c test-perl test-python test-pkg
+
+test-rust:
+	$(CARGO) test --release
+
+test-header:
+	bash .ci/check-header.sh
+
+test-c: lib
+	bash c-tests/run.sh
+
+test-perl: lib
+	bash perl-shim/run-tests.sh
+
+test-python: lib
+	bash python/run-tests.sh
+
+test-pkg: lib
+	bash c-tests/pkg/run.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)
