@@ -17,8 +17,11 @@ LDLIBS    += -lmxkv -lm -lpthread
 
 all: lib
 
+# The library's SONAME is libmxkv.so.0; the link lets programs built against
+# target/release find it there.
 lib:
 	$(CARGO) build --release
+	ln -sf libmxkv.so $(LIBDIR)/libmxkv.so.0
 
 # The committed header is generated from the Rust source (cbindgen 0.29.4, pinned in .ci/deps.sh).
 header:

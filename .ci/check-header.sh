@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The committed header must be exactly what the pinned cbindgen generates from the source.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+cbindgen --quiet --config cbindgen.toml --output "$tmp" .
+if cmp -s "$tmp" include/mxkv.h; then
+  echo "header: include/mxkv.h matches cbindgen $(cbindgen --version | awk '{print $2}')"
+  echo "1 passed, 0 failed"
+else
+  echo "header: include/mxkv.h differs from what cbindgen generates (run 'make header'):"
+  diff -u include/mxkv.h "$tmp" | head -40
+  echo "0 passed, 1 failed"
+  exit 1
+fi

@@ -1,0 +1,8 @@
+// Gives the shared library the SONAME libmxkv.so.<major>, so that installs can keep the
+// usual libmxkv.so -> libmxkv.so.0 -> libmxkv.so.0.1.0 links.
+fn main() {
+    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets the version");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmxkv.so.{major}");
+    }
+}

@@ -1,0 +1,414 @@
+/*
+ * mxkv — the Apache MXNet 1.x KVStore C API (KVStore and dense NDArray functions).
+ * Drop-in for the matching part of MXNet's c_api.h: same names, signatures and codes.
+ * Every function returns 0 on success and -1 on failure (see MXGetLastError).
+ *
+ * Generated from the Rust source by cbindgen; do not edit.
+ */
+
+#ifndef MXKV_H
+#define MXKV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/**
+ * mxkv's own version, also given by `MXKVGetVersion` as major*10000 + minor*100 + patch.
+ */
+#define MXKV_VERSION_MAJOR 0
+
+#define MXKV_VERSION_MINOR 1
+
+#define MXKV_VERSION_PATCH 0
+
+/**
+ * The MXNet API level implemented, as `MXGetVersion` reports it (1.9.1).
+ */
+#define MXKV_MXNET_VERSION 10901
+
+/**
+ * An opaque KVStore handle.
+ */
+typedef void *KVStoreHandle;
+
+/**
+ * `mx_uint` of MXNet's `c_api.h`.
+ */
+typedef uint32_t mx_uint;
+
+/**
+ * An opaque NDArray handle.
+ */
+typedef void *NDArrayHandle;
+
+/**
+ * Called once per pushed key with the summed gradient `recv` and the stored value `local`.
+ * The updater owns both handles and must free them with `MXNDArrayFree`; what it writes
+ * into `local` is the new stored value.
+ */
+typedef void (*MXKVStoreUpdater)(int key, NDArrayHandle recv, NDArrayHandle local, void *handle);
+
+/**
+ * As `MXKVStoreUpdater`, for string keys.
+ */
+typedef void (*MXKVStoreStrUpdater)(const char *key, NDArrayHandle recv, NDArrayHandle local, void *handle);
+
+/**
+ * Receives the commands that workers send to servers (`MXKVStoreRunServer`).
+ */
+typedef void (*MXKVStoreServerController)(int head, const char *body, void *controller_handle);
+
+/**
+ * `dim_t` of MXNet's `c_api.h`: a 64-bit dimension.
+ */
+typedef int64_t dim_t;
+
+/**
+ * `mx_float` of MXNet's `c_api.h`.
+ */
+typedef float mx_float;
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * Version of mxkv itself: `*out = major*10000 + minor*100 + patch`.
+ */
+int MXKVGetVersion(int *out);
+
+/**
+ * The MXNet API level mxkv implements: `*out = 10901` (MXNet 1.9.1).
+ */
+int MXGetVersion(int *out);
+
+/**
+ * Called by frontends at exit. mxkv's local work is always finished when a call returns,
+ * so there is nothing left to wait for; returns 0.
+ */
+int MXNotifyShutdown(void);
+
+/**
+ * The message of the last failed call on this thread ("" if none failed). The pointer
+ * stays valid until the next failure on this thread; later successes do not clear it.
+ */
+const char *MXGetLastError(void);
+
+/**
+ * Creates a store. `type` is lower-cased; names containing `dist` ask for a distributed
+ * store, names containing `nccl` for NCCL (both refused by this build); every other name
+ * (`local`, `device`, `local_allreduce_cpu`, …) gives a local store. Free it with
+ * `MXKVStoreFree`.
+ */
+int MXKVStoreCreate(const char *type, KVStoreHandle *out);
+
+/**
+ * Frees a store. Handles of arrays pulled from it stay valid.
+ */
+int MXKVStoreFree(KVStoreHandle handle);
+
+/**
+ * Sets 2-bit gradient compression from `num_params` key/value strings: `type` (required,
+ * `2bit`) and `threshold` (> 0, default 0.5); unknown keys are ignored.
+ */
+int MXKVStoreSetGradientCompression(KVStoreHandle handle, mx_uint num_params, const char *const *keys, const char *const *vals);
+
+/**
+ * Initialises `num` int keys with deep copies of `vals`. A key may be initialised once.
+ */
+int MXKVStoreInit(KVStoreHandle handle, mx_uint num, const int *keys, NDArrayHandle *vals);
+
+/**
+ * As `MXKVStoreInit`, for string keys, which are numbered 0, 1, 2 … in registration order.
+ */
+int MXKVStoreInitEx(KVStoreHandle handle, mx_uint num, const char *const *keys, NDArrayHandle *vals);
+
+/**
+ * Pushes `num` (key, value) pairs. Values of the same key are summed; without an updater
+ * the sum becomes the stored value, with one the updater is called once per key, in
+ * ascending key order, on this thread. `priority` is accepted and has no effect.
+ */
+int MXKVStorePush(KVStoreHandle handle, mx_uint num, const int *keys, NDArrayHandle *vals, int _priority);
+
+/**
+ * As `MXKVStorePush`, for string keys.
+ */
+int MXKVStorePushEx(KVStoreHandle handle, mx_uint num, const char *const *keys, NDArrayHandle *vals, int _priority);
+
+/**
+ * Copies each key's stored value into its output arrays (shapes must match; the dtype
+ * converts to the output's). The same key may be given with several outputs.
+ */
+int MXKVStorePullWithSparse(KVStoreHandle handle, mx_uint num, const int *keys, NDArrayHandle *vals, int _priority, bool ignore_sparse);
+
+/**
+ * As `MXKVStorePullWithSparse`, for string keys.
+ */
+int MXKVStorePullWithSparseEx(KVStoreHandle handle, mx_uint num, const char *const *keys, NDArrayHandle *vals, int _priority, bool ignore_sparse);
+
+/**
+ * `MXKVStorePullWithSparse` with `ignore_sparse` true.
+ */
+int MXKVStorePull(KVStoreHandle handle, mx_uint num, const int *keys, NDArrayHandle *vals, int priority);
+
+/**
+ * `MXKVStorePullWithSparseEx` with `ignore_sparse` true.
+ */
+int MXKVStorePullEx(KVStoreHandle handle, mx_uint num, const char *const *keys, NDArrayHandle *vals, int priority);
+
+/**
+ * Initialises `vkeys` with `vals`, then pulls `okeys` into `outs`; all checked first.
+ */
+int MXKVStoreBroadcast(KVStoreHandle handle, mx_uint vnum, const int *vkeys, mx_uint onum, const int *okeys, NDArrayHandle *vals, NDArrayHandle *outs, int _priority);
+
+/**
+ * As `MXKVStoreBroadcast`, for string keys (`vkeys` are registered).
+ */
+int MXKVStoreBroadcastEx(KVStoreHandle handle, mx_uint vnum, const char *const *vkeys, mx_uint onum, const char *const *okeys, NDArrayHandle *vals, NDArrayHandle *outs, int _priority);
+
+/**
+ * Pushes `vals` to `vkeys`, then pulls `okeys` into `outs` (which may be `vals`); all
+ * checked first.
+ */
+int MXKVStorePushPull(KVStoreHandle handle, mx_uint vnum, const int *vkeys, mx_uint onum, const int *okeys, NDArrayHandle *vals, NDArrayHandle *outs, int _priority);
+
+/**
+ * As `MXKVStorePushPull`, for string keys.
+ */
+int MXKVStorePushPullEx(KVStoreHandle handle, mx_uint vnum, const char *const *vkeys, mx_uint onum, const char *const *okeys, NDArrayHandle *vals, NDArrayHandle *outs, int _priority);
+
+/**
+ * Sets the updater (NULL removes it). For a string-keyed store it receives each key's
+ * registration index. `updater_handle` is passed back on every call.
+ */
+int MXKVStoreSetUpdater(KVStoreHandle handle, MXKVStoreUpdater updater, void *updater_handle);
+
+/**
+ * Sets an int-key and a string-key updater. Either may be NULL: the one given serves both
+ * key kinds (string keys as their index for the int updater); both NULL removes them.
+ */
+int MXKVStoreSetUpdaterEx(KVStoreHandle handle, MXKVStoreUpdater updater, MXKVStoreStrUpdater str_updater_fn, void *updater_handle);
+
+/**
+ * The store's type: its lower-cased creation name. The string belongs to the store and
+ * stays valid until `MXKVStoreFree`.
+ */
+int MXKVStoreGetType(KVStoreHandle handle, const char **type);
+
+/**
+ * This process's rank among the workers (0 for local stores).
+ */
+int MXKVStoreGetRank(KVStoreHandle handle, int *ret);
+
+/**
+ * The number of workers (1 for local stores).
+ */
+int MXKVStoreGetGroupSize(KVStoreHandle handle, int *ret);
+
+/**
+ * 1 unless this process is a server or scheduler (`DMLC_ROLE`).
+ */
+int MXKVStoreIsWorkerNode(int *ret);
+
+/**
+ * 1 when `DMLC_ROLE` is `server`.
+ */
+int MXKVStoreIsServerNode(int *ret);
+
+/**
+ * 1 when `DMLC_ROLE` is `scheduler`.
+ */
+int MXKVStoreIsSchedulerNode(int *ret);
+
+/**
+ * Waits for every worker (returns at once for local stores).
+ */
+int MXKVStoreBarrier(KVStoreHandle handle);
+
+/**
+ * Whether freeing a worker's store waits for the other workers first (default 1).
+ */
+int MXKVStoreSetBarrierBeforeExit(KVStoreHandle handle, int barrier_before_exit);
+
+/**
+ * Runs the server loop until the workers stop it, passing commands to `controller` on
+ * this thread. Returns at once for local stores.
+ */
+int MXKVStoreRunServer(KVStoreHandle handle, MXKVStoreServerController controller, void *controller_handle);
+
+/**
+ * Sends a command to every server (ids 0–5 are MXNet's; 0 reaches the controller).
+ * A no-op for local stores.
+ */
+int MXKVStoreSendCommmandToServers(KVStoreHandle handle, int cmd_id, const char *cmd_body);
+
+/**
+ * How many nodes of group `node_id` have not been heard from for `timeout_sec` seconds
+ * (0 for local stores).
+ */
+int MXKVStoreGetNumDeadNode(KVStoreHandle handle, int node_id, int *number, int timeout_sec);
+
+/**
+ * Creates an empty ("none") array handle: no shape, no memory, dtype -1.
+ */
+int MXNDArrayCreateNone(NDArrayHandle *out);
+
+/**
+ * Creates a zero-filled float32 array of `shape[0..ndim]` on context (dev_type, dev_id).
+ * Contexts: cpu (1), cpu_pinned (3), cpu_shared (5) with dev_id 0–63; gpu (2) is refused.
+ * `delay_alloc` is accepted and ignored. The caller owns `*out` and frees it with
+ * `MXNDArrayFree`.
+ */
+int MXNDArrayCreate(const mx_uint *shape, mx_uint ndim, int dev_type, int dev_id, int delay_alloc, NDArrayHandle *out);
+
+/**
+ * As `MXNDArrayCreate`, with a dtype code: 0 float32, 1 float64, 2 float16, 3 uint8,
+ * 4 int32, 5 int8, 6 int64, 7 bool, 8 int16, 9 uint16, 10 uint32, 11 uint64, 12 bfloat16.
+ */
+int MXNDArrayCreateEx(const mx_uint *shape, mx_uint ndim, int dev_type, int dev_id, int _delay_alloc, int dtype, NDArrayHandle *out);
+
+/**
+ * As `MXNDArrayCreateEx`, with 64-bit dimensions.
+ */
+int MXNDArrayCreateEx64(const int64_t *shape, int ndim, int dev_type, int dev_id, int _delay_alloc, int dtype, NDArrayHandle *out);
+
+/**
+ * Copies `size` elements (not bytes) of the array's dtype from `data` into the array.
+ * `size` must equal the array's element count.
+ */
+int MXNDArraySyncCopyFromCPU(NDArrayHandle handle, const void *data, size_t size);
+
+/**
+ * Copies the array's `size` elements (not bytes) into `data`. `size` must equal the
+ * element count.
+ */
+int MXNDArraySyncCopyToCPU(NDArrayHandle handle, void *data, size_t size);
+
+/**
+ * Copies the values of `handle_src` into `handle_dst` (same shape; the dtype converts).
+ * `i` must be -1 (the data); dense arrays have no auxiliary arrays.
+ */
+int MXNDArraySyncCopyFromNDArray(NDArrayHandle handle_dst, NDArrayHandle handle_src, int i);
+
+/**
+ * Waits for pending writes to the array. mxkv finishes all work before a call returns,
+ * so this only checks the handle.
+ */
+int MXNDArrayWaitToRead(NDArrayHandle handle);
+
+/**
+ * Waits for pending reads and writes of the array; as `MXNDArrayWaitToRead`.
+ */
+int MXNDArrayWaitToWrite(NDArrayHandle handle);
+
+/**
+ * Waits for all pending work; mxkv has none outstanding, so this returns 0.
+ */
+int MXNDArrayWaitAll(void);
+
+/**
+ * Frees a handle. The memory lives on while views, stores or other handles use it.
+ * Freeing a handle twice is an error, not a crash.
+ */
+int MXNDArrayFree(NDArrayHandle handle);
+
+/**
+ * The shape as uint32 dimensions (deprecated in MXNet). `*out_pdata` points to a
+ * per-thread buffer, valid until the next shape call on this thread. A none array has
+ * `*out_dim == 0`.
+ */
+int MXNDArrayGetShape(NDArrayHandle handle, mx_uint *out_dim, const mx_uint **out_pdata);
+
+/**
+ * The shape as int dimensions; see `MXNDArrayGetShape`.
+ */
+int MXNDArrayGetShapeEx(NDArrayHandle handle, int *out_dim, const int **out_pdata);
+
+/**
+ * The shape as int64 dimensions; see `MXNDArrayGetShape`.
+ */
+int MXNDArrayGetShapeEx64(NDArrayHandle handle, int *out_dim, const int64_t **out_pdata);
+
+/**
+ * The dtype code (see `MXNDArrayCreateEx`); -1 for a none array.
+ */
+int MXNDArrayGetDType(NDArrayHandle handle, int *out_dtype);
+
+/**
+ * The context: dev_type (1 cpu, 3 cpu_pinned, 5 cpu_shared) and dev_id; (0, 0) for a
+ * none array. Values held by a store report cpu_pinned(0), as in MXNet.
+ */
+int MXNDArrayGetContext(NDArrayHandle handle, int *out_dev_type, int *out_dev_id);
+
+/**
+ * The address of the array's first element (NULL for a none array). Callers may read and
+ * write through it; the memory stays valid while any handle or store refers to it.
+ */
+int MXNDArrayGetData(NDArrayHandle handle, void **out_pdata);
+
+/**
+ * The storage type: 0 dense (every array mxkv makes); -1 for a none array.
+ */
+int MXNDArrayGetStorageType(NDArrayHandle handle, int *out_storage_type);
+
+/**
+ * A view of the same memory with another shape: `dims` may hold one -1 (inferred) and 0s
+ * (copy the matching dimension). The element count must not change.
+ */
+int MXNDArrayReshape(NDArrayHandle handle, int ndim, int *dims, NDArrayHandle *out);
+
+/**
+ * As `MXNDArrayReshape`, with 64-bit dimensions; `reverse` matches 0s and -1 from the right.
+ */
+int MXNDArrayReshape64(NDArrayHandle handle, int ndim, dim_t *dims, bool reverse, NDArrayHandle *out);
+
+/**
+ * A view of rows `[slice_begin, slice_end)` along the first dimension.
+ */
+int MXNDArraySlice(NDArrayHandle handle, mx_uint slice_begin, mx_uint slice_end, NDArrayHandle *out);
+
+/**
+ * As `MXNDArraySlice`, with 64-bit indices (negative ones are errors).
+ */
+int MXNDArraySlice64(NDArrayHandle handle, int64_t slice_begin, int64_t slice_end, NDArrayHandle *out);
+
+/**
+ * A view of row `idx`, without the first dimension.
+ */
+int MXNDArrayAt(NDArrayHandle handle, mx_uint idx, NDArrayHandle *out);
+
+/**
+ * As `MXNDArrayAt`, with a 64-bit index.
+ */
+int MXNDArrayAt64(NDArrayHandle handle, int64_t idx, NDArrayHandle *out);
+
+/**
+ * Saves `num_args` arrays to `fname` in MXNet's `.params` format, with names when `keys`
+ * is not NULL.
+ */
+int MXNDArraySave(const char *fname, mx_uint num_args, NDArrayHandle *args, const char *const *keys);
+
+/**
+ * Loads a `.params` file. `*out_arr` (new handles the caller owns and frees) and
+ * `*out_names` point to per-thread buffers valid until the next load on this thread;
+ * `*out_name_size` is 0 when the file has no names.
+ */
+int MXNDArrayLoad(const char *fname, mx_uint *out_size, NDArrayHandle **out_arr, mx_uint *out_name_size, const char *const **out_names);
+
+/**
+ * Serialises one array; `*out_buf` points to a per-thread buffer of `*out_size` bytes,
+ * valid until the next call on this thread.
+ */
+int MXNDArraySaveRawBytes(NDArrayHandle handle, size_t *out_size, const char **out_buf);
+
+/**
+ * Creates an array from the bytes of `MXNDArraySaveRawBytes`.
+ */
+int MXNDArrayLoadFromRawBytes(const void *buf, size_t size, NDArrayHandle *out);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* MXKV_H */

@@ -1,0 +1,77 @@
+//! The one error type of mxkv. Its `Display` text is what `MXGetLastError` shows after
+//! `MXNetError: `; the texts keep MXNet's key phrases (reference §3.11) so that code that
+//! matches on them keeps working.
+
+use crate::ndarray::Shape;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// A malformed argument: NULL where a value is needed, an out-of-range code, and so on.
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    #[error("unknown dtype code {0} (known: 0-12: float32, float64, float16, uint8, int32, int8, int64, bool, int16, uint16, uint32, uint64, bfloat16)")]
+    UnknownDType(i32),
+
+    #[error("unknown storage type {0} (known: 0 default/dense, 1 row_sparse, 2 csr)")]
+    UnknownStorage(i32),
+
+    #[error("{0} storage is not supported yet: mxkv stores dense arrays only")]
+    UnsupportedStorage(&'static str),
+
+    #[error("invalid context: {0}")]
+    InvalidContext(String),
+
+    #[error("shape {shape} has too many elements: {detail}")]
+    TooLarge { shape: String, detail: &'static str },
+
+    #[error("out of memory: cannot allocate {0} bytes")]
+    OutOfMemory(usize),
+
+    #[error("Memory size do not match: the array has {expected} elements, the copy has {got}")]
+    CopySize { expected: usize, got: usize },
+
+    #[error("operands shape mismatch from.shape = {from} to.shape={to}")]
+    ShapeMismatch { from: Shape, to: Shape },
+
+    #[error("the array is empty (created with MXNDArrayCreateNone): {0}")]
+    NoneArray(&'static str),
+
+    #[error("duplicate init of key {0}. Please double check if you called kv.init or kv.broadcast with this key multiple times")]
+    DuplicateInit(String),
+
+    #[error("key {0} has not been inited")]
+    NotInited(i32),
+
+    #[error("key {0} doesn't exist. Did you init?")]
+    UnknownKey(String),
+
+    #[error("Check failed: key_type_ == key_type ({store} vs. {call}) : Mixed key types are not allowed: this store uses {store_name} keys, the call gave {call_name} keys")]
+    MixedKeyTypes { store: i32, call: i32, store_name: &'static str, call_name: &'static str },
+
+    #[error("compile with USE_NCCL=1 to use {0}: mxkv has no NCCL store; use a local or dist store")]
+    Nccl(String),
+
+    #[error("{0} needs the distributed engine, which this build of mxkv does not include")]
+    NoDist(String),
+
+    #[error("{0}")]
+    GradientCompression(String),
+
+    #[error("invalid .params data: {0}")]
+    Format(String),
+
+    #[error("I/O error on {path}: {detail}")]
+    Io { path: String, detail: String },
+
+    #[error("internal error (a bug in mxkv): {0}")]
+    Panic(String),
+}
+
+impl Error {
+    pub fn invalid(msg: impl Into<String>) -> Error {
+        Error::InvalidArgument(msg.into())
+    }
+}

@@ -1,0 +1,150 @@
+//! Handles: what C holds instead of pointers. A handle encodes a kind tag, a slot index and
+//! the slot's generation, so a NULL, foreign, stale (freed) or wrong-kind handle is
+//! recognised and reported, never dereferenced (spec §4.1).
+//!
+//! Layout of the pointer-sized value: bits 0–3 kind tag, 4–35 slot index, 36–63 generation.
+//! Real pointers are at least 2-byte aligned; the tags are odd, so no pointer is a handle.
+
+use std::ffi::c_void;
+use std::sync::{Arc, LazyLock};
+
+use parking_lot::RwLock;
+
+use crate::error::{Error, Result};
+
+const TAG_BITS: u32 = 4;
+const INDEX_BITS: u32 = 32;
+const TAG_MASK: usize = (1 << TAG_BITS) - 1;
+const GEN_MASK: u32 = (1 << 28) - 1;
+
+/// A registry of live objects of one kind.
+pub struct HandleMap<T> {
+    tag: usize,
+    kind: &'static str,
+    slots: RwLock<Slots<T>>,
+}
+
+struct Slots<T> {
+    entries: Vec<Slot<T>>,
+    free: Vec<u32>,
+}
+
+struct Slot<T> {
+    generation: u32,
+    value: Option<Arc<T>>,
+}
+
+/// Kinds of handle, for messages about a handle of the wrong kind.
+const KINDS: [(usize, &str); 2] = [(NDARRAY_TAG, "NDArray"), (KVSTORE_TAG, "KVStore")];
+const NDARRAY_TAG: usize = 0x9;
+const KVSTORE_TAG: usize = 0xB;
+
+impl<T> HandleMap<T> {
+    fn new(tag: usize, kind: &'static str) -> HandleMap<T> {
+        HandleMap { tag, kind, slots: RwLock::new(Slots { entries: Vec::new(), free: Vec::new() }) }
+    }
+
+    /// Registers `value` and returns its new handle.
+    pub fn insert(&self, value: Arc<T>) -> *mut c_void {
+        let mut slots = self.slots.write();
+        let index = match slots.free.pop() {
+            Some(i) => i,
+            None => {
+                slots.entries.push(Slot { generation: 1, value: None });
+                (slots.entries.len() - 1) as u32
+            }
+        };
+        let slot = &mut slots.entries[index as usize];
+        slot.value = Some(value);
+        self.encode(index, slot.generation)
+    }
+
+    /// The object behind a handle.
+    pub fn get(&self, handle: *mut c_void) -> Result<Arc<T>> {
+        let (index, generation) = self.decode(handle)?;
+        let slots = self.slots.read();
+        match slots.entries.get(index as usize) {
+            Some(Slot { generation: g, value: Some(v) }) if *g == generation => Ok(v.clone()),
+            Some(_) => Err(self.stale(handle)),
+            None => Err(self.foreign(handle)),
+        }
+    }
+
+    /// Unregisters a handle; the object lives on while other references to it exist.
+    pub fn remove(&self, handle: *mut c_void) -> Result<Arc<T>> {
+        let (index, generation) = self.decode(handle)?;
+        let mut slots = self.slots.write();
+        let value = match slots.entries.get_mut(index as usize) {
+            Some(slot) if slot.generation == generation && slot.value.is_some() => {
+                slot.generation = (slot.generation % GEN_MASK) + 1;
+                slot.value.take().expect("checked above")
+            }
+            Some(_) => return Err(self.stale(handle)),
+            None => return Err(self.foreign(handle)),
+        };
+        slots.free.push(index);
+        Ok(value)
+    }
+
+    fn encode(&self, index: u32, generation: u32) -> *mut c_void {
+        let bits = ((generation as usize) << (TAG_BITS + INDEX_BITS)) | ((index as usize) << TAG_BITS) | self.tag;
+        bits as *mut c_void
+    }
+
+    fn decode(&self, handle: *mut c_void) -> Result<(u32, u32)> {
+        let bits = handle as usize;
+        if bits == 0 {
+            return Err(Error::invalid(format!("{} handle is NULL", self.kind)));
+        }
+        let tag = bits & TAG_MASK;
+        if tag != self.tag {
+            return Err(match KINDS.iter().find(|(t, _)| *t == tag) {
+                Some((_, other)) => {
+                    Error::invalid(format!("expected an {} handle, but got a {} handle ({handle:p})", self.kind, other))
+                }
+                None => self.foreign(handle),
+            });
+        }
+        let index = ((bits >> TAG_BITS) & (u32::MAX as usize)) as u32;
+        let generation = (bits >> (TAG_BITS + INDEX_BITS)) as u32;
+        Ok((index, generation))
+    }
+
+    fn stale(&self, handle: *mut c_void) -> Error {
+        Error::invalid(format!(
+            "{} handle {handle:p} is no longer valid: it was already freed (use after free or double free)",
+            self.kind
+        ))
+    }
+
+    fn foreign(&self, handle: *mut c_void) -> Error {
+        Error::invalid(format!("{handle:p} is not an {} handle made by mxkv", self.kind))
+    }
+}
+
+pub static NDARRAYS: LazyLock<HandleMap<crate::ndarray::NDArray>> = LazyLock::new(|| HandleMap::new(NDARRAY_TAG, "NDArray"));
+pub static KVSTORES: LazyLock<HandleMap<super::kvstore::Store>> = LazyLock::new(|| HandleMap::new(KVSTORE_TAG, "KVStore"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_foreign_and_wrong_kind_handles_are_errors() {
+        let map: HandleMap<i32> = HandleMap::new(NDARRAY_TAG, "NDArray");
+        let h = map.insert(Arc::new(7));
+        assert_eq!(*map.get(h).unwrap(), 7);
+        assert_eq!(*map.remove(h).unwrap(), 7);
+        assert!(map.get(h).unwrap_err().to_string().contains("already freed"));
+        assert!(map.remove(h).is_err());
+        let h2 = map.insert(Arc::new(8));
+        assert_ne!(h, h2, "a reused slot gets a new generation");
+        assert!(map.get(h).is_err());
+        let local = 5u64;
+        assert!(map.get(&local as *const u64 as *mut c_void).unwrap_err().to_string().contains("not an NDArray handle"));
+        assert!(map.get(std::ptr::null_mut()).unwrap_err().to_string().contains("NULL"));
+        let other: HandleMap<i32> = HandleMap::new(KVSTORE_TAG, "KVStore");
+        let k = other.insert(Arc::new(1));
+        assert!(map.get(k).unwrap_err().to_string().contains("got a KVStore handle"));
+    }
+}

@@ -1,0 +1,420 @@
+//! `MXKVStore*`: the store API (reference §1.3, spec §3–4).
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::Arc;
+
+use super::handles::{KVSTORES, NDARRAYS};
+use super::ndarray::array;
+use super::{boundary, count, mx_uint, out_arg, slice_arg, str_arg, str_list, KVStoreHandle, NDArrayHandle};
+use crate::error::{Error, Result};
+use crate::kvstore::{self, GradientCompression, KVStore, Keys, Role, Updater};
+use crate::ndarray::NDArray;
+
+/// Called once per pushed key with the summed gradient `recv` and the stored value `local`.
+/// The updater owns both handles and must free them with `MXNDArrayFree`; what it writes
+/// into `local` is the new stored value.
+pub type MXKVStoreUpdater = Option<unsafe extern "C" fn(key: c_int, recv: NDArrayHandle, local: NDArrayHandle, handle: *mut c_void)>;
+/// As `MXKVStoreUpdater`, for string keys.
+pub type MXKVStoreStrUpdater =
+    Option<unsafe extern "C" fn(key: *const c_char, recv: NDArrayHandle, local: NDArrayHandle, handle: *mut c_void)>;
+/// Receives the commands that workers send to servers (`MXKVStoreRunServer`).
+pub type MXKVStoreServerController = Option<unsafe extern "C" fn(head: c_int, body: *const c_char, controller_handle: *mut c_void)>;
+
+/// A store as C holds it: the store and its lower-cased name as a C string, whose pointer
+/// `MXKVStoreGetType` hands out until the store is freed.
+pub struct Store {
+    store: KVStore,
+    type_name: CString,
+}
+
+fn store(handle: KVStoreHandle) -> Result<Arc<Store>> {
+    KVSTORES.get(handle)
+}
+
+/// The caller's opaque pointer, passed back untouched to its callbacks; the caller is
+/// responsible for it being usable from the threads it pushes from.
+#[derive(Clone, Copy)]
+struct CallerData(*mut c_void);
+unsafe impl Send for CallerData {}
+unsafe impl Sync for CallerData {}
+
+impl CallerData {
+    fn get(self) -> *mut c_void {
+        self.0
+    }
+}
+
+unsafe fn arrays(vals: *const NDArrayHandle, n: usize, what: &str) -> Result<Vec<NDArray>> {
+    slice_arg(vals, n, what)?.iter().map(|&h| array(h).map(|a| (*a).clone())).collect()
+}
+
+unsafe fn int_keys<'a>(keys: *const c_int, n: usize) -> Result<Keys<'a>> {
+    Ok(Keys::Int(slice_arg(keys, n, "keys")?))
+}
+
+/// Creates a store. `type` is lower-cased; names containing `dist` ask for a distributed
+/// store, names containing `nccl` for NCCL (both refused by this build); every other name
+/// (`local`, `device`, `local_allreduce_cpu`, …) gives a local store. Free it with
+/// `MXKVStoreFree`.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStoreCreate(r#type: *const c_char, out: *mut KVStoreHandle) -> c_int {
+    boundary(|| {
+        let name = str_arg(r#type, "type")?;
+        let out = out_arg(out, "out")?;
+        let store = KVStore::create(name)?;
+        let type_name = CString::new(store.type_name()).map_err(|_| Error::invalid("type contains a NUL byte"))?;
+        *out = KVSTORES.insert(Arc::new(Store { store, type_name }));
+        Ok(())
+    })
+}
+
+/// Frees a store. Handles of arrays pulled from it stay valid.
+#[no_mangle]
+pub extern "C" fn MXKVStoreFree(handle: KVStoreHandle) -> c_int {
+    boundary(|| KVSTORES.remove(handle).map(drop))
+}
+
+/// Sets 2-bit gradient compression from `num_params` key/value strings: `type` (required,
+/// `2bit`) and `threshold` (> 0, default 0.5); unknown keys are ignored.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStoreSetGradientCompression(
+    handle: KVStoreHandle,
+    num_params: mx_uint,
+    keys: *const *const c_char,
+    vals: *const *const c_char,
+) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let keys = str_list(keys, count(num_params), "keys")?;
+        let vals = str_list(vals, count(num_params), "vals")?;
+        s.store.set_gradient_compression(GradientCompression::parse(keys.into_iter().zip(vals))?);
+        Ok(())
+    })
+}
+
+/// Initialises `num` int keys with deep copies of `vals`. A key may be initialised once.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStoreInit(handle: KVStoreHandle, num: mx_uint, keys: *const c_int, vals: *mut NDArrayHandle) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        s.store.init(int_keys(keys, count(num))?, &arrays(vals, count(num), "vals")?)
+    })
+}
+
+/// As `MXKVStoreInit`, for string keys, which are numbered 0, 1, 2 … in registration order.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStoreInitEx(handle: KVStoreHandle, num: mx_uint, keys: *const *const c_char, vals: *mut NDArrayHandle) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let keys = str_list(keys, count(num), "keys")?;
+        s.store.init(Keys::Str(&keys), &arrays(vals, count(num), "vals")?)
+    })
+}
+
+/// Pushes `num` (key, value) pairs. Values of the same key are summed; without an updater
+/// the sum becomes the stored value, with one the updater is called once per key, in
+/// ascending key order, on this thread. `priority` is accepted and has no effect.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStorePush(handle: KVStoreHandle, num: mx_uint, keys: *const c_int, vals: *mut NDArrayHandle, _priority: c_int) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        s.store.push(int_keys(keys, count(num))?, &arrays(vals, count(num), "vals")?)
+    })
+}
+
+/// As `MXKVStorePush`, for string keys.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStorePushEx(
+    handle: KVStoreHandle,
+    num: mx_uint,
+    keys: *const *const c_char,
+    vals: *mut NDArrayHandle,
+    _priority: c_int,
+) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let keys = str_list(keys, count(num), "keys")?;
+        s.store.push(Keys::Str(&keys), &arrays(vals, count(num), "vals")?)
+    })
+}
+
+/// Copies each key's stored value into its output arrays (shapes must match; the dtype
+/// converts to the output's). The same key may be given with several outputs.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStorePullWithSparse(
+    handle: KVStoreHandle,
+    num: mx_uint,
+    keys: *const c_int,
+    vals: *mut NDArrayHandle,
+    _priority: c_int,
+    ignore_sparse: bool,
+) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        s.store.pull(int_keys(keys, count(num))?, &arrays(vals, count(num), "vals")?, ignore_sparse)
+    })
+}
+
+/// As `MXKVStorePullWithSparse`, for string keys.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStorePullWithSparseEx(
+    handle: KVStoreHandle,
+    num: mx_uint,
+    keys: *const *const c_char,
+    vals: *mut NDArrayHandle,
+    _priority: c_int,
+    ignore_sparse: bool,
+) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let keys = str_list(keys, count(num), "keys")?;
+        s.store.pull(Keys::Str(&keys), &arrays(vals, count(num), "vals")?, ignore_sparse)
+    })
+}
+
+/// `MXKVStorePullWithSparse` with `ignore_sparse` true.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStorePull(handle: KVStoreHandle, num: mx_uint, keys: *const c_int, vals: *mut NDArrayHandle, priority: c_int) -> c_int {
+    MXKVStorePullWithSparse(handle, num, keys, vals, priority, true)
+}
+
+/// `MXKVStorePullWithSparseEx` with `ignore_sparse` true.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStorePullEx(
+    handle: KVStoreHandle,
+    num: mx_uint,
+    keys: *const *const c_char,
+    vals: *mut NDArrayHandle,
+    priority: c_int,
+) -> c_int {
+    MXKVStorePullWithSparseEx(handle, num, keys, vals, priority, true)
+}
+
+/// Initialises `vkeys` with `vals`, then pulls `okeys` into `outs`; all checked first.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStoreBroadcast(
+    handle: KVStoreHandle,
+    vnum: mx_uint,
+    vkeys: *const c_int,
+    onum: mx_uint,
+    okeys: *const c_int,
+    vals: *mut NDArrayHandle,
+    outs: *mut NDArrayHandle,
+    _priority: c_int,
+) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let (vals, outs) = (arrays(vals, count(vnum), "vals")?, arrays(outs, count(onum), "outs")?);
+        s.store.broadcast(int_keys(vkeys, count(vnum))?, &vals, int_keys(okeys, count(onum))?, &outs)
+    })
+}
+
+/// As `MXKVStoreBroadcast`, for string keys (`vkeys` are registered).
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStoreBroadcastEx(
+    handle: KVStoreHandle,
+    vnum: mx_uint,
+    vkeys: *const *const c_char,
+    onum: mx_uint,
+    okeys: *const *const c_char,
+    vals: *mut NDArrayHandle,
+    outs: *mut NDArrayHandle,
+    _priority: c_int,
+) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let (vkeys, okeys) = (str_list(vkeys, count(vnum), "vkeys")?, str_list(okeys, count(onum), "okeys")?);
+        let (vals, outs) = (arrays(vals, count(vnum), "vals")?, arrays(outs, count(onum), "outs")?);
+        s.store.broadcast(Keys::Str(&vkeys), &vals, Keys::Str(&okeys), &outs)
+    })
+}
+
+/// Pushes `vals` to `vkeys`, then pulls `okeys` into `outs` (which may be `vals`); all
+/// checked first.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStorePushPull(
+    handle: KVStoreHandle,
+    vnum: mx_uint,
+    vkeys: *const c_int,
+    onum: mx_uint,
+    okeys: *const c_int,
+    vals: *mut NDArrayHandle,
+    outs: *mut NDArrayHandle,
+    _priority: c_int,
+) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let (vals, outs) = (arrays(vals, count(vnum), "vals")?, arrays(outs, count(onum), "outs")?);
+        s.store.pushpull(int_keys(vkeys, count(vnum))?, &vals, int_keys(okeys, count(onum))?, &outs)
+    })
+}
+
+/// As `MXKVStorePushPull`, for string keys.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStorePushPullEx(
+    handle: KVStoreHandle,
+    vnum: mx_uint,
+    vkeys: *const *const c_char,
+    onum: mx_uint,
+    okeys: *const *const c_char,
+    vals: *mut NDArrayHandle,
+    outs: *mut NDArrayHandle,
+    _priority: c_int,
+) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let (vkeys, okeys) = (str_list(vkeys, count(vnum), "vkeys")?, str_list(okeys, count(onum), "okeys")?);
+        let (vals, outs) = (arrays(vals, count(vnum), "vals")?, arrays(outs, count(onum), "outs")?);
+        s.store.pushpull(Keys::Str(&vkeys), &vals, Keys::Str(&okeys), &outs)
+    })
+}
+
+fn int_updater(f: unsafe extern "C" fn(c_int, NDArrayHandle, NDArrayHandle, *mut c_void), data: CallerData) -> kvstore::IntUpdater {
+    Box::new(move |key, recv, local| {
+        let (recv, local) = (NDARRAYS.insert(Arc::new(recv)), NDARRAYS.insert(Arc::new(local)));
+        unsafe { f(key, recv, local, data.get()) }
+    })
+}
+
+fn str_updater(f: unsafe extern "C" fn(*const c_char, NDArrayHandle, NDArrayHandle, *mut c_void), data: CallerData) -> kvstore::StrUpdater {
+    Box::new(move |key, recv, local| {
+        // Keys came from C strings, so they hold no NUL.
+        let key = CString::new(key).unwrap_or_default();
+        let (recv, local) = (NDARRAYS.insert(Arc::new(recv)), NDARRAYS.insert(Arc::new(local)));
+        unsafe { f(key.as_ptr(), recv, local, data.get()) }
+    })
+}
+
+/// Sets the updater (NULL removes it). For a string-keyed store it receives each key's
+/// registration index. `updater_handle` is passed back on every call.
+#[no_mangle]
+pub extern "C" fn MXKVStoreSetUpdater(handle: KVStoreHandle, updater: MXKVStoreUpdater, updater_handle: *mut c_void) -> c_int {
+    MXKVStoreSetUpdaterEx(handle, updater, None, updater_handle)
+}
+
+/// Sets an int-key and a string-key updater. Either may be NULL: the one given serves both
+/// key kinds (string keys as their index for the int updater); both NULL removes them.
+#[no_mangle]
+pub extern "C" fn MXKVStoreSetUpdaterEx(
+    handle: KVStoreHandle,
+    updater: MXKVStoreUpdater,
+    str_updater_fn: MXKVStoreStrUpdater,
+    updater_handle: *mut c_void,
+) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let data = CallerData(updater_handle);
+        let updaters = Updater { int: updater.map(|f| int_updater(f, data)), str: str_updater_fn.map(|f| str_updater(f, data)) };
+        s.store.set_updater((updaters.int.is_some() || updaters.str.is_some()).then_some(updaters));
+        Ok(())
+    })
+}
+
+/// The store's type: its lower-cased creation name. The string belongs to the store and
+/// stays valid until `MXKVStoreFree`.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStoreGetType(handle: KVStoreHandle, r#type: *mut *const c_char) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        *out_arg(r#type, "type")? = s.type_name.as_ptr();
+        Ok(())
+    })
+}
+
+/// This process's rank among the workers (0 for local stores).
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStoreGetRank(handle: KVStoreHandle, ret: *mut c_int) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        *out_arg(ret, "ret")? = s.store.cluster().rank();
+        Ok(())
+    })
+}
+
+/// The number of workers (1 for local stores).
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStoreGetGroupSize(handle: KVStoreHandle, ret: *mut c_int) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        *out_arg(ret, "ret")? = s.store.cluster().group_size();
+        Ok(())
+    })
+}
+
+fn role_query(ret: *mut c_int, role: Role) -> c_int {
+    boundary(|| {
+        *unsafe { out_arg(ret, "ret")? } = (kvstore::role() == role) as c_int;
+        Ok(())
+    })
+}
+
+/// 1 unless this process is a server or scheduler (`DMLC_ROLE`).
+#[no_mangle]
+pub extern "C" fn MXKVStoreIsWorkerNode(ret: *mut c_int) -> c_int {
+    role_query(ret, Role::Worker)
+}
+
+/// 1 when `DMLC_ROLE` is `server`.
+#[no_mangle]
+pub extern "C" fn MXKVStoreIsServerNode(ret: *mut c_int) -> c_int {
+    role_query(ret, Role::Server)
+}
+
+/// 1 when `DMLC_ROLE` is `scheduler`.
+#[no_mangle]
+pub extern "C" fn MXKVStoreIsSchedulerNode(ret: *mut c_int) -> c_int {
+    role_query(ret, Role::Scheduler)
+}
+
+/// Waits for every worker (returns at once for local stores).
+#[no_mangle]
+pub extern "C" fn MXKVStoreBarrier(handle: KVStoreHandle) -> c_int {
+    boundary(|| store(handle)?.store.cluster().barrier())
+}
+
+/// Whether freeing a worker's store waits for the other workers first (default 1).
+#[no_mangle]
+pub extern "C" fn MXKVStoreSetBarrierBeforeExit(handle: KVStoreHandle, barrier_before_exit: c_int) -> c_int {
+    boundary(|| {
+        store(handle)?.store.set_barrier_before_exit(barrier_before_exit != 0);
+        Ok(())
+    })
+}
+
+/// Runs the server loop until the workers stop it, passing commands to `controller` on
+/// this thread. Returns at once for local stores.
+#[no_mangle]
+pub extern "C" fn MXKVStoreRunServer(handle: KVStoreHandle, controller: MXKVStoreServerController, controller_handle: *mut c_void) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let data = CallerData(controller_handle);
+        let mut forward = |head: i32, body: &str| {
+            if let (Some(f), Ok(body)) = (controller, CString::new(body)) {
+                unsafe { f(head, body.as_ptr(), data.get()) }
+            }
+        };
+        s.store.cluster().run_server(&mut forward)
+    })
+}
+
+/// Sends a command to every server (ids 0–5 are MXNet's; 0 reaches the controller).
+/// A no-op for local stores.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStoreSendCommmandToServers(handle: KVStoreHandle, cmd_id: c_int, cmd_body: *const c_char) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let body = if cmd_body.is_null() { "" } else { str_arg(cmd_body, "cmd_body")? };
+        s.store.cluster().send_command_to_servers(cmd_id, body)
+    })
+}
+
+/// How many nodes of group `node_id` have not been heard from for `timeout_sec` seconds
+/// (0 for local stores).
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStoreGetNumDeadNode(handle: KVStoreHandle, node_id: c_int, number: *mut c_int, timeout_sec: c_int) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        *out_arg(number, "number")? = s.store.cluster().num_dead_nodes(node_id, timeout_sec)?;
+        Ok(())
+    })
+}

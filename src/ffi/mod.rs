@@ -1,0 +1,127 @@
+//! The C skin: every exported `MX*` function, and everything that touches raw pointers.
+//!
+//! Each exported function checks and converts its arguments with the helpers below,
+//! calls the safe body, and returns 0, or -1 with the message in `MXGetLastError`
+//! (reference §1.2). [`boundary`] is the one place where a panic is caught.
+
+pub mod error;
+pub mod handles;
+pub mod kvstore;
+pub mod ndarray;
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+
+use crate::error::{Error, Result};
+
+/// `mx_uint` of MXNet's `c_api.h`.
+#[allow(non_camel_case_types)]
+pub type mx_uint = u32;
+/// `mx_float` of MXNet's `c_api.h`.
+#[allow(non_camel_case_types)]
+pub type mx_float = f32;
+/// `dim_t` of MXNet's `c_api.h`: a 64-bit dimension.
+#[allow(non_camel_case_types)]
+pub type dim_t = i64;
+/// An opaque NDArray handle.
+pub type NDArrayHandle = *mut c_void;
+/// An opaque KVStore handle.
+pub type KVStoreHandle = *mut c_void;
+
+/// mxkv's own version, also given by `MXKVGetVersion` as major*10000 + minor*100 + patch.
+pub const MXKV_VERSION_MAJOR: c_int = 0;
+pub const MXKV_VERSION_MINOR: c_int = 1;
+pub const MXKV_VERSION_PATCH: c_int = 0;
+/// The MXNet API level implemented, as `MXGetVersion` reports it (1.9.1).
+pub const MXKV_MXNET_VERSION: c_int = 10901;
+
+pub use error::boundary;
+
+/// A slice from a C array of `n` items; NULL is accepted only when `n` is 0.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `n` readable items that outlive the returned slice.
+pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, n: usize, what: &str) -> Result<&'a [T]> {
+    if n == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL but {n} entries were announced")));
+    }
+    Ok(std::slice::from_raw_parts(ptr, n))
+}
+
+/// An output parameter, which must not be NULL.
+///
+/// # Safety
+/// A non-NULL `ptr` must be valid for writes of a `T`.
+pub(crate) unsafe fn out_arg<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T> {
+    ptr.as_mut().ok_or_else(|| Error::invalid(format!("output pointer {what} is NULL")))
+}
+
+/// A NUL-terminated UTF-8 string argument.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to a NUL-terminated string that outlives the result.
+pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
+    if ptr.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL")));
+    }
+    CStr::from_ptr(ptr).to_str().map_err(|_| Error::invalid(format!("{what} is not valid UTF-8")))
+}
+
+/// An array of `n` strings.
+///
+/// # Safety
+/// As [`slice_arg`] and [`str_arg`] for each entry.
+pub(crate) unsafe fn str_list<'a>(ptr: *const *const c_char, n: usize, what: &str) -> Result<Vec<&'a str>> {
+    slice_arg(ptr, n, what)?
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| str_arg(s, &format!("{what}[{i}]")))
+        .collect()
+}
+
+/// Unsigned 32-bit count to usize (always lossless on the platforms mxkv supports).
+pub(crate) fn count(n: mx_uint) -> usize {
+    n as usize
+}
+
+/// Version of mxkv itself: `*out = major*10000 + minor*100 + patch`.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVGetVersion(out: *mut c_int) -> c_int {
+    boundary(|| {
+        *out_arg(out, "out")? = MXKV_VERSION_MAJOR * 10000 + MXKV_VERSION_MINOR * 100 + MXKV_VERSION_PATCH;
+        Ok(())
+    })
+}
+
+/// The MXNet API level mxkv implements: `*out = 10901` (MXNet 1.9.1).
+#[no_mangle]
+pub unsafe extern "C" fn MXGetVersion(out: *mut c_int) -> c_int {
+    boundary(|| {
+        *out_arg(out, "out")? = MXKV_MXNET_VERSION;
+        Ok(())
+    })
+}
+
+/// Called by frontends at exit. mxkv's local work is always finished when a call returns,
+/// so there is nothing left to wait for; returns 0.
+#[no_mangle]
+pub extern "C" fn MXNotifyShutdown() -> c_int {
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_version_macros_match_the_manifest() {
+        assert_eq!(MXKV_VERSION_MAJOR.to_string(), env!("CARGO_PKG_VERSION_MAJOR"));
+        assert_eq!(MXKV_VERSION_MINOR.to_string(), env!("CARGO_PKG_VERSION_MINOR"));
+        assert_eq!(MXKV_VERSION_PATCH.to_string(), env!("CARGO_PKG_VERSION_PATCH"));
+        let mut v = 0;
+        assert_eq!(unsafe { MXKVGetVersion(&mut v) }, 0);
+        assert_eq!(v, MXKV_VERSION_MAJOR * 10000 + MXKV_VERSION_MINOR * 100 + MXKV_VERSION_PATCH);
+    }
+}

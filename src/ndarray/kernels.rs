@@ -1,0 +1,269 @@
+//! The data kernels of the store: copy with conversion, and the D-way sum of a push.
+//!
+//! Both work on raw element bytes and dispatch once per call on the dtypes. The sum is
+//! formed block by block (a block stays in L1 while every source is added to it), so each
+//! source is read once and the destination written once, as a hand-written C loop would.
+//! Large jobs are split over the rayon pool; small ones never leave the calling thread.
+
+use std::ops::Range;
+
+use super::dtype::{with_dtype, DType, Element};
+
+/// Elements per block: 8 KiB of float32, comfortably inside L1 together with one source.
+const BLOCK: usize = 2048;
+
+/// Bytes a job must touch before it is worth splitting over threads.
+const PARALLEL_BYTES: usize = 1 << 20;
+
+/// A typed run of elements: the bytes and their dtype.
+#[derive(Clone, Copy)]
+pub struct Elems<'a> {
+    pub bytes: &'a [u8],
+    pub dtype: DType,
+}
+
+impl<'a> Elems<'a> {
+    fn len(&self) -> usize {
+        self.bytes.len() / self.dtype.size()
+    }
+
+    fn range(&self, r: &Range<usize>) -> Elems<'a> {
+        let s = self.dtype.size();
+        Elems { bytes: &self.bytes[r.start * s..r.end * s], dtype: self.dtype }
+    }
+}
+
+/// `dst = srcs[0] + srcs[1] + …`, each source converted to the destination's accumulator
+/// type. With one source this is a converting copy. Every source has `dst`'s element count.
+pub fn sum_into(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>]) {
+    let n = dst.len() / dst_dtype.size();
+    debug_assert!(!srcs.is_empty() && srcs.iter().all(|s| s.len() == n));
+    let touched: usize = dst.len() + srcs.iter().map(|s| s.bytes.len()).sum::<usize>();
+    if touched < PARALLEL_BYTES || n < 2 * BLOCK || rayon::current_num_threads() < 2 {
+        sum_serial(dst, dst_dtype, srcs);
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    // Pieces of whole blocks, one per thread.
+    let per = n.div_ceil(threads).div_ceil(BLOCK) * BLOCK;
+    let esize = dst_dtype.size();
+    rayon::scope(|scope| {
+        for (i, piece) in dst.chunks_mut(per * esize).enumerate() {
+            let start = i * per;
+            let r = start..start + piece.len() / esize;
+            scope.spawn(move |_| {
+                let parts: Vec<Elems<'_>> = srcs.iter().map(|s| s.range(&r)).collect();
+                sum_serial(piece, dst_dtype, &parts);
+            });
+        }
+    });
+}
+
+fn sum_serial(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>]) {
+    if srcs.len() == 1 && srcs[0].dtype == dst_dtype {
+        dst.copy_from_slice(srcs[0].bytes);
+        return;
+    }
+    let same = srcs.iter().all(|s| s.dtype == dst_dtype);
+    match dst_dtype {
+        DType::F32 if same => native::<f32>(dst, srcs),
+        DType::F64 if same => native::<f64>(dst, srcs),
+        DType::I32 if same => native::<i32>(dst, srcs),
+        DType::I64 if same => native::<i64>(dst, srcs),
+        DType::F32 | DType::F16 | DType::BF16 => with_dtype!(dst_dtype, D => accumulate::<D, f32>(dst, srcs)),
+        DType::F64 => accumulate::<f64, f64>(dst, srcs),
+        _ => with_dtype!(dst_dtype, D => accumulate::<D, i64>(dst, srcs)),
+    }
+}
+
+/// Addition in a type's own arithmetic (wrapping for integers, as C's unsigned sums).
+trait NativeAdd: Element {
+    fn add(self, other: Self) -> Self;
+}
+
+impl NativeAdd for f32 {
+    #[inline(always)]
+    fn add(self, o: f32) -> f32 {
+        self + o
+    }
+}
+impl NativeAdd for f64 {
+    #[inline(always)]
+    fn add(self, o: f64) -> f64 {
+        self + o
+    }
+}
+impl NativeAdd for i32 {
+    #[inline(always)]
+    fn add(self, o: i32) -> i32 {
+        self.wrapping_add(o)
+    }
+}
+impl NativeAdd for i64 {
+    #[inline(always)]
+    fn add(self, o: i64) -> i64 {
+        self.wrapping_add(o)
+    }
+}
+
+/// All sources already have the destination's type: add in place, block by block.
+fn native<T: NativeAdd>(dst: &mut [u8], srcs: &[Elems<'_>]) {
+    let dst: &mut [T] = bytemuck::cast_slice_mut(dst);
+    let srcs: Vec<&[T]> = srcs.iter().map(|s| bytemuck::cast_slice::<u8, T>(s.bytes)).collect();
+    for (b, block) in dst.chunks_mut(BLOCK).enumerate() {
+        let r = b * BLOCK..b * BLOCK + block.len();
+        block.copy_from_slice(&srcs[0][r.clone()]);
+        for src in &srcs[1..] {
+            for (d, &x) in block.iter_mut().zip(&src[r.clone()]) {
+                *d = d.add(x);
+            }
+        }
+    }
+}
+
+/// The accumulator of a converting sum.
+trait Accumulator: Copy + Default {
+    fn of<E: Element>(e: E) -> Self;
+    fn plus(self, other: Self) -> Self;
+    fn to<E: Element>(self) -> E;
+}
+
+impl Accumulator for f32 {
+    #[inline(always)]
+    fn of<E: Element>(e: E) -> f32 {
+        e.to_f32()
+    }
+    #[inline(always)]
+    fn plus(self, o: f32) -> f32 {
+        self + o
+    }
+    #[inline(always)]
+    fn to<E: Element>(self) -> E {
+        E::from_f32(self)
+    }
+}
+
+impl Accumulator for f64 {
+    #[inline(always)]
+    fn of<E: Element>(e: E) -> f64 {
+        e.to_f64()
+    }
+    #[inline(always)]
+    fn plus(self, o: f64) -> f64 {
+        self + o
+    }
+    #[inline(always)]
+    fn to<E: Element>(self) -> E {
+        E::from_f64(self)
+    }
+}
+
+impl Accumulator for i64 {
+    #[inline(always)]
+    fn of<E: Element>(e: E) -> i64 {
+        e.to_i64()
+    }
+    #[inline(always)]
+    fn plus(self, o: i64) -> i64 {
+        self.wrapping_add(o)
+    }
+    #[inline(always)]
+    fn to<E: Element>(self) -> E {
+        E::from_i64(self)
+    }
+}
+
+/// Converting sum: every source is widened into the accumulator, the total is narrowed once.
+fn accumulate<D: Element, A: Accumulator>(dst: &mut [u8], srcs: &[Elems<'_>]) {
+    let dst: &mut [D] = bytemuck::cast_slice_mut(dst);
+    let mut acc = [A::default(); BLOCK];
+    for (b, block) in dst.chunks_mut(BLOCK).enumerate() {
+        let r = b * BLOCK..b * BLOCK + block.len();
+        let acc = &mut acc[..block.len()];
+        acc.fill(A::default());
+        for src in srcs {
+            with_dtype!(src.dtype, S => {
+                let s: &[S] = bytemuck::cast_slice(src.bytes);
+                for (a, &x) in acc.iter_mut().zip(&s[r.clone()]) {
+                    *a = a.plus(A::of(x));
+                }
+            });
+        }
+        for (d, a) in block.iter_mut().zip(acc.iter()) {
+            *d = a.to::<D>();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use half::{bf16, f16};
+
+    fn bytes<T: bytemuck::Pod>(v: &[T]) -> Vec<u8> {
+        bytemuck::cast_slice(v).to_vec()
+    }
+
+    #[test]
+    fn sums_float32_sources_in_one_pass() {
+        let n = 3 * BLOCK + 5;
+        let a: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let b: Vec<f32> = (0..n).map(|i| 2.0 * i as f32).collect();
+        let (ab, bb) = (bytes(&a), bytes(&b));
+        let mut out = vec![0u8; n * 4];
+        let srcs = [Elems { bytes: &ab, dtype: DType::F32 }, Elems { bytes: &bb, dtype: DType::F32 }];
+        sum_into(&mut out, DType::F32, &srcs);
+        let out: &[f32] = bytemuck::cast_slice(&out);
+        assert!(out.iter().enumerate().all(|(i, &v)| v == 3.0 * i as f32));
+    }
+
+    #[test]
+    fn large_sums_split_over_threads_give_the_same_result() {
+        let n = 1 << 20;
+        let srcs: Vec<Vec<u8>> = (0..4).map(|k| bytes(&vec![k as f32 + 0.5; n])).collect();
+        let elems: Vec<Elems<'_>> = srcs.iter().map(|b| Elems { bytes: b, dtype: DType::F32 }).collect();
+        let mut out = vec![0u8; n * 4];
+        sum_into(&mut out, DType::F32, &elems);
+        let out: &[f32] = bytemuck::cast_slice(&out);
+        assert!(out.iter().all(|&v| v == 8.0));
+    }
+
+    #[test]
+    fn half_precision_sums_accumulate_in_float32() {
+        // 2048 + 1 + 1 in float16 steps would stay 2048 (spacing 2); summed in f32 it is 2050.
+        let a = bytes(&[f16::from_f32(2048.0)]);
+        let one = bytes(&[f16::from_f32(1.0)]);
+        let mut out = vec![0u8; 2];
+        let srcs = [
+            Elems { bytes: &a, dtype: DType::F16 },
+            Elems { bytes: &one, dtype: DType::F16 },
+            Elems { bytes: &one, dtype: DType::F16 },
+        ];
+        sum_into(&mut out, DType::F16, &srcs);
+        assert_eq!(bytemuck::cast_slice::<u8, f16>(&out)[0].to_f32(), 2050.0);
+        let b = bytes(&[bf16::from_f32(1.5)]);
+        let mut out = vec![0u8; 2];
+        sum_into(&mut out, DType::BF16, &[Elems { bytes: &b, dtype: DType::BF16 }, Elems { bytes: &b, dtype: DType::BF16 }]);
+        assert_eq!(bytemuck::cast_slice::<u8, bf16>(&out)[0].to_f32(), 3.0);
+    }
+
+    #[test]
+    fn converting_copy_between_dtypes() {
+        let a = bytes(&[1.75f64, -2.5, 3.0]);
+        let mut out = vec![0u8; 12];
+        sum_into(&mut out, DType::I32, &[Elems { bytes: &a, dtype: DType::F64 }]);
+        assert_eq!(bytemuck::cast_slice::<u8, i32>(&out), &[1, -2, 3]);
+        let i = bytes(&[7i64, 0, -1]);
+        let mut out = vec![0u8; 3];
+        sum_into(&mut out, DType::Bool, &[Elems { bytes: &i, dtype: DType::I64 }]);
+        assert_eq!(out, vec![1, 0, 1]);
+    }
+
+    #[test]
+    fn integer_sums_wrap() {
+        let a = bytes(&[i32::MAX]);
+        let mut out = vec![0u8; 4];
+        sum_into(&mut out, DType::I32, &[Elems { bytes: &a, dtype: DType::I32 }, Elems { bytes: &a, dtype: DType::I32 }]);
+        assert_eq!(bytemuck::cast_slice::<u8, i32>(&out)[0], -2);
+    }
+}

@@ -1,0 +1,489 @@
+//! Dense n-dimensional arrays: a shared, locked block of memory (a chunk) and views on it.
+//!
+//! An `NDArray` is a cheap value: cloning it makes another view of the same memory, as an
+//! MXNet handle copy does. Slice, At and Reshape give views that share the chunk; every
+//! read and write goes through the chunk's lock, so concurrent calls never race inside
+//! mxkv (memory written by C through `MXNDArrayGetData` is the caller's to order).
+
+pub mod dtype;
+pub mod io;
+pub mod kernels;
+
+use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+pub use dtype::DType;
+use kernels::Elems;
+
+use crate::error::{Error, Result};
+
+/// The dimensions of an array.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Shape(pub Vec<i64>);
+
+impl Shape {
+    /// The element count, or an error when a dimension is negative or the product overflows.
+    pub fn size(&self) -> Result<usize> {
+        let mut n: usize = 1;
+        for &d in &self.0 {
+            let d = usize::try_from(d).map_err(|_| Error::invalid(format!("shape {self} has a negative dimension")))?;
+            n = n.checked_mul(d).ok_or(Error::TooLarge { shape: self.to_string(), detail: "the element count overflows" })?;
+        }
+        Ok(n)
+    }
+
+    pub fn ndim(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[")?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                write!(f, ",")?;
+            }
+            write!(f, "{d}")?;
+        }
+        write!(f, "]")
+    }
+}
+
+/// Where an array lives. mxkv is a CPU library: the three CPU device types are accepted
+/// (reference §2.1), and each keeps its code so that `GetContext` reports what was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    pub dev_type: i32,
+    pub dev_id: i32,
+}
+
+/// cbindgen:ignore
+impl Context {
+    pub const CPU: i32 = 1;
+    pub const GPU: i32 = 2;
+    pub const CPU_PINNED: i32 = 3;
+    pub const CPU_SHARED: i32 = 5;
+    /// Highest dev_id accepted for CPU contexts.
+    pub const MAX_DEV_ID: i32 = 63;
+
+    pub fn new(dev_type: i32, dev_id: i32) -> Result<Context> {
+        match dev_type {
+            Context::CPU | Context::CPU_PINNED | Context::CPU_SHARED => {}
+            Context::GPU => {
+                return Err(Error::InvalidContext(format!(
+                    "gpu({dev_id}) requested (dev_type 2), but mxkv runs on CPUs only: use cpu (1), cpu_pinned (3) or cpu_shared (5)"
+                )))
+            }
+            _ => {
+                return Err(Error::InvalidContext(format!(
+                    "unknown dev_type {dev_type} (known: 1 cpu, 2 gpu, 3 cpu_pinned, 5 cpu_shared)"
+                )))
+            }
+        }
+        if !(0..=Context::MAX_DEV_ID).contains(&dev_id) {
+            return Err(Error::InvalidContext(format!("dev_id {dev_id} is out of range 0..={}", Context::MAX_DEV_ID)));
+        }
+        Ok(Context { dev_type, dev_id })
+    }
+
+    pub fn cpu(dev_id: i32) -> Context {
+        Context { dev_type: Context::CPU, dev_id }
+    }
+}
+
+/// Storage types (reference §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    Dense = 0,
+    RowSparse = 1,
+    Csr = 2,
+}
+
+impl Storage {
+    pub fn from_code(code: i32) -> Result<Storage> {
+        match code {
+            0 => Ok(Storage::Dense),
+            1 => Ok(Storage::RowSparse),
+            2 => Ok(Storage::Csr),
+            _ => Err(Error::UnknownStorage(code)),
+        }
+    }
+}
+
+/// A block of array memory. Words of 8 bytes keep every dtype aligned.
+#[derive(Debug)]
+pub struct Chunk {
+    words: RwLock<Vec<u64>>,
+}
+
+impl Chunk {
+    fn zeroed(nbytes: usize) -> Result<Arc<Chunk>> {
+        let n = nbytes.div_ceil(8);
+        let mut words = Vec::new();
+        words.try_reserve_exact(n).map_err(|_| Error::OutOfMemory(nbytes))?;
+        words.resize(n, 0);
+        Ok(Arc::new(Chunk { words: RwLock::new(words) }))
+    }
+
+    fn addr(self: &Arc<Chunk>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+}
+
+/// A dense array, or the empty ("none") array of `MXNDArrayCreateNone`.
+#[derive(Debug, Clone)]
+pub struct NDArray {
+    chunk: Option<Arc<Chunk>>,
+    /// Offset of the view's first element in the chunk, in elements.
+    offset: usize,
+    shape: Shape,
+    size: usize,
+    dtype: DType,
+    ctx: Context,
+}
+
+/// Largest array mxkv allocates: what a byte offset can address.
+const MAX_BYTES: usize = isize::MAX as usize;
+
+impl NDArray {
+    /// A zero-filled array.
+    pub fn new(shape: Shape, dtype: DType, ctx: Context) -> Result<NDArray> {
+        let size = shape.size()?;
+        let nbytes = size
+            .checked_mul(dtype.size())
+            .filter(|&b| b <= MAX_BYTES)
+            .ok_or(Error::TooLarge { shape: shape.to_string(), detail: "its size in bytes overflows" })?;
+        Ok(NDArray { chunk: Some(Chunk::zeroed(nbytes)?), offset: 0, shape, size, dtype, ctx })
+    }
+
+    /// The empty array: no shape, no memory.
+    pub fn none() -> NDArray {
+        NDArray { chunk: None, offset: 0, shape: Shape::default(), size: 0, dtype: DType::F32, ctx: Context::cpu(0) }
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.chunk.is_none()
+    }
+
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// Element count.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn context(&self) -> Context {
+        self.ctx
+    }
+
+    pub fn storage(&self) -> Storage {
+        Storage::Dense
+    }
+
+    pub fn nbytes(&self) -> usize {
+        self.size * self.dtype.size()
+    }
+
+    fn dense(&self, what: &'static str) -> Result<&Arc<Chunk>> {
+        self.chunk.as_ref().ok_or(Error::NoneArray(what))
+    }
+
+    fn byte_range(&self) -> std::ops::Range<usize> {
+        let start = self.offset * self.dtype.size();
+        start..start + self.nbytes()
+    }
+
+    /// Address of the first element, for `MXNDArrayGetData` (the memory stays put for the
+    /// chunk's whole life); `None` for the empty array.
+    pub fn data_addr(&self) -> Option<usize> {
+        let chunk = self.chunk.as_ref()?;
+        let words = chunk.words.read();
+        let base: &[u8] = bytemuck::cast_slice(&words[..]);
+        Some(base.as_ptr() as usize + self.byte_range().start)
+    }
+
+    /// True when both are views of the same elements (same chunk, offset and dtype).
+    pub fn same_memory(&self, other: &NDArray) -> bool {
+        match (&self.chunk, &other.chunk) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) && self.offset == other.offset && self.dtype == other.dtype,
+            _ => false,
+        }
+    }
+
+    /// True when no other array or handle refers to this array's memory.
+    pub fn is_sole_view(&self) -> bool {
+        self.chunk.as_ref().is_some_and(|c| Arc::strong_count(c) == 1)
+    }
+
+    fn shares_chunk(&self, other: &NDArray) -> bool {
+        matches!((&self.chunk, &other.chunk), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
+    }
+
+    /// Runs `f` on the view's bytes under the chunk's read lock.
+    pub fn read<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        let words = self.dense("cannot read it")?.words.read();
+        let bytes: &[u8] = bytemuck::cast_slice(&words[..]);
+        Ok(f(&bytes[self.byte_range()]))
+    }
+
+    /// Runs `f` on the view's bytes under the chunk's write lock.
+    pub fn write<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        let mut words = self.dense("cannot write it")?.words.write();
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut words[..]);
+        let range = self.byte_range();
+        Ok(f(&mut bytes[range]))
+    }
+
+    /// `MXNDArraySyncCopyFromCPU`: `count` elements of this array's dtype.
+    pub fn copy_from_bytes(&self, src: &[u8], count: usize) -> Result<()> {
+        self.check_count(count)?;
+        if count == 0 {
+            return Ok(());
+        }
+        self.write(|dst| dst.copy_from_slice(&src[..dst.len()]))
+    }
+
+    /// `MXNDArraySyncCopyToCPU`.
+    pub fn copy_to_bytes(&self, dst: &mut [u8], count: usize) -> Result<()> {
+        self.check_count(count)?;
+        if count == 0 {
+            return Ok(());
+        }
+        self.read(|src| dst[..src.len()].copy_from_slice(src))
+    }
+
+    fn check_count(&self, count: usize) -> Result<()> {
+        if count != self.size {
+            return Err(Error::CopySize { expected: self.size, got: count });
+        }
+        Ok(())
+    }
+
+    /// The view's bytes, copied out.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        self.read(|b| b.to_vec())
+    }
+
+    /// Checks that `other` can be copied or summed into this array.
+    pub fn check_same_shape(&self, from: &NDArray) -> Result<()> {
+        if self.shape != from.shape {
+            return Err(Error::ShapeMismatch { from: from.shape.clone(), to: self.shape.clone() });
+        }
+        Ok(())
+    }
+
+    /// `self = srcs[0] + srcs[1] + …`, converting dtypes (one source: a converting copy).
+    /// Shapes are the caller's to check. Locks are taken once per chunk, in address order,
+    /// so that two threads copying in opposite directions cannot deadlock.
+    pub fn assign_sum(&self, srcs: &[&NDArray]) -> Result<()> {
+        let dst_chunk = self.dense("cannot write it")?;
+        if srcs.is_empty() {
+            return Err(Error::invalid("nothing to sum"));
+        }
+        // A source in the destination's own memory is copied out first.
+        let mut snapshots: Vec<Option<Vec<u8>>> = Vec::with_capacity(srcs.len());
+        for s in srcs {
+            s.dense("cannot read it")?;
+            snapshots.push(if s.shares_chunk(self) { Some(s.to_bytes()?) } else { None });
+        }
+        let mut others: Vec<&Arc<Chunk>> = srcs
+            .iter()
+            .zip(&snapshots)
+            .filter(|(_, snap)| snap.is_none())
+            .filter_map(|(s, _)| s.chunk.as_ref())
+            .collect();
+        others.sort_by_key(|c| c.addr());
+        others.dedup_by_key(|c| c.addr());
+
+        let mut reads: Vec<(usize, RwLockReadGuard<'_, Vec<u64>>)> = Vec::with_capacity(others.len());
+        let mut write: Option<RwLockWriteGuard<'_, Vec<u64>>> = None;
+        let dst_addr = dst_chunk.addr();
+        let mut pending_dst = true;
+        for c in &others {
+            if pending_dst && dst_addr < c.addr() {
+                write = Some(dst_chunk.words.write());
+                pending_dst = false;
+            }
+            reads.push((c.addr(), c.words.read()));
+        }
+        let mut write = write.unwrap_or_else(|| dst_chunk.words.write());
+
+        let elems: Vec<Elems<'_>> = srcs
+            .iter()
+            .zip(&snapshots)
+            .map(|(s, snap)| match snap {
+                Some(bytes) => Elems { bytes, dtype: s.dtype },
+                None => {
+                    let addr = s.chunk.as_ref().map(|c| c.addr()).unwrap_or_default();
+                    let words = &reads.iter().find(|(a, _)| *a == addr).expect("source chunk is locked").1;
+                    let bytes: &[u8] = bytemuck::cast_slice(&words[..]);
+                    Elems { bytes: &bytes[s.byte_range()], dtype: s.dtype }
+                }
+            })
+            .collect();
+        let range = self.byte_range();
+        let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut write[..]);
+        kernels::sum_into(&mut dst[range], self.dtype, &elems);
+        Ok(())
+    }
+
+    /// A deep copy in a new chunk.
+    pub fn deep_copy(&self, ctx: Context) -> Result<NDArray> {
+        self.dense("cannot copy it")?;
+        let copy = NDArray::new(self.shape.clone(), self.dtype, ctx)?;
+        copy.assign_sum(&[self])?;
+        Ok(copy)
+    }
+
+    /// A fresh array with this one's shape, dtype and context (for transient sums).
+    pub fn like(&self) -> Result<NDArray> {
+        NDArray::new(self.shape.clone(), self.dtype, self.ctx)
+    }
+
+    /// Rows `begin..end` along the first dimension, sharing memory.
+    pub fn slice(&self, begin: usize, end: usize) -> Result<NDArray> {
+        self.dense("cannot slice it")?;
+        let rows = *self.shape.0.first().ok_or_else(|| Error::invalid("cannot slice a 0-dimensional array"))? as usize;
+        if begin > end || end > rows {
+            return Err(Error::invalid(format!(
+                "slice [{begin}, {end}) is out of range for shape {} (first dimension {rows})",
+                self.shape
+            )));
+        }
+        let row = if rows == 0 { 0 } else { self.size / rows };
+        let mut shape = self.shape.clone();
+        shape.0[0] = (end - begin) as i64;
+        Ok(NDArray { offset: self.offset + begin * row, size: (end - begin) * row, shape, ..self.clone() })
+    }
+
+    /// Row `idx`, without the first dimension (a 1-D array gives shape [1]), sharing memory.
+    pub fn at(&self, idx: usize) -> Result<NDArray> {
+        self.dense("cannot index it")?;
+        let rows = self.shape.0.first().copied().unwrap_or(0) as usize;
+        if idx >= rows {
+            return Err(Error::invalid(format!("index {idx} is out of range for shape {} (first dimension {rows})", self.shape)));
+        }
+        let row = self.slice(idx, idx + 1)?;
+        if self.shape.ndim() > 1 {
+            Ok(NDArray { shape: Shape(self.shape.0[1..].to_vec()), ..row })
+        } else {
+            Ok(row)
+        }
+    }
+
+    /// The same elements under another shape (`dims` may hold one -1, inferred, and 0s,
+    /// which copy the matching dimension; `reverse` matches them from the right).
+    pub fn reshape(&self, dims: &[i64], reverse: bool) -> Result<NDArray> {
+        self.dense("cannot reshape it")?;
+        let shape = infer_shape(&self.shape, dims, reverse)?;
+        if shape.size()? != self.size {
+            return Err(Error::invalid(format!(
+                "cannot reshape {} ({} elements) to {} ({} elements)",
+                self.shape,
+                self.size,
+                shape,
+                shape.size()?
+            )));
+        }
+        Ok(NDArray { shape, ..self.clone() })
+    }
+}
+
+fn infer_shape(from: &Shape, dims: &[i64], reverse: bool) -> Result<Shape> {
+    let n = from.ndim();
+    let mut out = Vec::with_capacity(dims.len());
+    let mut unknown = None;
+    for (i, &d) in dims.iter().enumerate() {
+        let copied = if reverse { (n + i).checked_sub(dims.len()) } else { Some(i) };
+        out.push(match d {
+            0 => *copied.and_then(|j| from.0.get(j)).ok_or_else(|| {
+                Error::invalid(format!("reshape dimension {i} is 0 (copy), but {from} has no matching dimension"))
+            })?,
+            -1 => {
+                if unknown.replace(i).is_some() {
+                    return Err(Error::invalid(format!("reshape {dims:?}: only one dimension can be -1")));
+                }
+                1
+            }
+            d if d > 0 => d,
+            d => return Err(Error::invalid(format!("reshape {dims:?}: dimension {d} is not supported (use -1 or 0)"))),
+        });
+    }
+    if let Some(i) = unknown {
+        let known: usize = Shape(out.clone()).size()?;
+        let total = from.size()?;
+        if known == 0 || total % known != 0 {
+            return Err(Error::invalid(format!("cannot reshape {from} to {dims:?}: the -1 dimension cannot be inferred")));
+        }
+        out[i] = (total / known) as i64;
+    }
+    Ok(Shape(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled(shape: &[i64], values: &[f32]) -> NDArray {
+        let a = NDArray::new(Shape(shape.to_vec()), DType::F32, Context::cpu(0)).unwrap();
+        a.copy_from_bytes(bytemuck::cast_slice(values), values.len()).unwrap();
+        a
+    }
+
+    fn values(a: &NDArray) -> Vec<f32> {
+        bytemuck::cast_slice(&a.to_bytes().unwrap()).to_vec()
+    }
+
+    #[test]
+    fn views_share_memory() {
+        let a = filled(&[3, 2], &[1., 2., 3., 4., 5., 6.]);
+        let row = a.at(1).unwrap();
+        assert_eq!(row.shape(), &Shape(vec![2]));
+        assert_eq!(values(&row), vec![3., 4.]);
+        row.copy_from_bytes(bytemuck::cast_slice(&[9f32, 9.]), 2).unwrap();
+        assert_eq!(values(&a), vec![1., 2., 9., 9., 5., 6.]);
+        let s = a.slice(1, 3).unwrap();
+        assert_eq!(values(&s), vec![9., 9., 5., 6.]);
+        let r = a.reshape(&[-1, 3], false).unwrap();
+        assert_eq!(r.shape(), &Shape(vec![2, 3]));
+        let r = a.reshape(&[0, -1], false).unwrap();
+        assert_eq!(r.shape(), &Shape(vec![3, 2]));
+        assert!(a.reshape(&[4, -1], false).is_err());
+        assert!(a.reshape(&[-1, -1], false).is_err());
+        assert!(a.slice(2, 4).is_err());
+        assert!(a.at(3).is_err());
+    }
+
+    #[test]
+    fn sum_with_a_source_in_the_destination_memory() {
+        let a = filled(&[2], &[1., 2.]);
+        let b = filled(&[2], &[10., 20.]);
+        a.assign_sum(&[&a, &b, &a]).unwrap();
+        assert_eq!(values(&a), vec![12., 24.]);
+    }
+
+    #[test]
+    fn oversized_shapes_are_errors_not_aborts() {
+        let huge = Shape(vec![1 << 31, 1 << 31, 1 << 31]);
+        assert!(matches!(NDArray::new(huge, DType::F32, Context::cpu(0)), Err(Error::TooLarge { .. })));
+        let big = Shape(vec![1 << 40, 1 << 20]);
+        assert!(NDArray::new(big, DType::F64, Context::cpu(0)).is_err());
+    }
+
+    #[test]
+    fn contexts_are_checked() {
+        assert!(Context::new(2, 0).is_err());
+        assert!(Context::new(4, 0).is_err());
+        assert!(Context::new(1, 64).is_err());
+        assert_eq!(Context::new(3, 63).unwrap(), Context { dev_type: 3, dev_id: 63 });
+    }
+}
