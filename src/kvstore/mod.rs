@@ -446,3 +446,6 @@ fn apply_pull(targets: &[Target<'_>], outs: &[NDArray]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
