@@ -67,3 +67,6 @@ test-pkg: lib
 clean:
 	$(CARGO) clean
 	rm -rf $(BUILD)
+
+# make install / install-mxnet-compat / uninstall (PREFIX, DESTDIR honoured)
+include mk/install.mk
