@@ -194,10 +194,13 @@ static NDArrayHandle new_array(size_t n, int dev_id, float **data)
     return h;
 }
 
+/* Changed before each check, so that a check sees freshly pushed data. */
+static int variant;
+
 /* Source d of key k holds small integers, so every sum is exact. */
 static float source_value(size_t i, int d, int k)
 {
-    return (float)((i + (size_t)d * 3 + (size_t)k) % 8);
+    return (float)((i + (size_t)d * 3 + (size_t)k + (size_t)variant) % 8);
 }
 
 /* ---- jobs: one timed operation, run `iters` times ---- */
@@ -434,6 +437,25 @@ struct setup {
     float **store, **recv;      /* baseline stand-ins, keys */
 };
 
+static void fill_sources(struct setup *s)
+{
+    size_t pairs = (size_t)s->keys * s->sources, p, i;
+    for (p = 0; p < pairs; p++) {
+        int k = (int)(p / (size_t)s->sources), d = (int)(p % (size_t)s->sources);
+        for (i = 0; i < s->n; i++)
+            s->src_data[p][i] = source_value(i, d, k);
+    }
+}
+
+/* Outputs get a value no pull would give, so a check sees that the pull wrote them. */
+static void poison_outputs(struct setup *s)
+{
+    size_t pairs = (size_t)s->keys * s->sources, p, i;
+    for (p = 0; p < pairs; p++)
+        for (i = 0; i < s->n; i++)
+            s->out_data[p][i] = -1.0f;
+}
+
 static KVStoreHandle new_store(const struct setup *s)
 {
     KVStoreHandle kv = NULL;
@@ -455,7 +477,7 @@ static KVStoreHandle new_store(const struct setup *s)
 
 static void setup_case(struct setup *s, size_t n, int keys, int sources, int with_updater)
 {
-    size_t pairs = (size_t)keys * sources, p, i;
+    size_t pairs = (size_t)keys * sources, p;
     memset(s, 0, sizeof *s);
     s->n = n;
     s->keys = keys;
@@ -475,10 +497,9 @@ static void setup_case(struct setup *s, size_t n, int keys, int sources, int wit
         s->key_list[p] = k;
         s->src[p] = new_array(n, d, &s->src_data[p]);
         s->out[p] = new_array(n, d, &s->out_data[p]);
-        for (i = 0; i < n; i++)
-            s->src_data[p][i] = source_value(i, d, k);
         memset(s->out_data[p], 0, n * sizeof(float));
     }
+    fill_sources(s);
     for (p = 0; p < (size_t)keys; p++) {
         s->store[p] = xalloc(n * sizeof(float));
         s->recv[p] = with_updater ? xalloc(n * sizeof(float)) : NULL;
@@ -580,11 +601,15 @@ static float expect_previous_plus_sum(const struct setup *s, size_t i, int key, 
     return previous_value[(size_t)key * s->n + i] + expect_sum(s, i, key, sources);
 }
 
-/* One push + pull through the plain store must give the sum; through the
- * updater store, the previous value plus the sum. */
+/* With new source data, one push + pull through the plain store must give
+ * the sum in every output; through the updater store, the previous value
+ * plus the sum. */
 static void check_results(struct setup *s, int sources, const char *name)
 {
     struct kv_job job = kv_job_for(s, s->kv_plain, sources);
+    variant++;
+    fill_sources(s);
+    poison_outputs(s);
     run_kv(&job, 1);
     verify_outputs(s, sources, name, expect_sum);
     if (s->kv_updater != NULL) {
@@ -597,6 +622,7 @@ static void check_results(struct setup *s, int sources, const char *name)
         CHECK(MXKVStorePull(job.kv, job.count, job.keys, job.pull_vals, 0));
         for (k = 0; k < (size_t)s->keys; k++)
             memcpy(before + k * s->n, s->out_data[k * (size_t)s->sources], s->n * sizeof(float));
+        poison_outputs(s);
         run_kv(&job, 1);
         if (s->updater.calls - calls != s->keys) {
             fprintf(stderr, "bench: %s: updater ran %ld times for one push of %d keys\n", name,
@@ -828,7 +854,9 @@ int main(int argc, char **argv)
            version / 10000, version / 100 % 100, version % 100, cc_flags,
            sysconf(_SC_NPROCESSORS_ONLN), quick ? ", --quick" : "");
     printf("times are per push+pull (one push call and one pull call); "
-           "median [min-max] over repetitions\n");
+           "median [min-max] over repetitions\n"
+           "the baseline is single-threaded plain C; mxkv may spread large arrays over "
+           "several threads\n");
     fflush(stdout);
 
     case_small();

@@ -413,7 +413,7 @@ int main(int argc, char **argv)
     pull_calls++;
 
     printf("store '%s', %d devices cpu(0..%d), batch %d (%d per device), "
-           "SGD lr %.2f momentum %.1f wd %g\n",
+           "SGD lr %g momentum %g wd %g\n",
            kv_type, num_devices, num_devices - 1, BATCH_SIZE, BATCH_SIZE / num_devices,
            (double)LEARNING_RATE, (double)MOMENTUM, (double)WEIGHT_DECAY);
 
