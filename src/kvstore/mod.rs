@@ -9,6 +9,7 @@
 pub mod compression;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -138,12 +139,31 @@ struct Entry {
     scratch: Mutex<Option<NDArray>>,
 }
 
+/// Int keys are chosen by the program, not by an adversary: a multiplicative hash is
+/// enough, and much cheaper than SipHash on the push/pull path.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i32(&mut self, i: i32) {
+        self.0 = (i as u32 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 #[derive(Default)]
 struct KeyTable {
     key_type: Option<KeyType>,
     /// String key → internal index, assigned 0, 1, 2 … in registration order.
     index: HashMap<String, i32>,
-    entries: HashMap<i32, Arc<Entry>>,
+    entries: HashMap<i32, Arc<Entry>, BuildHasherDefault<KeyHasher>>,
 }
 
 impl KeyTable {
@@ -414,7 +434,7 @@ fn lookup<'k>(table: &KeyTable, pending: Option<&NewKeys<'_>>, keys: Keys<'k>) -
     match keys {
         Keys::Int(ks) => ks
             .iter()
-            .map(|&key| Ok(Target { key, name: None, entry: find(key).ok_or(Error::NotInited(key))? }))
+            .map(|&key| Ok(Target { key, name: None, entry: find(key).ok_or_else(|| Error::NotInited(key))? }))
             .collect(),
         Keys::Str(ks) => ks
             .iter()

@@ -29,7 +29,7 @@ impl Shape {
         let mut n: usize = 1;
         for &d in &self.0 {
             let d = usize::try_from(d).map_err(|_| Error::invalid(format!("shape {self} has a negative dimension")))?;
-            n = n.checked_mul(d).ok_or(Error::TooLarge { shape: self.to_string(), detail: "the element count overflows" })?;
+            n = n.checked_mul(d).ok_or_else(|| Error::TooLarge { shape: self.to_string(), detail: "the element count overflows" })?;
         }
         Ok(n)
     }
@@ -139,7 +139,8 @@ pub struct NDArray {
     chunk: Option<Arc<Chunk>>,
     /// Offset of the view's first element in the chunk, in elements.
     offset: usize,
-    shape: Shape,
+    /// Shared, so that copying an array value (as every call does) allocates nothing.
+    shape: Arc<Shape>,
     size: usize,
     dtype: DType,
     ctx: Context,
@@ -155,13 +156,13 @@ impl NDArray {
         let nbytes = size
             .checked_mul(dtype.size())
             .filter(|&b| b <= MAX_BYTES)
-            .ok_or(Error::TooLarge { shape: shape.to_string(), detail: "its size in bytes overflows" })?;
-        Ok(NDArray { chunk: Some(Chunk::zeroed(nbytes)?), offset: 0, shape, size, dtype, ctx })
+            .ok_or_else(|| Error::TooLarge { shape: shape.to_string(), detail: "its size in bytes overflows" })?;
+        Ok(NDArray { chunk: Some(Chunk::zeroed(nbytes)?), offset: 0, shape: Arc::new(shape), size, dtype, ctx })
     }
 
     /// The empty array: no shape, no memory.
     pub fn none() -> NDArray {
-        NDArray { chunk: None, offset: 0, shape: Shape::default(), size: 0, dtype: DType::F32, ctx: Context::cpu(0) }
+        NDArray { chunk: None, offset: 0, shape: Arc::default(), size: 0, dtype: DType::F32, ctx: Context::cpu(0) }
     }
 
     pub fn is_none(&self) -> bool {
@@ -194,7 +195,7 @@ impl NDArray {
     }
 
     fn dense(&self, what: &'static str) -> Result<&Arc<Chunk>> {
-        self.chunk.as_ref().ok_or(Error::NoneArray(what))
+        self.chunk.as_ref().ok_or_else(|| Error::NoneArray(what))
     }
 
     fn byte_range(&self) -> std::ops::Range<usize> {
@@ -276,7 +277,7 @@ impl NDArray {
     /// Checks that `other` can be copied or summed into this array.
     pub fn check_same_shape(&self, from: &NDArray) -> Result<()> {
         if self.shape != from.shape {
-            return Err(Error::ShapeMismatch { from: from.shape.clone(), to: self.shape.clone() });
+            return Err(Error::ShapeMismatch { from: (*from.shape).clone(), to: (*self.shape).clone() });
         }
         Ok(())
     }
@@ -288,6 +289,11 @@ impl NDArray {
         let dst_chunk = self.dense("cannot write it")?;
         if srcs.is_empty() {
             return Err(Error::invalid("nothing to sum"));
+        }
+        if let [src] = srcs {
+            if !src.shares_chunk(self) {
+                return self.assign_from(src);
+            }
         }
         // A source in the destination's own memory is copied out first.
         let mut snapshots: Vec<Option<Vec<u8>>> = Vec::with_capacity(srcs.len());
@@ -336,17 +342,35 @@ impl NDArray {
         Ok(())
     }
 
+    /// The one-source case of `assign_sum` (a pull, or a push of one value): two locks,
+    /// no bookkeeping.
+    fn assign_from(&self, src: &NDArray) -> Result<()> {
+        let (dst_chunk, src_chunk) = (self.dense("cannot write it")?, src.dense("cannot read it")?);
+        let (mut write, read) = if dst_chunk.addr() < src_chunk.addr() {
+            let w = dst_chunk.words.write();
+            (w, src_chunk.words.read())
+        } else {
+            let r = src_chunk.words.read();
+            (dst_chunk.words.write(), r)
+        };
+        let src_bytes: &[u8] = bytemuck::cast_slice(&read[..]);
+        let dst_bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut write[..]);
+        let range = self.byte_range();
+        kernels::sum_into(&mut dst_bytes[range], self.dtype, &[Elems { bytes: &src_bytes[src.byte_range()], dtype: src.dtype }]);
+        Ok(())
+    }
+
     /// A deep copy in a new chunk.
     pub fn deep_copy(&self, ctx: Context) -> Result<NDArray> {
         self.dense("cannot copy it")?;
-        let copy = NDArray::new(self.shape.clone(), self.dtype, ctx)?;
+        let copy = NDArray::new((*self.shape).clone(), self.dtype, ctx)?;
         copy.assign_sum(&[self])?;
         Ok(copy)
     }
 
     /// A fresh array with this one's shape, dtype and context (for transient sums).
     pub fn like(&self) -> Result<NDArray> {
-        NDArray::new(self.shape.clone(), self.dtype, self.ctx)
+        NDArray::new((*self.shape).clone(), self.dtype, self.ctx)
     }
 
     /// Rows `begin..end` along the first dimension, sharing memory.
@@ -360,9 +384,9 @@ impl NDArray {
             )));
         }
         let row = if rows == 0 { 0 } else { self.size / rows };
-        let mut shape = self.shape.clone();
+        let mut shape = (*self.shape).clone();
         shape.0[0] = (end - begin) as i64;
-        Ok(NDArray { offset: self.offset + begin * row, size: (end - begin) * row, shape, ..self.clone() })
+        Ok(NDArray { offset: self.offset + begin * row, size: (end - begin) * row, shape: Arc::new(shape), ..self.clone() })
     }
 
     /// Row `idx`, without the first dimension (a 1-D array gives shape [1]), sharing memory.
@@ -374,7 +398,7 @@ impl NDArray {
         }
         let row = self.slice(idx, idx + 1)?;
         if self.shape.ndim() > 1 {
-            Ok(NDArray { shape: Shape(self.shape.0[1..].to_vec()), ..row })
+            Ok(NDArray { shape: Arc::new(Shape(self.shape.0[1..].to_vec())), ..row })
         } else {
             Ok(row)
         }
@@ -394,7 +418,7 @@ impl NDArray {
                 shape.size()?
             )));
         }
-        Ok(NDArray { shape, ..self.clone() })
+        Ok(NDArray { shape: Arc::new(shape), ..self.clone() })
     }
 }
 
