@@ -1,0 +1,134 @@
+"""kv.set_optimizer with SGD: values against a numpy reference of MXNet's sgd(_mom)_update, and
+save/load_optimizer_states."""
+
+import numpy as np
+import pytest
+
+import mxkv as mx
+
+
+def sgd_reference(weight, grads, learning_rate, momentum=0.0, wd=0.0, rescale_grad=1.0, clip_gradient=None):
+    w = weight.astype(np.float64)
+    mom = np.zeros_like(w)
+    for g in grads:
+        g = rescale_grad * g.astype(np.float64)
+        if clip_gradient is not None:
+            g = np.clip(g, -clip_gradient, clip_gradient)
+        if momentum == 0.0:
+            w = w - learning_rate * (g + wd * w)
+        else:
+            mom = momentum * mom - learning_rate * wd * w - learning_rate * g
+            w = w + mom
+    return w
+
+
+def run_store(optimizer, weight, grads, key=0, devices=1):
+    kv = mx.kv.create("local")
+    kv.init(key, mx.nd.array(weight))
+    kv.set_optimizer(optimizer)
+    for g in grads:
+        # the gradient split over several devices sums to g
+        parts = [mx.nd.array(g / devices, ctx=mx.cpu(i)) for i in range(devices)]
+        kv.push(key, parts)
+    out = mx.nd.zeros(weight.shape)
+    kv.pull(key, out=out)
+    return kv, out.asnumpy()
+
+
+@pytest.fixture
+def data():
+    rng = np.random.RandomState(7)
+    weight = rng.uniform(-1, 1, size=(5, 4)).astype(np.float32)
+    grads = [rng.uniform(-3, 3, size=(5, 4)).astype(np.float32) for _ in range(6)]
+    return weight, grads
+
+
+def test_plain_sgd(data):
+    weight, grads = data
+    _, got = run_store(mx.optimizer.SGD(learning_rate=0.1), weight, grads)
+    np.testing.assert_allclose(got, sgd_reference(weight, grads, 0.1), rtol=1e-5, atol=1e-6)
+
+
+def test_sgd_momentum_wd_rescale_clip_from_create(data):
+    weight, grads = data
+    params = dict(learning_rate=0.05, momentum=0.9, wd=0.01, rescale_grad=0.5, clip_gradient=1.0)
+    opt = mx.optimizer.create("sgd", **params)
+    assert isinstance(opt, mx.optimizer.SGD) and opt.momentum == 0.9
+    _, got = run_store(opt, weight, grads, devices=4)
+    np.testing.assert_allclose(got, sgd_reference(weight, grads, **params), rtol=1e-5, atol=1e-6)
+
+
+def test_sgd_with_string_keys(data):
+    weight, grads = data
+    _, got = run_store(mx.optimizer.SGD(learning_rate=0.2, momentum=0.5), weight, grads, key="fc1_weight")
+    np.testing.assert_allclose(got, sgd_reference(weight, grads, 0.2, momentum=0.5), rtol=1e-5, atol=1e-6)
+
+
+def test_create_by_name_and_registry():
+    assert isinstance(mx.optimizer.create("SGD"), mx.optimizer.SGD)
+    assert mx.optimizer.create("sgd").learning_rate == 0.01
+    with pytest.raises(ValueError, match="Cannot find optimizer"):
+        mx.optimizer.create("nosuch")
+    with pytest.raises(TypeError, match="unexpected optimizer arguments"):
+        mx.optimizer.SGD(learning_rat=0.1)
+
+
+def test_multipliers_by_name():
+    opt = mx.optimizer.SGD(learning_rate=1.0, wd=0.1, param_idx2name={0: "fc_weight", 1: "fc_bias"})
+    opt.set_lr_mult({"fc_weight": 0.5})
+    assert opt._get_lr(0) == 0.5 and opt._get_lr(1) == 1.0
+    assert opt._get_wd(0) == pytest.approx(0.1) and opt._get_wd(1) == 0.0
+
+
+def test_test_optimizer():
+    kv = mx.kv.create()
+    kv.init("3", mx.nd.ones((2, 3)))
+    kv.set_optimizer(mx.optimizer.create("test", rescale_grad=2))
+    for _ in range(3):
+        kv.push("3", [mx.nd.ones((2, 3)) * (r + 1) for r in range(2)])
+    out = mx.nd.zeros((2, 3))
+    kv.pull("3", out=out)
+    np.testing.assert_array_equal(out.asnumpy(), np.full((2, 3), 1 + 3 * 2 * 3))
+
+
+@pytest.mark.parametrize("dump_optimizer", [False, True])
+def test_save_and_load_optimizer_states(tmp_path, data, dump_optimizer):
+    weight, grads = data
+    params = dict(learning_rate=0.1, momentum=0.9, wd=0.001)
+    reference = sgd_reference(weight, grads, **params)
+
+    kv, _ = run_store(mx.optimizer.SGD(**params), weight, grads[:3])
+    middle = mx.nd.zeros(weight.shape)
+    kv.pull(0, out=middle)
+    path = str(tmp_path / "states")
+    kv.save_optimizer_states(path, dump_optimizer=dump_optimizer)
+
+    resumed = mx.kv.create("local")
+    resumed.init(0, middle)
+    resumed.set_optimizer(mx.optimizer.SGD(learning_rate=0.5 if dump_optimizer else 0.1, momentum=0.9, wd=0.001))
+    resumed.load_optimizer_states(path)
+    for g in grads[3:]:
+        resumed.push(0, mx.nd.array(g))
+    out = mx.nd.zeros(weight.shape)
+    resumed.pull(0, out=out)
+    np.testing.assert_allclose(out.asnumpy(), reference, rtol=1e-5, atol=1e-6)
+
+
+def test_optimizer_states_need_an_updater(tmp_path):
+    kv = mx.kv.create()
+    with pytest.raises(AssertionError, match="Cannot save states"):
+        kv.save_optimizer_states(str(tmp_path / "x"))
+
+
+def test_multi_precision_float16(data):
+    weight, grads = data
+    kv = mx.kv.create()
+    kv.init(0, mx.nd.array(weight, dtype="float16"))
+    kv.set_optimizer(mx.optimizer.SGD(learning_rate=0.01, momentum=0.9, multi_precision=True))
+    for g in grads:
+        kv.push(0, mx.nd.array(g, dtype="float16"))
+    out = mx.nd.zeros(weight.shape, dtype="float16")
+    kv.pull(0, out=out)
+    expected = sgd_reference(weight.astype(np.float16).astype(np.float32),
+                             [g.astype(np.float16) for g in grads], 0.01, momentum=0.9)
+    np.testing.assert_allclose(out.asnumpy().astype(np.float32), expected, rtol=2e-3, atol=2e-3)
