@@ -26,6 +26,7 @@ lib:
 # The committed header is generated from the Rust source (cbindgen 0.29.4, pinned in .ci/deps.sh).
 header:
 	cbindgen --quiet --config cbindgen.toml --output include/mxkv.h .
+	python3 .ci/api-doc.py
 
 $(BUILD)/examples/%: examples/%.c include/mxkv.h lib
 	@mkdir -p $(dir $@)

@@ -14,12 +14,18 @@
 #include <stdint.h>
 
 /**
- * mxkv's own version, also given by `MXKVGetVersion` as major*10000 + minor*100 + patch.
+ * mxkv's own major version; `MXKVGetVersion` gives major*10000 + minor*100 + patch.
  */
 #define MXKV_VERSION_MAJOR 0
 
+/**
+ * mxkv's own minor version.
+ */
 #define MXKV_VERSION_MINOR 1
 
+/**
+ * mxkv's own patch version.
+ */
 #define MXKV_VERSION_PATCH 0
 
 /**

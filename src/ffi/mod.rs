@@ -27,9 +27,11 @@ pub type NDArrayHandle = *mut c_void;
 /// An opaque KVStore handle.
 pub type KVStoreHandle = *mut c_void;
 
-/// mxkv's own version, also given by `MXKVGetVersion` as major*10000 + minor*100 + patch.
+/// mxkv's own major version; `MXKVGetVersion` gives major*10000 + minor*100 + patch.
 pub const MXKV_VERSION_MAJOR: c_int = 0;
+/// mxkv's own minor version.
 pub const MXKV_VERSION_MINOR: c_int = 1;
+/// mxkv's own patch version.
 pub const MXKV_VERSION_PATCH: c_int = 0;
 /// The MXNet API level implemented, as `MXGetVersion` reports it (1.9.1).
 pub const MXKV_MXNET_VERSION: c_int = 10901;
