@@ -912,6 +912,24 @@ static void test_integer_keys(void) {
     CHECK_OK(MXKVStoreFree(kv));
 }
 
+/* MXNet sizes its per-source buffers at the first multi-value push; later pushes with
+ * more (or fewer) values for the key must still sum all of them (spec §4.1). */
+static void test_later_push_with_more_values(void) {
+    KVStoreHandle kv = int_store();
+    int keys[6] = {5, 5, 5, 5, 5, 5};
+    NDArrayHandle v[6];
+    int i;
+    for (i = 0; i < 6; i++) v[i] = arr_fill(R, C, (float)(1 << i));
+    CHECK_OK(MXKVStorePush(kv, 2, keys, v, 0));
+    CHECK(key_equals(kv, 5, R, C, 3.0f));
+    CHECK_OK(MXKVStorePush(kv, 6, keys, v, 0));
+    CHECK(key_equals(kv, 5, R, C, 63.0f));
+    CHECK_OK(MXKVStorePush(kv, 3, keys, &v[3], 0));
+    CHECK(key_equals(kv, 5, R, C, 8.0f + 16.0f + 32.0f));
+    free_all(v, 6);
+    CHECK_OK(MXKVStoreFree(kv));
+}
+
 static void test_many_keys_one_call(void) {
     enum { K = 300 };
     KVStoreHandle kv = new_store();
@@ -961,6 +979,7 @@ int main(void) {
     RUN(test_float16_keys);
     RUN(test_bfloat16_keys);
     RUN(test_integer_keys);
+    RUN(test_later_push_with_more_values);
     RUN(test_many_keys_one_call);
     return check_summary("test_keys");
 }

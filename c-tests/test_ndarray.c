@@ -20,7 +20,7 @@ static void fill_pattern(int dtype, void *buf, size_t n, int offset) {
         case DT_U8: ((uint8_t *)buf)[i] = (uint8_t)(v + 200); break;
         case DT_I32: ((int32_t *)buf)[i] = v * 100000; break;
         case DT_I8: ((int8_t *)buf)[i] = (int8_t)v; break;
-        case DT_I64: ((int64_t *)buf)[i] = (int64_t)v << 40; break;
+        case DT_I64: ((int64_t *)buf)[i] = (int64_t)v * ((int64_t)1 << 40); break;
         case DT_BOOL: ((uint8_t *)buf)[i] = (uint8_t)((i + (size_t)offset) % 2); break;
         case DT_I16: ((int16_t *)buf)[i] = (int16_t)(v * 1000); break;
         case DT_U16: ((uint16_t *)buf)[i] = (uint16_t)(v + 60000); break;

@@ -141,6 +141,117 @@ static void test_shared_and_private_keys(void) {
     CHECK_OK(MXKVStoreFree(kv));
 }
 
+/* ---- a pull never sees half of a push ---------------------------------------------- */
+
+#define BIG 20000
+#define ROUNDS 200
+
+typedef struct {
+    KVStoreHandle kv;
+    int key;
+    volatile int done;
+    long torn;
+    long pulls;
+    long failed;
+} Puller;
+
+static void *puller_main(void *arg) {
+    Puller *p = (Puller *)arg;
+    float *buf = (float *)malloc(sizeof(float) * BIG);
+    NDArrayHandle out = NULL;
+    mx_uint shape[2] = {1, BIG};
+    if (MXNDArrayCreateEx(shape, 2, 1, 0, 0, DT_F32, &out) != 0) p->failed++;
+    while (!__atomic_load_n(&p->done, __ATOMIC_ACQUIRE)) {
+        int i;
+        if (MXKVStorePull(p->kv, 1, &p->key, &out, 0) != 0 ||
+            MXNDArraySyncCopyToCPU(out, buf, BIG) != 0) {
+            p->failed++;
+            break;
+        }
+        p->pulls++;
+        for (i = 1; i < BIG; i++)
+            if (buf[i] != buf[0]) {
+                p->torn++;
+                break;
+            }
+    }
+    MXNDArrayFree(out);
+    free(buf);
+    return NULL;
+}
+
+/* One thread pushes whole values while another pulls; every pulled value must be one
+ * that a whole push produced (all elements equal), with and without an updater. */
+static void check_pulls_whole(int with_updater) {
+    KVStoreHandle kv = NULL;
+    Puller p;
+    pthread_t th;
+    int key = 7, i;
+    NDArrayHandle v = arr_fill(1, BIG, 0.0f), one = arr_fill(1, BIG, 1.0f);
+    CHECK_OK(MXKVStoreCreate("local", &kv));
+    CHECK_OK(MXKVStoreInit(kv, 1, &key, &v));
+    if (with_updater) CHECK_OK(MXKVStoreSetUpdater(kv, add_updater, NULL));
+    memset(&p, 0, sizeof p);
+    p.kv = kv;
+    p.key = key;
+    CHECK(pthread_create(&th, NULL, puller_main, &p) == 0);
+    for (i = 1; i <= ROUNDS; i++) {
+        if (with_updater) {
+            CHECK_OK(MXKVStorePush(kv, 1, &key, &one, 0));
+        } else {
+            {
+                float *d = NULL;
+                int j;
+                CHECK_OK(MXNDArrayGetData(v, (void **)&d));
+                for (j = 0; d && j < BIG; j++) d[j] = (float)i;
+            }
+            CHECK_OK(MXKVStorePush(kv, 1, &key, &v, 0));
+        }
+    }
+    __atomic_store_n(&p.done, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    CHECK_EQ_INT(p.failed, 0);
+    CHECK(p.pulls > 0);
+    CHECK_EQ_INT(p.torn, 0);
+    CHECK(key_equals(kv, key, 1, BIG, (float)ROUNDS));
+    CHECK_OK(MXNDArrayFree(v));
+    CHECK_OK(MXNDArrayFree(one));
+    CHECK_OK(MXKVStoreFree(kv));
+}
+
+static void test_pull_sees_whole_values_assign(void) { check_pulls_whole(0); }
+
+static void test_pull_sees_whole_values_updater(void) { check_pulls_whole(1); }
+
+/* ---- shape buffers are per thread (spec §3, reference §2.2) --------------------------- */
+
+static volatile int shape_stop;
+
+static void *shape_churn_main(void *arg) {
+    NDArrayHandle other = (NDArrayHandle)arg;
+    int ndim = 0;
+    const int *s = NULL;
+    while (!__atomic_load_n(&shape_stop, __ATOMIC_ACQUIRE)) MXNDArrayGetShapeEx(other, &ndim, &s);
+    return NULL;
+}
+
+static void test_shape_buffer_per_thread(void) {
+    mx_uint s3[3] = {2, 3, 4}, s1[1] = {9};
+    NDArrayHandle mine = arr_new(s3, 3, DT_F32), other = arr_new(s1, 1, DT_F32);
+    int ndim = 0, i, intact = 1;
+    const int *s = NULL;
+    pthread_t th;
+    CHECK_OK(MXNDArrayGetShapeEx(mine, &ndim, &s));
+    shape_stop = 0;
+    CHECK(pthread_create(&th, NULL, shape_churn_main, other) == 0);
+    for (i = 0; i < 20000 && intact; i++) intact = ndim == 3 && s[0] == 2 && s[1] == 3 && s[2] == 4;
+    __atomic_store_n(&shape_stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    CHECK(intact);
+    CHECK_OK(MXNDArrayFree(mine));
+    CHECK_OK(MXNDArrayFree(other));
+}
+
 /* ---- an updater that calls back into the API ------------------------------------------ */
 
 typedef struct {
@@ -330,6 +441,9 @@ static void test_errors_on_many_threads(void) {
 int main(void) {
     CHECK(pthread_key_create(&current_worker, NULL) == 0);
     RUN(test_shared_and_private_keys);
+    RUN(test_pull_sees_whole_values_assign);
+    RUN(test_pull_sees_whole_values_updater);
+    RUN(test_shape_buffer_per_thread);
     RUN(test_reentrant_updater);
     RUN(test_handle_churn);
     RUN(test_errors_on_many_threads);
