@@ -1,0 +1,491 @@
+package AI::MXNet::NDArray;
+use strict;
+use warnings;
+use Carp qw(confess cluck);
+use Scalar::Util qw(blessed looks_like_number);
+use PDL::Lite;
+use AI::MXNetCAPI;
+use AI::MXNet::Base;
+use AI::MXNet::Context;
+
+use overload
+    '""'   => \&stringify,
+    'bool' => sub { 1 },
+    '+'    => \&add,
+    '+='   => \&iadd,
+    '-'    => \&subtract,
+    '-='   => \&isubtract,
+    '*'    => \&multiply,
+    '*='   => \&imultiply,
+    '/'    => \&divide,
+    '/='   => \&idivide,
+    'neg'  => \&negative,
+    '.='   => \&set,
+    # `$b = $a; $a += 1` changes the one array both name, as in MXNet: that is what lets an
+    # updater's `$stored += ...` reach the store.
+    '='    => sub { $_[0] };
+
+sub new
+{
+    my ($class, %args) = @_;
+    confess('an NDArray needs a handle') unless blessed($args{handle}) and $args{handle}->isa('NDArrayHandle');
+    return bless { handle => $args{handle}, writable => $args{writable} // 1 }, $class;
+}
+
+# Wraps a handle received from the library (updaters); the handle object frees it.
+sub _ndarray_cls
+{
+    my ($class, $handle, $writable) = @_;
+    return $class->new(handle => $handle, writable => $writable // 1);
+}
+
+sub handle   { $_[0]{handle} }
+sub writable { my $self = shift; $self->{writable} = shift if @_; $self->{writable} }
+
+# ---- properties ---------------------------------------------------------------------------------
+
+sub shape { scalar(check_call(AI::MXNetCAPI::NDArrayGetShapeEx64($_[0]{handle}))) }
+sub ndim  { scalar(@{ $_[0]->shape }) }
+sub size  { my $self = shift; product(@{ shift // $self->shape }) }
+sub len   { $_[0]->shape->[0] }
+
+sub dtype
+{
+    my $code = check_call(AI::MXNetCAPI::NDArrayGetDType($_[0]{handle}));
+    return DTYPE_MX_TO_STR->{$code} // confess("unknown dtype code $code");
+}
+
+sub stype
+{
+    my $code = check_call(AI::MXNetCAPI::NDArrayGetStorageType($_[0]{handle}));
+    return STYPE_MX_TO_STR->{$code} // "storage type $code";
+}
+
+sub context
+{
+    my ($dev_type, $dev_id) = check_call(AI::MXNetCAPI::NDArrayGetContext($_[0]{handle}));
+    return AI::MXNet::Context->new(
+        device_type => AI::MXNet::Context::devtype2str->{$dev_type} // confess("unknown dev_type $dev_type"),
+        device_id   => $dev_id,
+    );
+}
+
+sub stringify
+{
+    my $self = shift;
+    return sprintf('<%s %s @%s>', ref($self), join('x', @{ $self->shape }), $self->context);
+}
+
+sub wait_to_read { check_call(AI::MXNetCAPI::NDArrayWaitToRead($_[0]{handle})); $_[0] }
+sub waitall      { check_call(AI::MXNetCAPI::NDArrayWaitAll()) }
+
+# ---- creation -----------------------------------------------------------------------------------
+
+sub _dtype_code
+{
+    my $dtype = shift // 'float32';
+    my $code = DTYPE_STR_TO_MX->{$dtype};
+    confess("unknown dtype '$dtype' (known: @{[ sort keys %{ DTYPE_STR_TO_MX() } ]})") unless defined $code;
+    return $code;
+}
+
+sub _check_shape
+{
+    my $shape = shift;
+    $shape = [$shape] if defined $shape and not ref $shape;
+    confess('shape must be an array ref of non-negative integers')
+        unless ref $shape eq 'ARRAY' and not grep { not defined or not /^\d+$/ } @$shape;
+    return [@$shape];
+}
+
+# (ctx => ..., dtype => ...), also accepting a context as the first argument (as the KVStore POD
+# examples write `mx->nd->ones($shape, $ctx)`).
+sub _creation_args
+{
+    my @args = @_;
+    unshift @args, 'ctx' if @args % 2 and blessed($args[0]) and $args[0]->isa('AI::MXNet::Context');
+    my %args = @args;
+    my @unknown = grep { $_ ne 'ctx' and $_ ne 'dtype' } keys %args;
+    confess("unknown argument(s): @unknown") if @unknown;
+    my $ctx = $args{ctx} // AI::MXNet::Context->current_ctx;
+    confess('ctx must be an AI::MXNet::Context') unless blessed($ctx) and $ctx->isa('AI::MXNet::Context');
+    return ($ctx, $args{dtype} // 'float32');
+}
+
+sub _new_alloc_handle
+{
+    my ($shape, $ctx, $delay_alloc, $dtype_code) = @_;
+    if (grep { $_ > 0xFFFFFFFF } @$shape) {
+        return scalar(check_call(AI::MXNetCAPI::NDArrayCreateEx64(
+            $shape, scalar(@$shape), $ctx->device_type_id, $ctx->device_id, $delay_alloc, $dtype_code)));
+    }
+    return scalar(check_call(AI::MXNetCAPI::NDArrayCreateEx(
+        $shape, scalar(@$shape), $ctx->device_type_id, $ctx->device_id, $delay_alloc, $dtype_code)));
+}
+
+sub empty
+{
+    my ($class, $shape, @args) = @_;
+    my ($ctx, $dtype) = _creation_args(@args);
+    return __PACKAGE__->new(handle => _new_alloc_handle(_check_shape($shape), $ctx, 0, _dtype_code($dtype)));
+}
+
+sub full
+{
+    my ($class, $shape, $value, @args) = @_;
+    confess('full: the value must be a number') unless looks_like_number($value);
+    my $arr = $class->empty($shape, @args);
+    AI::MXNet::NDArray::Kernel::fill($arr->{handle}, $value);
+    return $arr;
+}
+
+sub zeros { my ($class, $shape, @args) = @_; $class->full($shape, 0, @args) }
+sub ones  { my ($class, $shape, @args) = @_; $class->full($shape, 1, @args) }
+
+sub _pdl_type { PDL::Type->new(DTYPE_MX_TO_PDL->{ _dtype_code($_[0]) }) }
+
+# array($source, ctx => ..., dtype => ...): a copy of an NDArray, a PDL, a (nested) array ref
+# or a number; the dtype is float32 unless given.
+sub array
+{
+    my ($class, $source, @args) = @_;
+    my ($ctx, $dtype) = _creation_args(@args);
+    if (blessed($source) and $source->isa(__PACKAGE__)) {
+        my $arr = $class->empty($source->shape, ctx => $ctx, dtype => $dtype);
+        $source->copyto($arr);
+        return $arr;
+    }
+    my $pdl = blessed($source) && $source->isa('PDL')
+        ? $source
+        : eval { PDL::Core::pdl(_pdl_type($dtype), $source) } // confess("array: cannot make an array of $source: $@");
+    my $shape = [reverse $pdl->dims];
+    $shape = [1] unless @$shape;
+    my $arr = $class->empty($shape, ctx => $ctx, dtype => $dtype);
+    $arr->_sync_copyfrom($pdl);
+    return $arr;
+}
+
+sub _sync_copyfrom
+{
+    my ($self, $source) = @_;
+    my $code = _dtype_code($self->dtype);
+    my $type = PDL::Type->new(DTYPE_MX_TO_PDL->{$code});
+    my $pdl = blessed($source) && $source->isa('PDL') ? $source : PDL::Core::pdl($type, $source);
+    my $shape = $self->shape;
+    my $size = product(@$shape);
+    if ($pdl->nelem == 1 and $size != 1) {
+        AI::MXNet::NDArray::Kernel::fill($self->{handle}, $pdl->sclr);
+        return $self;
+    }
+    my $got = join(',', reverse $pdl->dims) || '1';
+    confess("Shape inconsistent: expected ${\ join(',', @$shape) } vs got $got")
+        unless $got eq join(',', @$shape);
+    $pdl = $pdl->convert($type) if $pdl->get_datatype != $type->enum;
+    my $data = $pdl->get_dataref;
+    if ($code == 2 or $code == 12) {    # float16, bfloat16: from PDL's float
+        AI::MXNet::NDArray::Kernel::write($self->{handle}, 0, $$data);
+    }
+    else {
+        check_call(AI::MXNetCAPI::NDArraySyncCopyFromCPU($self->{handle}, $$data, $size));
+    }
+    return $self;
+}
+
+# ---- conversion to Perl ---------------------------------------------------------------------------
+
+sub aspdl
+{
+    my $self = shift;
+    my $code = _dtype_code($self->dtype);
+    my $shape = $self->shape;
+    my $pdl = PDL->new_from_specification(PDL::Type->new(DTYPE_MX_TO_PDL->{$code}), reverse @$shape);
+    my $data = $pdl->get_dataref;
+    if ($code == 2 or $code == 12) {
+        AI::MXNet::NDArray::Kernel::read($self->{handle}, 0, $$data);
+    }
+    else {
+        check_call(AI::MXNetCAPI::NDArraySyncCopyToCPU($self->{handle}, $$data, product(@$shape)));
+    }
+    $pdl->upd_data;
+    return $pdl;
+}
+
+sub asarray  { $_[0]->aspdl->unpdl }
+
+sub asscalar
+{
+    my $self = shift;
+    confess('ndarray size must be 1') unless $self->size == 1;
+    return $self->aspdl->sclr;
+}
+
+# ---- copies, views ----------------------------------------------------------------------------
+
+sub copyto
+{
+    my ($self, $other) = @_;
+    if (blessed($other) and $other->isa('AI::MXNet::Context')) {
+        my $copy = __PACKAGE__->empty($self->shape, ctx => $other, dtype => $self->dtype);
+        check_call(AI::MXNetCAPI::NDArraySyncCopyFromNDArray($copy->{handle}, $self->{handle}, -1));
+        return $copy;
+    }
+    confess('copyto: the target must be an NDArray or a Context')
+        unless blessed($other) and $other->isa(__PACKAGE__);
+    cluck('copy an array to itself, is it intended?')
+        if AI::MXNetCAPI::_address($other->{handle}) == AI::MXNetCAPI::_address($self->{handle});
+    check_call(AI::MXNetCAPI::NDArraySyncCopyFromNDArray($other->{handle}, $self->{handle}, -1));
+    return $other;
+}
+
+sub copy          { $_[0]->copyto($_[0]->context) }
+sub as_in_context { $_[0]->context == $_[1] ? $_[0] : $_[0]->copyto($_[1]) }
+
+sub astype
+{
+    my ($self, $dtype) = @_;
+    my $res = __PACKAGE__->empty($self->shape, ctx => $self->context, dtype => $dtype);
+    $self->copyto($res);
+    return $res;
+}
+
+# A view with the new shape (one dimension may be -1, and 0 keeps that dimension).
+sub reshape
+{
+    my ($self, $shape) = @_;
+    $shape = [$shape] unless ref $shape;
+    confess('reshape: the shape must be an array ref of integers')
+        if grep { not defined or not /^-?\d+$/ } @$shape;
+    my $handle = check_call(AI::MXNetCAPI::NDArrayReshape64($self->{handle}, scalar(@$shape), $shape, 0));
+    return __PACKAGE__->new(handle => $handle, writable => $self->{writable});
+}
+
+# MXNet's slice: an index, 'X' (everything) or [begin, end] with an INCLUSIVE end, negative
+# indices counting from the end; a view that shares memory. Only the first dimension can be
+# sliced ('X' for the others).
+sub slice
+{
+    my ($self, @slices) = @_;
+    confess('No slices supplied') unless @slices;
+    confess('NDArray only supports ->slice on dimension 0; the other dimensions must be \'X\'')
+        if grep { ref $_ or $_ ne 'X' } @slices[1 .. $#slices];
+    my $dim = $self->shape->[0];
+    my $s = $slices[0];
+    my ($begin, $end) = ref $s eq 'ARRAY' ? (@$s == 1 ? ($s->[0], $s->[0]) : @$s[0, 1])
+                      : $s eq 'X'         ? (0, $dim - 1)
+                      :                     ($s, $s);
+    for ($begin, $end) {
+        confess("slice index $_ is not an integer") unless defined and /^-?\d+$/;
+        confess("slice index $_ out of range for dimension 0 of size $dim") if $_ >= $dim or $_ < -$dim;
+        $_ += $dim if $_ < 0;
+    }
+    confess("slice begin $begin > end $end") if $begin > $end;
+    return $self->_slice($begin, $end + 1);
+}
+
+sub _slice
+{
+    my ($self, $start, $stop) = @_;
+    my $handle = check_call(AI::MXNetCAPI::NDArraySlice64($self->{handle}, $start, $stop));
+    return __PACKAGE__->new(handle => $handle, writable => $self->{writable});
+}
+
+sub at
+{
+    my ($self, $idx) = @_;
+    my $dim = $self->shape->[0];
+    confess("index $idx out of range for dimension 0 of size $dim") if $idx >= $dim or $idx < -$dim;
+    return $self->_at($idx < 0 ? $idx + $dim : $idx);
+}
+
+sub _at
+{
+    my ($self, $idx) = @_;
+    my $handle = check_call(AI::MXNetCAPI::NDArrayAt64($self->{handle}, $idx));
+    return __PACKAGE__->new(handle => $handle, writable => $self->{writable});
+}
+
+# `$arr .= $value`: a number, an NDArray, a PDL or an array ref.
+sub set
+{
+    my ($self, $value) = @_;
+    confess('set value must be defined') unless defined $value;
+    confess('Array is not writable') unless $self->{writable};
+    if (not ref $value) {
+        confess("set: '$value' is not a number") unless looks_like_number($value);
+        AI::MXNet::NDArray::Kernel::fill($self->{handle}, $value);
+    }
+    elsif (blessed($value) and $value->isa(__PACKAGE__)) {
+        $value->copyto($self);
+    }
+    else {
+        $self->_sync_copyfrom($value);
+    }
+    return $self;
+}
+
+# ---- arithmetic -------------------------------------------------------------------------------
+# Element-wise loops run in C over the arrays' memory (AI::MXNet::NDArray::Kernel); arrays of
+# different shapes are broadcast as numpy does, through PDL.
+
+sub _like { __PACKAGE__->empty($_[0]->shape, ctx => $_[0]->context, dtype => $_[0]->dtype) }
+
+sub _broadcast_shape
+{
+    my ($a, $b) = @_;
+    my $n = @$a > @$b ? @$a : @$b;
+    my @a = ((1) x ($n - @$a), @$a);
+    my @b = ((1) x ($n - @$b), @$b);
+    my @out;
+    for my $i (0 .. $n - 1) {
+        return undef unless $a[$i] == $b[$i] or $a[$i] == 1 or $b[$i] == 1;
+        push @out, $a[$i] == 1 ? $b[$i] : $a[$i];
+    }
+    return \@out;
+}
+
+sub _expand
+{
+    my ($self, $shape) = @_;
+    my $pdl = $self->aspdl;
+    my $full = PDL->new_from_specification($pdl->type, reverse @$shape);
+    $full .= $pdl;
+    return __PACKAGE__->array($full, ctx => $self->context, dtype => $self->dtype);
+}
+
+# $out = $lhs op $rhs (or $rhs op $lhs when $swapped), into $out when given.
+sub _apply
+{
+    my ($op, $rop, $lhs, $rhs, $swapped, $out) = @_;
+    if (not ref $rhs) {
+        confess("'$rhs' is not a number") unless defined $rhs and looks_like_number($rhs);
+        $out //= $lhs->_like;
+        AI::MXNet::NDArray::Kernel::scalar($swapped ? $rop : $op, $out->{handle}, $lhs->{handle}, $rhs);
+        return $out;
+    }
+    confess('an NDArray can only be combined with an NDArray or a number')
+        unless blessed($rhs) and $rhs->isa(__PACKAGE__);
+    ($lhs, $rhs) = ($rhs, $lhs) if $swapped;
+    my ($ldt, $rdt) = ($lhs->dtype, $rhs->dtype);
+    confess("operands have different dtypes ($ldt and $rdt); use astype") if $ldt ne $rdt;
+    my ($ls, $rs) = ($lhs->shape, $rhs->shape);
+    if ("@$ls" ne "@$rs") {
+        my $shape = _broadcast_shape($ls, $rs)
+            // confess("operands could not be broadcast together with shapes [@$ls] [@$rs]");
+        confess("the result of shape [@$shape] does not fit the array of shape [@{ $out->shape }]")
+            if $out and "@{ $out->shape }" ne "@$shape";
+        $lhs = $lhs->_expand($shape) if "@$ls" ne "@$shape";
+        $rhs = $rhs->_expand($shape) if "@$rs" ne "@$shape";
+    }
+    $out //= $lhs->_like;
+    AI::MXNet::NDArray::Kernel::binary($op, $out->{handle}, $lhs->{handle}, $rhs->{handle});
+    return $out;
+}
+
+sub _inplace
+{
+    my ($op, $self, $other) = @_;
+    confess('trying to modify a readonly NDArray') unless $self->{writable};
+    return _apply($op, $op, $self, $other, 0, $self);
+}
+
+sub add       { _apply('add', 'add',  $_[0], $_[1], $_[2]) }
+sub subtract  { _apply('sub', 'rsub', $_[0], $_[1], $_[2]) }
+sub multiply  { _apply('mul', 'mul',  $_[0], $_[1], $_[2]) }
+sub divide    { _apply('div', 'rdiv', $_[0], $_[1], $_[2]) }
+sub maximum   { _apply('max', 'max',  $_[0], $_[1]) }
+sub minimum   { _apply('min', 'min',  $_[0], $_[1]) }
+sub negative  { _apply('rsub', 'rsub', $_[0], 0) }
+sub iadd      { _inplace('add', $_[0], $_[1]) }
+sub isubtract { _inplace('sub', $_[0], $_[1]) }
+sub imultiply { _inplace('mul', $_[0], $_[1]) }
+sub idivide   { _inplace('div', $_[0], $_[1]) }
+
+sub clip
+{
+    my ($self, $lo, $hi) = @_;
+    my $out = _apply('max', 'max', $self, $lo);
+    return _apply('min', 'min', $out, $hi, 0, $out);
+}
+
+# ---- files and serialisation ------------------------------------------------------------------
+
+# save($fname, [$a, $b]) or save($fname, { name => $a, ... }) in MXNet's .params format.
+sub save
+{
+    my ($class, $fname, $data) = @_;
+    my (@handles, $keys);
+    if (blessed($data) and $data->isa(__PACKAGE__)) {
+        @handles = ($data->{handle});
+    }
+    elsif (ref $data eq 'HASH') {
+        $keys = [sort keys %$data];
+        @handles = map { $data->{$_}{handle} } @$keys;
+    }
+    elsif (ref $data eq 'ARRAY') {
+        @handles = map { $_->{handle} } @$data;
+    }
+    else {
+        confess('save: data must be an NDArray, an array ref or a hash ref of NDArrays');
+    }
+    check_call(AI::MXNetCAPI::NDArraySave($fname, scalar(@handles), \@handles, $keys));
+}
+
+# load($fname): an array ref of NDArrays, or a hash ref when the file names them.
+sub load
+{
+    my ($class, $fname) = @_;
+    my ($handles, $names) = check_call(AI::MXNetCAPI::NDArrayLoad($fname));
+    my @arrays = map { __PACKAGE__->new(handle => $_) } @$handles;
+    return \@arrays unless @$names;
+    my %named;
+    @named{@$names} = @arrays;
+    return \%named;
+}
+
+sub STORABLE_freeze
+{
+    my ($self, $cloning) = @_;
+    return scalar(check_call(AI::MXNetCAPI::NDArraySaveRawBytes($self->{handle})));
+}
+
+sub STORABLE_thaw
+{
+    my ($self, $cloning, $bytes) = @_;
+    $self->{handle} = check_call(AI::MXNetCAPI::NDArrayLoadFromRawBytes($bytes, length $bytes));
+    $self->{writable} = 1;
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+AI::MXNet::NDArray - dense arrays on the mxkv library, as AI::MXNet's NDArray
+
+=head1 SYNOPSIS
+
+    use AI::MXNet qw(mx);
+
+    my $a = mx->nd->ones([2, 3], ctx => mx->cpu(1));
+    my $b = mx->nd->array([[1, 2, 3], [4, 5, 6]], dtype => 'float64');
+    my $c = $a * 2 + 1;                # new arrays
+    $a += $c;                          # in place
+    $a .= 0;                           # assignment
+    print $b->aspdl;                   # a PDL piddle
+    my $row = $b->slice(1);            # a view of row 1; slice([0, 1]) is rows 0..1
+    my $flat = $b->reshape([-1]);      # a view of shape [6]
+
+=head1 DESCRIPTION
+
+The part of MXNet's NDArray that KVStore users need: C<zeros>, C<ones>, C<empty>, C<full>,
+C<array> (from an array ref, a PDL or another NDArray), each with C<< ctx => >> and
+C<< dtype => >>; C<shape>, C<size>, C<ndim>, C<dtype>, C<context>, C<stype>; C<aspdl>,
+C<asarray>, C<asscalar>; C<copyto>, C<copy>, C<astype>, C<as_in_context>; C<reshape>, C<slice>,
+C<at> (views sharing memory); C<+ - * /> with arrays and numbers, unary minus, C<+= -= *= /=>
+(in place), C<.=>; C<maximum>, C<minimum>, C<clip>; C<save>, C<load>; Storable serialisation.
+
+Arithmetic runs in C over the arrays' memory; both operands must have the same dtype. Arrays of
+different shapes are broadcast as in numpy. Integer division by zero gives 0.
+
+=cut
