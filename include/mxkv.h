@@ -118,7 +118,7 @@ int MXKVStoreFree(KVStoreHandle handle);
  * Sets 2-bit gradient compression from `num_params` key/value strings: `type` (required,
  * `2bit`) and `threshold` (> 0, default 0.5); unknown keys are ignored.
  */
-int MXKVStoreSetGradientCompression(KVStoreHandle handle, mx_uint num_params, const char *const *keys, const char *const *vals);
+int MXKVStoreSetGradientCompression(KVStoreHandle handle, mx_uint num_params, const char **keys, const char **vals);
 
 /**
  * Initialises `num` int keys with deep copies of `vals`. A key may be initialised once.
@@ -128,7 +128,7 @@ int MXKVStoreInit(KVStoreHandle handle, mx_uint num, const int *keys, NDArrayHan
 /**
  * As `MXKVStoreInit`, for string keys, which are numbered 0, 1, 2 … in registration order.
  */
-int MXKVStoreInitEx(KVStoreHandle handle, mx_uint num, const char *const *keys, NDArrayHandle *vals);
+int MXKVStoreInitEx(KVStoreHandle handle, mx_uint num, const char **keys, NDArrayHandle *vals);
 
 /**
  * Pushes `num` (key, value) pairs. Values of the same key are summed; without an updater
@@ -140,7 +140,7 @@ int MXKVStorePush(KVStoreHandle handle, mx_uint num, const int *keys, NDArrayHan
 /**
  * As `MXKVStorePush`, for string keys.
  */
-int MXKVStorePushEx(KVStoreHandle handle, mx_uint num, const char *const *keys, NDArrayHandle *vals, int _priority);
+int MXKVStorePushEx(KVStoreHandle handle, mx_uint num, const char **keys, NDArrayHandle *vals, int _priority);
 
 /**
  * Copies each key's stored value into its output arrays (shapes must match; the dtype
@@ -151,7 +151,7 @@ int MXKVStorePullWithSparse(KVStoreHandle handle, mx_uint num, const int *keys, 
 /**
  * As `MXKVStorePullWithSparse`, for string keys.
  */
-int MXKVStorePullWithSparseEx(KVStoreHandle handle, mx_uint num, const char *const *keys, NDArrayHandle *vals, int _priority, bool ignore_sparse);
+int MXKVStorePullWithSparseEx(KVStoreHandle handle, mx_uint num, const char **keys, NDArrayHandle *vals, int _priority, bool ignore_sparse);
 
 /**
  * `MXKVStorePullWithSparse` with `ignore_sparse` true.
@@ -161,7 +161,7 @@ int MXKVStorePull(KVStoreHandle handle, mx_uint num, const int *keys, NDArrayHan
 /**
  * `MXKVStorePullWithSparseEx` with `ignore_sparse` true.
  */
-int MXKVStorePullEx(KVStoreHandle handle, mx_uint num, const char *const *keys, NDArrayHandle *vals, int priority);
+int MXKVStorePullEx(KVStoreHandle handle, mx_uint num, const char **keys, NDArrayHandle *vals, int priority);
 
 /**
  * Initialises `vkeys` with `vals`, then pulls `okeys` into `outs`; all checked first.
@@ -171,7 +171,7 @@ int MXKVStoreBroadcast(KVStoreHandle handle, mx_uint vnum, const int *vkeys, mx_
 /**
  * As `MXKVStoreBroadcast`, for string keys (`vkeys` are registered).
  */
-int MXKVStoreBroadcastEx(KVStoreHandle handle, mx_uint vnum, const char *const *vkeys, mx_uint onum, const char *const *okeys, NDArrayHandle *vals, NDArrayHandle *outs, int _priority);
+int MXKVStoreBroadcastEx(KVStoreHandle handle, mx_uint vnum, const char **vkeys, mx_uint onum, const char **okeys, NDArrayHandle *vals, NDArrayHandle *outs, int _priority);
 
 /**
  * Pushes `vals` to `vkeys`, then pulls `okeys` into `outs` (which may be `vals`); all
@@ -182,7 +182,7 @@ int MXKVStorePushPull(KVStoreHandle handle, mx_uint vnum, const int *vkeys, mx_u
 /**
  * As `MXKVStorePushPull`, for string keys.
  */
-int MXKVStorePushPullEx(KVStoreHandle handle, mx_uint vnum, const char *const *vkeys, mx_uint onum, const char *const *okeys, NDArrayHandle *vals, NDArrayHandle *outs, int _priority);
+int MXKVStorePushPullEx(KVStoreHandle handle, mx_uint vnum, const char **vkeys, mx_uint onum, const char **okeys, NDArrayHandle *vals, NDArrayHandle *outs, int _priority);
 
 /**
  * Sets the updater (NULL removes it). For a string-keyed store it receives each key's
@@ -393,14 +393,14 @@ int MXNDArrayAt64(NDArrayHandle handle, int64_t idx, NDArrayHandle *out);
  * Saves `num_args` arrays to `fname` in MXNet's `.params` format, with names when `keys`
  * is not NULL.
  */
-int MXNDArraySave(const char *fname, mx_uint num_args, NDArrayHandle *args, const char *const *keys);
+int MXNDArraySave(const char *fname, mx_uint num_args, NDArrayHandle *args, const char **keys);
 
 /**
  * Loads a `.params` file. `*out_arr` (new handles the caller owns and frees) and
  * `*out_names` point to per-thread buffers valid until the next load on this thread;
  * `*out_name_size` is 0 when the file has no names.
  */
-int MXNDArrayLoad(const char *fname, mx_uint *out_size, NDArrayHandle **out_arr, mx_uint *out_name_size, const char *const **out_names);
+int MXNDArrayLoad(const char *fname, mx_uint *out_size, NDArrayHandle **out_arr, mx_uint *out_name_size, const char ***out_names);
 
 /**
  * Serialises one array; `*out_buf` points to a per-thread buffer of `*out_size` bytes,

@@ -80,8 +80,8 @@ pub extern "C" fn MXKVStoreFree(handle: KVStoreHandle) -> c_int {
 pub unsafe extern "C" fn MXKVStoreSetGradientCompression(
     handle: KVStoreHandle,
     num_params: mx_uint,
-    keys: *const *const c_char,
-    vals: *const *const c_char,
+    keys: *mut *const c_char,
+    vals: *mut *const c_char,
 ) -> c_int {
     boundary(|| {
         let s = store(handle)?;
@@ -103,7 +103,7 @@ pub unsafe extern "C" fn MXKVStoreInit(handle: KVStoreHandle, num: mx_uint, keys
 
 /// As `MXKVStoreInit`, for string keys, which are numbered 0, 1, 2 … in registration order.
 #[no_mangle]
-pub unsafe extern "C" fn MXKVStoreInitEx(handle: KVStoreHandle, num: mx_uint, keys: *const *const c_char, vals: *mut NDArrayHandle) -> c_int {
+pub unsafe extern "C" fn MXKVStoreInitEx(handle: KVStoreHandle, num: mx_uint, keys: *mut *const c_char, vals: *mut NDArrayHandle) -> c_int {
     boundary(|| {
         let s = store(handle)?;
         let keys = str_list(keys, count(num), "keys")?;
@@ -127,7 +127,7 @@ pub unsafe extern "C" fn MXKVStorePush(handle: KVStoreHandle, num: mx_uint, keys
 pub unsafe extern "C" fn MXKVStorePushEx(
     handle: KVStoreHandle,
     num: mx_uint,
-    keys: *const *const c_char,
+    keys: *mut *const c_char,
     vals: *mut NDArrayHandle,
     _priority: c_int,
 ) -> c_int {
@@ -160,7 +160,7 @@ pub unsafe extern "C" fn MXKVStorePullWithSparse(
 pub unsafe extern "C" fn MXKVStorePullWithSparseEx(
     handle: KVStoreHandle,
     num: mx_uint,
-    keys: *const *const c_char,
+    keys: *mut *const c_char,
     vals: *mut NDArrayHandle,
     _priority: c_int,
     ignore_sparse: bool,
@@ -183,7 +183,7 @@ pub unsafe extern "C" fn MXKVStorePull(handle: KVStoreHandle, num: mx_uint, keys
 pub unsafe extern "C" fn MXKVStorePullEx(
     handle: KVStoreHandle,
     num: mx_uint,
-    keys: *const *const c_char,
+    keys: *mut *const c_char,
     vals: *mut NDArrayHandle,
     priority: c_int,
 ) -> c_int {
@@ -214,9 +214,9 @@ pub unsafe extern "C" fn MXKVStoreBroadcast(
 pub unsafe extern "C" fn MXKVStoreBroadcastEx(
     handle: KVStoreHandle,
     vnum: mx_uint,
-    vkeys: *const *const c_char,
+    vkeys: *mut *const c_char,
     onum: mx_uint,
-    okeys: *const *const c_char,
+    okeys: *mut *const c_char,
     vals: *mut NDArrayHandle,
     outs: *mut NDArrayHandle,
     _priority: c_int,
@@ -254,9 +254,9 @@ pub unsafe extern "C" fn MXKVStorePushPull(
 pub unsafe extern "C" fn MXKVStorePushPullEx(
     handle: KVStoreHandle,
     vnum: mx_uint,
-    vkeys: *const *const c_char,
+    vkeys: *mut *const c_char,
     onum: mx_uint,
-    okeys: *const *const c_char,
+    okeys: *mut *const c_char,
     vals: *mut NDArrayHandle,
     outs: *mut NDArrayHandle,
     _priority: c_int,

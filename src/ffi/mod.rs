@@ -75,7 +75,7 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a s
 ///
 /// # Safety
 /// As [`slice_arg`] and [`str_arg`] for each entry.
-pub(crate) unsafe fn str_list<'a>(ptr: *const *const c_char, n: usize, what: &str) -> Result<Vec<&'a str>> {
+pub(crate) unsafe fn str_list<'a>(ptr: *mut *const c_char, n: usize, what: &str) -> Result<Vec<&'a str>> {
     slice_arg(ptr, n, what)?
         .iter()
         .enumerate()

@@ -359,7 +359,7 @@ pub unsafe extern "C" fn MXNDArrayAt64(handle: NDArrayHandle, idx: i64, out: *mu
 /// Saves `num_args` arrays to `fname` in MXNet's `.params` format, with names when `keys`
 /// is not NULL.
 #[no_mangle]
-pub unsafe extern "C" fn MXNDArraySave(fname: *const c_char, num_args: mx_uint, args: *mut NDArrayHandle, keys: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn MXNDArraySave(fname: *const c_char, num_args: mx_uint, args: *mut NDArrayHandle, keys: *mut *const c_char) -> c_int {
     boundary(|| {
         let fname = str_arg(fname, "fname")?;
         let arrays = slice_arg(args, count(num_args), "args")?
@@ -384,7 +384,7 @@ pub unsafe extern "C" fn MXNDArrayLoad(
     out_size: *mut mx_uint,
     out_arr: *mut *mut NDArrayHandle,
     out_name_size: *mut mx_uint,
-    out_names: *mut *const *const c_char,
+    out_names: *mut *mut *const c_char,
 ) -> c_int {
     boundary(|| {
         let fname = str_arg(fname, "fname")?;
@@ -403,7 +403,7 @@ pub unsafe extern "C" fn MXNDArrayLoad(
             *out_size = b.loaded.len() as mx_uint;
             *out_arr = b.loaded.as_mut_ptr();
             *out_name_size = b.names.len() as mx_uint;
-            *out_names = b.name_ptrs.as_ptr();
+            *out_names = b.name_ptrs.as_mut_ptr();
         });
         Ok(())
     })

@@ -8,6 +8,7 @@
 
 pub mod compression;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,7 +134,8 @@ const STORE_CONTEXT: Context = Context { dev_type: Context::CPU_PINNED, dev_id: 
 /// One key's stored value.
 struct Entry {
     stored: NDArray,
-    /// Serialises pushes of this key (re-entrant: an updater may push again).
+    /// Serialises pushes of this key, and pulls against them (re-entrant: an updater may
+    /// pull or push its own key again).
     push_lock: ReentrantMutex<()>,
     /// A reusable buffer for the sum handed to an updater as `recv`.
     scratch: Mutex<Option<NDArray>>,
@@ -384,11 +386,22 @@ impl Entry {
 }
 
 fn call_updater(updater: &Updater, target: &Target<'_>, recv: NDArray, local: NDArray) {
+    UPDATER_DEPTH.with(|d| d.set(d.get() + 1));
+    let _leave = Leave;
     match (target.name, &updater.int, &updater.str) {
         (Some(name), _, Some(f)) => f(name, recv, local),
         (_, Some(f), _) => f(target.key, recv, local),
         (None, None, Some(f)) => f(&target.key.to_string(), recv, local),
         (_, None, None) => {}
+    }
+}
+
+/// Leaves the updater count when the updater returns (also when it unwinds).
+struct Leave;
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        UPDATER_DEPTH.with(|d| d.set(d.get() - 1));
     }
 }
 
@@ -457,10 +470,22 @@ fn check_shapes(targets: &[Target<'_>], arrays: &[NDArray]) -> Result<()> {
     Ok(())
 }
 
+thread_local! {
+    /// How many updaters are running on this thread (an updater may push or pull again).
+    static UPDATER_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Copies each stored value out. A pull waits for an update of its key in progress on
+/// another thread, so it sees the value before or after the update, never half of one.
+/// A pull made from inside an updater does not wait for other keys' updates: two updaters
+/// on two threads, each pulling the key the other is updating, would otherwise wait on
+/// each other for ever.
 fn apply_pull(targets: &[Target<'_>], outs: &[NDArray]) -> Result<()> {
+    let in_updater = UPDATER_DEPTH.with(|d| d.get() > 0);
     for (t, out) in targets.iter().zip(outs) {
         // A pull into the stored value itself (the updater's `local`) is a no-op.
         if !out.same_memory(&t.entry.stored) {
+            let _serial = (!in_updater).then(|| t.entry.push_lock.lock());
             out.assign_sum(&[&t.entry.stored])?;
         }
     }

@@ -159,3 +159,36 @@ fn concurrent_pushes_with_an_updater_lose_nothing() {
         assert!(pulled(&kv, Keys::Int(&[k]), 64).iter().all(|&v| v == 200.0));
     }
 }
+
+#[test]
+fn updaters_pulling_each_others_keys_on_two_threads_do_not_deadlock() {
+    let kv = Arc::new(KVStore::create("local").unwrap());
+    kv.init(Keys::Int(&[0, 1]), &[array(&[0.0; 16]), array(&[0.0; 16])]).unwrap();
+    let store = Arc::downgrade(&kv);
+    kv.set_updater(Some(Updater {
+        int: Some(Box::new(move |key, recv, local| {
+            if let Some(kv) = store.upgrade() {
+                let other = 1 - key;
+                kv.pull(Keys::Int(&[other]), &[array(&[0.0; 16])], true).unwrap();
+            }
+            local.assign_sum(&[&local, &recv]).unwrap();
+        })),
+        str: None,
+    }));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for key in 0..2 {
+        let (kv, done) = (kv.clone(), done_tx.clone());
+        std::thread::spawn(move || {
+            let one = array(&[1.0; 16]);
+            for _ in 0..2000 {
+                kv.push(Keys::Int(&[key]), &[one.clone()]).unwrap();
+            }
+            done.send(()).unwrap();
+        });
+    }
+    for _ in 0..2 {
+        done_rx.recv_timeout(std::time::Duration::from_secs(20)).expect("the pushing threads finish");
+    }
+    assert_eq!(pulled(&kv, Keys::Int(&[0]), 16), vec![2000.0; 16]);
+    assert_eq!(pulled(&kv, Keys::Int(&[1]), 16), vec![2000.0; 16]);
+}
