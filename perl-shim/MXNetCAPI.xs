@@ -1123,7 +1123,7 @@ NDArraySyncCopyToCPU(handle, data, size)
         /* A large enough buffer is written in place (PDL's data scalar must not move). */
         buf = SvLEN(data) > size * es ? SvPVX(data) : SvGROW(data, size * es + 1);
         SHIM_CALL(rc, MXNDArraySyncCopyToCPU(h, buf, size));
-        if (rc == 0 && SvCUR(data) < size * es) {
+        if (rc == 0) {
             SvCUR_set(data, size * es);
             buf[size * es] = '\0';
         }
@@ -1627,10 +1627,8 @@ read(src, dtype, buf)
         sv_setpvs(buf, "");
     p = SvLEN(buf) > vs.n * es ? SvPVX(buf) : SvGROW(buf, vs.n * es + 1);
     kernel_cast(dtype, p, vs.dtype, vs.data, vs.n);
-    if (SvCUR(buf) < vs.n * es) {
-        SvCUR_set(buf, vs.n * es);
-        p[vs.n * es] = '\0';
-    }
+    SvCUR_set(buf, vs.n * es);
+    p[vs.n * es] = '\0';
     SvPOK_only(buf);
     SvSETMAGIC(buf);
 

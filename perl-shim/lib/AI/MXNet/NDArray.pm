@@ -180,6 +180,7 @@ sub _sync_copyfrom
     my $got = join(',', reverse $pdl->dims) || '1';
     confess("Shape inconsistent: expected ${\ join(',', @$shape) } vs got $got")
         unless $got eq join(',', @$shape);
+    $pdl = ($pdl != 0) if $code == 7;    # bool holds 0 and 1
     $pdl = $pdl->convert($type) if $pdl->get_datatype != $type->enum;
     my $data = $pdl->get_dataref;
     if ($code == 2 or $code == 12) {    # float16, bfloat16: from PDL's float
