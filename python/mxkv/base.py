@@ -12,17 +12,15 @@ import ctypes.util
 import os
 
 __all__ = ["MXNetError", "check_call", "mx_uint", "NDArrayHandle", "KVStoreHandle", "py_str", "c_str",
-           "string_types", "numeric_types", "integer_types"]
+           "string_types", "integer_types", "library_path", "last_error_message"]
 
 mx_uint = ctypes.c_uint32
-mx_float = ctypes.c_float
 dim_t = ctypes.c_int64
 NDArrayHandle = ctypes.c_void_p
 KVStoreHandle = ctypes.c_void_p
 
 string_types = (str,)
 integer_types = (int,)
-numeric_types = (float, int)
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 

@@ -81,3 +81,28 @@ def test_store_per_thread_and_errors_per_thread():
                 raise AssertionError("duplicate init was accepted")
 
     run_threads(work)
+
+
+def test_updater_may_call_back_into_the_store():
+    """Updaters run outside the store's locks: reading other keys (and its own) inside one works."""
+    kv = mx.kv.create("local")
+    kv.init([1, 2], [mx.nd.ones(3), mx.nd.ones(3) * 10])
+    seen = []
+
+    def update(key, recv, local):
+        other = mx.nd.zeros(3)
+        kv.pull(2 if key == 1 else 1, out=other)
+        own = mx.nd.zeros(3)
+        kv.pull(key, out=own)
+        seen.append((key, other.asnumpy()[0], own.asnumpy()[0]))
+        local += recv + other
+
+    kv._set_updater(update)
+    worker = threading.Thread(target=lambda: kv.push(1, mx.nd.ones(3)), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "push with a re-entrant updater did not return (deadlock)"
+    assert seen == [(1, 10.0, 1.0)]
+    out = mx.nd.zeros(3)
+    kv.pull(1, out=out)
+    np.testing.assert_array_equal(out.asnumpy(), [12, 12, 12])
