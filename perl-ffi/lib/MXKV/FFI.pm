@@ -1,7 +1,7 @@
 package MXKV::FFI;
 
 # mxkv's C API from Perl through FFI::Platypus alone: no XS, no compiler, no SWIG.
-# The functions keep their C names and signatures; the helpers below turn Perl lists into
+# The functions keep their C names and signatures; the subs below turn Perl lists into
 # float32 NDArrays and back, and return codes into exceptions carrying MXGetLastError().
 
 use strict;
