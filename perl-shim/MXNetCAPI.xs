@@ -456,6 +456,33 @@ static int kernel_op_arg(pTHX_ const char *name, const char *func)
     return op;
 }
 
+/* Whether two arrays have the same shape (each a valid handle: array_get checked them). */
+static int same_shape(pTHX_ SV *a, SV *b)
+{
+    NDArrayHandle ha = HPTR(handle_arg(aTHX_ a, ND_CLASS, "same_shape"));
+    NDArrayHandle hb = HPTR(handle_arg(aTHX_ b, ND_CLASS, "same_shape"));
+    int na, nb, i;
+    const int64_t *da, *db;
+    int64_t first[32];
+    if (ha == hb)
+        return 1;
+    /* The shape buffer is per thread and reused by the next call: keep a's dims. */
+    if (MXNDArrayGetShapeEx64(ha, &na, &da) != 0)
+        croak_library(aTHX);
+    if (na > 32)
+        croak("same_shape: %d dimensions", na);
+    for (i = 0; i < na; i++)
+        first[i] = da[i];
+    if (MXNDArrayGetShapeEx64(hb, &nb, &db) != 0)
+        croak_library(aTHX);
+    if (na != nb)
+        return 0;
+    for (i = 0; i < na; i++)
+        if (first[i] != db[i])
+            return 0;
+    return 1;
+}
+
 #define PUSH_RC(rc) mXPUSHi(rc)
 
 MODULE = AI::MXNetCAPI  PACKAGE = AI::MXNetCAPI
@@ -1381,9 +1408,7 @@ NDArrayLoad(fname)
     NDArrayHandle *arr = NULL;
     const char **names = NULL;
     int rc;
-    /* Through void *: MXNet declares out_names `const char ***`, mxkv.h `const char *const **`
-     * (see notes/bugs-perl.md); this compiles against either. */
-    SHIM_CALL(rc, MXNDArrayLoad(fname, &n, &arr, &n_names, (void *)&names));
+    SHIM_CALL(rc, MXNDArrayLoad(fname, &n, &arr, &n_names, &names));
     PUSH_RC(rc);
     if (rc == 0) {
         AV *handles = newAV(), *keys = newAV();
@@ -1549,7 +1574,8 @@ CLONE_SKIP(...)
 
 MODULE = AI::MXNetCAPI  PACKAGE = AI::MXNet::NDArray::Kernel
 
-void
+# 1 when done; 0 when a and b differ in shape (the caller broadcasts); -1 when their dtypes differ.
+int
 binary(op, out, a, b)
     const char *op
     SV *out
@@ -1561,12 +1587,17 @@ binary(op, out, a, b)
     int k = kernel_op_arg(aTHX_ op, f);
     array_get(aTHX_ a, f, 0, &va);
     array_get(aTHX_ b, f, 0, &vb);
+    if (!same_shape(aTHX_ a, b))
+        XSRETURN_IV(0);
+    if (va.dtype != vb.dtype)
+        XSRETURN_IV(-1);
     array_get(aTHX_ out, f, 1, &vo);
-    same_size(aTHX_ f, &vo, &va);
-    same_size(aTHX_ f, &vo, &vb);
-    if (va.dtype != vb.dtype || vo.dtype != va.dtype)
-        croak("%s: dtypes differ (%d, %d, %d)", f, vo.dtype, va.dtype, vb.dtype);
+    if (!same_shape(aTHX_ out, a) || vo.dtype != va.dtype)
+        croak("%s: the output differs in shape or dtype from the operands", f);
     kernel_binary(k, vo.dtype, vo.data, va.data, vb.data, vo.n);
+    RETVAL = 1;
+  OUTPUT:
+    RETVAL
 
 void
 scalar(op, out, a, s)
@@ -1650,3 +1681,53 @@ write(dst, dtype, buf)
         croak("%s: the array has %lu elements but the buffer holds %lu bytes", f,
               (unsigned long)vd.n, (unsigned long)len);
     kernel_cast(vd.dtype, vd.data, dtype, p, vd.n);
+
+SV *
+empty_like(src)
+    SV *src
+  CODE:
+    NDArrayHandle h = HPTR(handle_arg(aTHX_ src, ND_CLASS, "AI::MXNet::NDArray::Kernel::empty_like"));
+    NDArrayHandle out = NULL;
+    int ndim, dtype, dev_type, dev_id;
+    const int64_t *dims;
+    int64_t shape[32];
+    int i;
+    if (MXNDArrayGetShapeEx64(h, &ndim, &dims) != 0)
+        croak_library(aTHX);
+    if (ndim > 32)
+        croak("empty_like: %d dimensions", ndim);
+    for (i = 0; i < ndim; i++)
+        shape[i] = dims[i];
+    if (MXNDArrayGetDType(h, &dtype) != 0 || MXNDArrayGetContext(h, &dev_type, &dev_id) != 0 ||
+        MXNDArrayCreateEx64(shape, ndim, dev_type, dev_id, 0, dtype, &out) != 0)
+        croak_library(aTHX);
+    RETVAL = handle_new(aTHX_ ND_CLASS, out, 1);
+  OUTPUT:
+    RETVAL
+
+void
+sgd(weight, grad, mom, lr, wd, rescale_grad, clip_gradient, momentum)
+    SV *weight
+    SV *grad
+    SV *mom
+    NV lr
+    NV wd
+    NV rescale_grad
+    NV clip_gradient
+    NV momentum
+  CODE:
+    const char *f = "AI::MXNet::NDArray::Kernel::sgd";
+    array_view vw, vg, vm;
+    array_get(aTHX_ grad, f, 0, &vg);
+    array_get(aTHX_ weight, f, 1, &vw);
+    same_size(aTHX_ f, &vw, &vg);
+    if (vw.dtype != vg.dtype)
+        croak("%s: the weight and the gradient differ in dtype (%d, %d)", f, vw.dtype, vg.dtype);
+    if (SvOK(mom)) {
+        array_get(aTHX_ mom, f, 1, &vm);
+        same_size(aTHX_ f, &vw, &vm);
+        if (vm.dtype != vw.dtype)
+            croak("%s: the momentum and the weight differ in dtype", f);
+    }
+    kernel_sgd(vw.dtype, vw.data, vg.data, SvOK(mom) ? vm.data : NULL, vw.n, lr, wd, rescale_grad,
+               clip_gradient, momentum);

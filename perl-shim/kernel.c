@@ -443,3 +443,52 @@ int kernel_cast(int dst_dtype, void *dst, int src_dtype, const void *src, size_t
     }
     return 0;
 }
+
+#define SGD_LOOP(T, w, g, m, n)                                                                 \
+    {                                                                                           \
+        size_t i;                                                                               \
+        const T lr_ = (T)lr, wd_ = (T)wd, rs_ = (T)rescale, clip_ = (T)clip, mo_ = (T)momentum; \
+        for (i = 0; i < (n); i++) {                                                             \
+            T gi = rs_ * (g)[i], step;                                                          \
+            if (clip > 0) gi = gi > clip_ ? clip_ : gi < -clip_ ? -clip_ : gi;                  \
+            step = lr_ * (gi + wd_ * (w)[i]);                                                   \
+            if (m) {                                                                            \
+                (m)[i] = mo_ * (m)[i] - step;                                                   \
+                (w)[i] += (m)[i];                                                               \
+            } else {                                                                            \
+                (w)[i] -= step;                                                                 \
+            }                                                                                   \
+        }                                                                                       \
+    }
+
+int kernel_sgd(int dtype, void *weight, const void *grad, void *mom, size_t n, double lr, double wd,
+               double rescale, double clip, double momentum)
+{
+    size_t es = kernel_dtype_size(dtype), done, m;
+    if (es == 0)
+        return -1;
+    if (dtype == KDT_F32) {
+        float *w = weight, *mm = mom;
+        const float *g = grad;
+        SGD_LOOP(float, w, g, mm, n)
+    } else if (dtype == KDT_F64) {
+        double *w = weight, *mm = mom;
+        const double *g = grad;
+        SGD_LOOP(double, w, g, mm, n)
+    } else {
+        double bw[BLOCK], bg[BLOCK], bm[BLOCK];
+        for (done = 0; done < n; done += m) {
+            double *mp = mom ? bm : NULL;
+            m = n - done < BLOCK ? n - done : BLOCK;
+            load_f64(dtype, (const char *)weight + done * es, m, bw);
+            load_f64(dtype, (const char *)grad + done * es, m, bg);
+            if (mom)
+                load_f64(dtype, (const char *)mom + done * es, m, bm);
+            SGD_LOOP(double, bw, bg, mp, m)
+            store_f64(dtype, bw, m, (char *)weight + done * es);
+            if (mom)
+                store_f64(dtype, bm, m, (char *)mom + done * es);
+        }
+    }
+    return 0;
+}

@@ -23,14 +23,17 @@ sub create
     return __PACKAGE__->new(handle => $handle);
 }
 
-sub _named_args
+# Takes the named options of @$args (defaults in %$defaults); dies on unknown ones.
+sub _options
 {
-    my ($method, $allowed, @args) = @_;
-    confess("$method: arguments after the key must be name => value pairs") if @args % 2;
-    my %args = @args;
-    my @unknown = grep { not exists $allowed->{$_} } keys %args;
-    confess("$method: unknown argument(s): @unknown") if @unknown;
-    return { %$allowed, %args };
+    my ($method, $defaults, $args) = @_;
+    confess("$method: arguments after the key must be name => value pairs") if @$args % 2;
+    my %args = @$args;
+    my @values = map { exists $args{$_} ? delete $args{$_} : $defaults->{$_} } keys %$defaults;
+    confess("$method: unknown argument(s): @{[ sort keys %args ]}") if %args;
+    my %opt;
+    @opt{ keys %$defaults } = @values;
+    return \%opt;
 }
 
 sub init
@@ -43,15 +46,17 @@ sub init
 sub push
 {
     my ($self, $key, $value, @args) = @_;
-    my $opt = _named_args('push', { priority => 0 }, @args);
+    my $priority = @args ? _options('push', { priority => 0 }, \@args)->{priority} : 0;
     my ($keys, $vals) = _key_value($key, $value);
-    check_call(AI::MXNetCAPI::KVStorePushEx($self->handle, scalar(@$keys), $keys, $vals, $opt->{priority}));
+    check_call(AI::MXNetCAPI::KVStorePushEx($self->handle, scalar(@$keys), $keys, $vals, $priority));
 }
 
 sub pull
 {
     my ($self, $key, @args) = @_;
-    my $opt = _named_args('pull', { out => undef, priority => 0, ignore_sparse => 1 }, @args);
+    my $opt = @args == 2 && $args[0] eq 'out'
+        ? { out => $args[1], priority => 0, ignore_sparse => 1 }
+        : _options('pull', { out => undef, priority => 0, ignore_sparse => 1 }, \@args);
     confess('pull: out => (the arrays to pull into) is required') unless defined $opt->{out};
     my ($keys, $vals) = _key_value($key, $opt->{out});
     check_call(AI::MXNetCAPI::KVStorePullWithSparseEx(
@@ -61,7 +66,7 @@ sub pull
 sub row_sparse_pull
 {
     my ($self, $key, @args) = @_;
-    my $opt = _named_args('row_sparse_pull', { out => undef, priority => 0, row_ids => undef }, @args);
+    my $opt = _options('row_sparse_pull', { out => undef, priority => 0, row_ids => undef }, \@args);
     my ($out, $row_ids) = @$opt{qw(out row_ids)};
     confess('row_sparse_pull: out => and row_ids => are required') unless defined $out and defined $row_ids;
     confess('row_sparse_pull: this build of mxkv has no row_sparse storage')
@@ -116,7 +121,7 @@ sub num_workers { scalar(check_call(AI::MXNetCAPI::KVStoreGetGroupSize($_[0]->ha
 sub save_optimizer_states
 {
     my ($self, $fname, @args) = @_;
-    my $opt = _named_args('save_optimizer_states', { dump_optimizer => 0 }, @args);
+    my $opt = _options('save_optimizer_states', { dump_optimizer => 0 }, \@args);
     confess('Cannot save states for distributed training') unless defined $self->_updater;
     open(my $fh, '>:raw', $fname) or confess("can't open $fname for writing: $!");
     print {$fh} $self->_updater->get_states($opt->{dump_optimizer});
@@ -175,10 +180,10 @@ sub _key_value
     my ($keys, $vals) = @_;
     if (not ref $keys) {
         confess('a key must be defined') unless defined $keys;
-        return (["$keys"], [$vals->handle]) if _is_ndarray($vals);
+        return (["$keys"], [$vals->{handle}]) if _is_ndarray($vals);
         confess("the value of key '$keys' must be an NDArray or an array ref of NDArrays")
             unless ref $vals eq 'ARRAY' and @$vals and not grep { not _is_ndarray($_) } @$vals;
-        return ([("$keys") x @$vals], [map { $_->handle } @$vals]);
+        return ([("$keys") x @$vals], [map { $_->{handle} } @$vals]);
     }
     confess('keys must be a key or an array ref of keys') unless ref $keys eq 'ARRAY';
     confess('with an array ref of keys, the values must be an array ref with one entry per key')

@@ -328,7 +328,7 @@ sub set
 # Element-wise loops run in C over the arrays' memory (AI::MXNet::NDArray::Kernel); arrays of
 # different shapes are broadcast as numpy does, through PDL.
 
-sub _like { __PACKAGE__->empty($_[0]->shape, ctx => $_[0]->context, dtype => $_[0]->dtype) }
+sub _like { bless { handle => AI::MXNet::NDArray::Kernel::empty_like($_[0]{handle}), writable => 1 }, __PACKAGE__ }
 
 sub _broadcast_shape
 {
@@ -366,20 +366,21 @@ sub _apply
     confess('an NDArray can only be combined with an NDArray or a number')
         unless blessed($rhs) and $rhs->isa(__PACKAGE__);
     ($lhs, $rhs) = ($rhs, $lhs) if $swapped;
-    my ($ldt, $rdt) = ($lhs->dtype, $rhs->dtype);
-    confess("operands have different dtypes ($ldt and $rdt); use astype") if $ldt ne $rdt;
+    # Arrays of one shape go straight to the C loop; the others are broadcast first.
+    my $result = $out // $lhs->_like;
+    my $done = AI::MXNet::NDArray::Kernel::binary($op, $result->{handle}, $lhs->{handle}, $rhs->{handle});
+    return $result if $done > 0;
+    confess("operands have different dtypes (${\ $lhs->dtype } and ${\ $rhs->dtype }); use astype") if $done < 0;
     my ($ls, $rs) = ($lhs->shape, $rhs->shape);
-    if ("@$ls" ne "@$rs") {
-        my $shape = _broadcast_shape($ls, $rs)
-            // confess("operands could not be broadcast together with shapes [@$ls] [@$rs]");
-        confess("the result of shape [@$shape] does not fit the array of shape [@{ $out->shape }]")
-            if $out and "@{ $out->shape }" ne "@$shape";
-        $lhs = $lhs->_expand($shape) if "@$ls" ne "@$shape";
-        $rhs = $rhs->_expand($shape) if "@$rs" ne "@$shape";
-    }
-    $out //= $lhs->_like;
-    AI::MXNet::NDArray::Kernel::binary($op, $out->{handle}, $lhs->{handle}, $rhs->{handle});
-    return $out;
+    my $shape = _broadcast_shape($ls, $rs)
+        // confess("operands could not be broadcast together with shapes [@$ls] [@$rs]");
+    confess("the result of shape [@$shape] does not fit the array of shape [@{ $out->shape }]")
+        if $out and "@{ $out->shape }" ne "@$shape";
+    $lhs = $lhs->_expand($shape) if "@$ls" ne "@$shape";
+    $rhs = $rhs->_expand($shape) if "@$rs" ne "@$shape";
+    $result = $out // $lhs->_like;
+    AI::MXNet::NDArray::Kernel::binary($op, $result->{handle}, $lhs->{handle}, $rhs->{handle});
+    return $result;
 }
 
 sub _inplace

@@ -114,7 +114,7 @@ sub create_state
     return AI::MXNet::NDArray->zeros($weight->shape, ctx => $weight->context, dtype => $weight->dtype);
 }
 
-# MXNet's sgd_update / sgd_mom_update:
+# MXNet's sgd_update / sgd_mom_update, in one pass of C over the arrays:
 #   step   = lr * (clip(rescale_grad * grad, clip_gradient) + wd * weight)
 #   mom    = momentum * mom - step;  weight += mom       (with momentum)
 #   weight -= step                                        (without)
@@ -124,19 +124,10 @@ sub update
     my $lr = $self->_get_lr($index);
     my $wd = $self->_get_wd($index);
     $self->_update_count($index);
-    my $step = $grad * $self->rescale_grad;
-    my $clip = $self->clip_gradient;
-    $step = $step->clip(-$clip, $clip) if defined $clip and $clip > 0;
-    $step += $weight * $wd if $wd;
-    $step *= $lr;
-    if (defined $state) {
-        $state *= $self->momentum;
-        $state -= $step;
-        $weight += $state;
-    }
-    else {
-        $weight -= $step;
-    }
+    AI::MXNet::NDArray::Kernel::sgd(
+        $weight->handle, $grad->handle, defined $state ? $state->handle : undef,
+        $lr, $wd, $self->rescale_grad, $self->clip_gradient // -1, $self->momentum,
+    );
 }
 
 no Mouse;

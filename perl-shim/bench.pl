@@ -1,0 +1,103 @@
+#!/usr/bin/perl
+# Speed of mxkv from Perl: push+pull per second for small (1000) and large (1e6) float32 arrays,
+# through AI::MXNet and through the bare XS layer, and what a Perl updater costs per push.
+#
+#   perl -Mblib bench.pl [seconds per measurement, default 1]
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/blib/lib", "$FindBin::Bin/blib/arch";
+use Time::HiRes qw(time);
+use AI::MXNet qw(mx);
+
+my $budget = shift // 1;
+
+# Runs $code repeatedly for about $budget seconds; gives seconds per call.
+sub per_call
+{
+    my ($code) = @_;
+    $code->() for 1 .. 3;    # warm up
+    my ($n, $t0) = (0, time);
+    my $batch = 1;
+    while (1) {
+        $code->() for 1 .. $batch;
+        $n += $batch;
+        my $dt = time - $t0;
+        return $dt / $n if $dt >= $budget;
+        $batch *= 2 if $batch < 1 << 16;
+    }
+}
+
+sub fmt_time
+{
+    my $s = shift;
+    return $s >= 1e-3 ? sprintf('%8.3f ms', $s * 1e3) : sprintf('%8.2f us', $s * 1e6);
+}
+
+sub line
+{
+    my ($what, $seconds, $extra) = @_;
+    printf("  %-58s %s  %10.0f /s%s\n", $what, fmt_time($seconds), 1 / $seconds, $extra // '');
+}
+
+printf("mxkv %s (MXNet API %d) from Perl %vd, %s s per measurement\n\n",
+    join('.', unpack('A2A2A2', sprintf('%06d', mx->mxkv_version))) =~ s/(^|\.)0(\d)/$1$2/gr,
+    mx->api_version, $^V, $budget);
+
+for my $n (1000, 1_000_000) {
+    my $shape = [$n];
+    my $label = $n == 1000 ? '1000 float32' : '1e6 float32';
+    print "$label:\n";
+
+    my $kv = mx->kv->create('local');
+    $kv->init('k', mx->nd->zeros($shape));
+    my $grad = mx->nd->ones($shape);
+    my $out = mx->nd->zeros($shape);
+
+    # AI::MXNet, as a training loop writes it
+    my $plain = per_call(sub { $kv->push('k', $grad); $kv->pull('k', out => $out) });
+    line('push+pull, AI::MXNet::KVStore', $plain);
+
+    # the XS layer alone (what the Perl wrappers cost is the difference)
+    my ($h, $keys, $vals, $outs) = ($kv->handle, ['k'], [$grad->handle], [$out->handle]);
+    line('push+pull, AI::MXNetCAPI', per_call(sub {
+        AI::MXNetCAPI::KVStorePushEx($h, 1, $keys, $vals, 0);
+        AI::MXNetCAPI::KVStorePullWithSparseEx($h, 1, $keys, $outs, 0, 1);
+    }));
+
+    # four devices summed, pulled into four outputs
+    my @grads = map { mx->nd->ones($shape, ctx => mx->cpu($_)) } 0 .. 3;
+    my @outs = map { mx->nd->zeros($shape, ctx => mx->cpu($_)) } 0 .. 3;
+    line('push of 4 devices + pull into 4, AI::MXNet::KVStore',
+        per_call(sub { $kv->push('k', \@grads); $kv->pull('k', out => \@outs) }));
+
+    # Perl updaters
+    $kv->_set_updater(sub { });
+    my $noop = per_call(sub { $kv->push('k', $grad); $kv->pull('k', out => $out) });
+    line('push+pull, Perl updater doing nothing', $noop,
+        sprintf('   (+%s per push)', fmt_time($noop - $plain) =~ s/^\s+//r));
+
+    $kv->_set_updater(sub { my ($index, $input, $stored) = @_; $stored += $input });
+    my $add = per_call(sub { $kv->push('k', $grad); $kv->pull('k', out => $out) });
+    line('push+pull, Perl updater $stored += $input', $add,
+        sprintf('   (+%s per push)', fmt_time($add - $plain) =~ s/^\s+//r));
+
+    $kv->_set_updater(sub { my ($index, $input, $stored) = @_; $stored += $input * 2 });
+    my $add2 = per_call(sub { $kv->push('k', $grad); $kv->pull('k', out => $out) });
+    line('push+pull, Perl updater $stored += $input * 2', $add2,
+        sprintf('   (+%s per push)', fmt_time($add2 - $plain) =~ s/^\s+//r));
+
+    $kv->set_optimizer(mx->optimizer->SGD(learning_rate => 0.01, momentum => 0.9, wd => 1e-4));
+    my $sgd = per_call(sub { $kv->push('k', $grad); $kv->pull('k', out => $out) });
+    line('push+pull, SGD optimizer (momentum, wd)', $sgd,
+        sprintf('   (+%s per push)', fmt_time($sgd - $plain) =~ s/^\s+//r));
+
+    # the C baseline for the bytes involved: one copy in, one copy out
+    my $bytes = pack('f*', (1) x $n);
+    my $buf = "\0" x length $bytes;
+    line('reference: copy the bytes in and out (SyncCopy, 2 calls)', per_call(sub {
+        AI::MXNetCAPI::NDArraySyncCopyFromCPU($grad->handle, $bytes, $n);
+        AI::MXNetCAPI::NDArraySyncCopyToCPU($out->handle, $buf, $n);
+    }));
+    print "\n";
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds the Perl distribution against the checkout's libmxkv and runs its tests.
+# Installs what it needs from Debian when missing (PDL, Mouse), builds the library when it is
+# missing or older than its sources. Exits non-zero on any failure.
+#
+#   bash perl-shim/run-tests.sh            # from anywhere
+#   MXKV_INCLUDE=... MXKV_LIBDIR=... bash perl-shim/run-tests.sh   # against an installed library
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+
+# ---- system packages ---------------------------------------------------------------------------
+missing=()
+perl -MPDL -e1 2>/dev/null || missing+=(pdl)
+perl -MMouse -e1 2>/dev/null || missing+=(libmouse-perl)
+perl -MExtUtils::MakeMaker -e1 2>/dev/null || missing+=(perl)
+command -v make >/dev/null || missing+=(make)
+command -v cc >/dev/null || missing+=(gcc)
+if ((${#missing[@]})); then
+    echo "perl-shim: installing ${missing[*]}"
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "perl-shim: need root to install ${missing[*]} (apt-get)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ---- the library ---------------------------------------------------------------------------------
+if [[ -z "${MXKV_LIBDIR:-}" ]]; then
+    lib="$root/target/release/libmxkv.so"
+    if [[ ! -f "$lib" ]] || [[ -n "$(find "$root/src" "$root/Cargo.toml" -newer "$lib" -print -quit)" ]]; then
+        echo "perl-shim: building libmxkv (cargo build --release)"
+        (cd "$root" && cargo build --release --quiet)
+    fi
+fi
+
+# ---- the distribution ----------------------------------------------------------------------------
+cd "$here"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+if ! { perl Makefile.PL && make; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "perl-shim: build failed" >&2
+    exit 1
+fi
+if grep -q 'warning:' "$log"; then
+    grep -B2 -A6 'warning:' "$log" >&2
+    echo "perl-shim: the XS code compiles with warnings" >&2
+    exit 1
+fi
+
+# The example the README shows must run.
+perl -Mblib examples/kvstore.pl >"$log" 2>&1 || { cat "$log" >&2; echo "perl-shim: examples/kvstore.pl failed" >&2; exit 1; }
+
+prove -b ${VERBOSE:+-v} t/
