@@ -167,15 +167,19 @@ static int shim_finish(pTHX_ int rc, SV *saved, unsigned long foreign_before)
     return rc;
 }
 
-/* Every library call goes through here: callbacks it runs report into a fresh slot (saved and
- * restored, since a callback may itself call the library). */
+/* Every library call goes through here. Callbacks it runs report into a fresh slot (saved and
+ * restored, since a callback may itself call the library). They also use the Perl stack, which
+ * may move: the stack pointer is handed over before the call and read back after it (the
+ * arguments were all converted to C values before). */
 #define SHIM_CALL(rc, call)                                                                    \
     STMT_START {                                                                               \
         dMY_CXT;                                                                               \
         SV *saved_ = MY_CXT.cb_error;                                                          \
         unsigned long foreign_ = foreign_count();                                              \
         MY_CXT.cb_error = NULL;                                                                \
+        PUTBACK;                                                                               \
         rc = (call);                                                                           \
+        SPAGAIN;                                                                               \
         rc = shim_finish(aTHX_ rc, saved_, foreign_);                                          \
     } STMT_END
 

@@ -267,6 +267,31 @@ subtest 'a die in an updater' => sub {
     like(AI::MXNetCAPI::GetLastError(), qr/^MXNetError: Perl updater died: HASH\(/, 'is reported too');
 };
 
+subtest 'updaters that call the library and move the Perl stack' => sub {
+    my (undef, $kv) = AI::MXNetCAPI::KVStoreCreate('local');
+    my $one = f32([2], 1, 1);
+    AI::MXNetCAPI::KVStoreInit($kv, 2, [1, 2], [$one, $one]);
+    my $depth = 0;
+    AI::MXNetCAPI::KVStoreSetUpdater($kv, sub {
+        my ($key, $recv, $local) = @_;
+        $depth++;
+        my @spread = map { $_ } 1 .. 20_000 * $depth;    # grows (and moves) the Perl stack
+        # a push of key 2 from inside the updaters, 30 deep
+        is(AI::MXNetCAPI::KVStorePush($kv, 1, [2], [$recv]), 0, "nested push at depth $depth") if $depth < 30;
+        AI::MXNetCAPI::NDArraySyncCopyToCPU($local, my $l, 2);
+        AI::MXNetCAPI::NDArraySyncCopyToCPU($recv, my $r, 2);
+        my @l = unpack('f*', $l);
+        my @r = unpack('f*', $r);
+        AI::MXNetCAPI::NDArraySyncCopyFromCPU($local, pack('f*', $l[0] + $r[0], $l[1] + $r[1]), 2);
+    });
+    my @r = AI::MXNetCAPI::KVStorePush($kv, 1, [1], [$one]);
+    is_deeply(\@r, [0], 'the outer push returns (0) on a moved stack');
+    is($depth, 30, 'every level ran');
+    my $out = f32([2]);
+    AI::MXNetCAPI::KVStorePull($kv, 1, [2], [$out]);
+    is_deeply(read_f32($out, 2), [30, 30], 'key 2 got 29 nested updates of 1');
+};
+
 subtest 'bad arguments croak instead of reading past Perl data' => sub {
     my (undef, $kv) = AI::MXNetCAPI::KVStoreCreate('local');
     my $v = f32([2], 1, 2);
