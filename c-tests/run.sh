@@ -69,13 +69,13 @@ record() { # name, status
 "$CC" -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -I"$ROOT/include" \
     "$ROOT/c-tests/header/header_check.c" >"$OUT/logs/header-c99.log" 2>&1
 st=$?
-[ $st = 0 ] || cat "$OUT/logs/header-c99.log"
+[ $st = 0 ] || grep -E 'error' "$OUT/logs/header-c99.log" | head -20
 record "header as C99 (-Wall -Wextra -pedantic -Werror)" $st
 
 "$CXX" -std=c++11 -Wall -Wextra -pedantic -Werror -fsyntax-only -I"$ROOT/include" \
     "$ROOT/c-tests/header/header_check.cpp" >"$OUT/logs/header-cxx.log" 2>&1
 st=$?
-[ $st = 0 ] || cat "$OUT/logs/header-cxx.log"
+[ $st = 0 ] || grep -E 'error' "$OUT/logs/header-cxx.log" | head -20
 record "header as C++11 (-Wall -Wextra -pedantic -Werror)" $st
 
 # ---- the test programs -----------------------------------------------------------------

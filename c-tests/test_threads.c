@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 #define T 4        /* threads */
 #define ITERS 150  /* iterations per thread */
@@ -160,15 +161,16 @@ static void *puller_main(void *arg) {
     float *buf = (float *)malloc(sizeof(float) * BIG);
     NDArrayHandle out = NULL;
     mx_uint shape[2] = {1, BIG};
-    if (MXNDArrayCreateEx(shape, 2, 1, 0, 0, DT_F32, &out) != 0) p->failed++;
+    if (MXNDArrayCreateEx(shape, 2, 1, 0, 0, DT_F32, &out) != 0)
+        __atomic_fetch_add(&p->failed, 1, __ATOMIC_RELEASE);
     while (!__atomic_load_n(&p->done, __ATOMIC_ACQUIRE)) {
         int i;
         if (MXKVStorePull(p->kv, 1, &p->key, &out, 0) != 0 ||
             MXNDArraySyncCopyToCPU(out, buf, BIG) != 0) {
-            p->failed++;
+            __atomic_fetch_add(&p->failed, 1, __ATOMIC_RELEASE);
             break;
         }
-        p->pulls++;
+        __atomic_fetch_add(&p->pulls, 1, __ATOMIC_RELEASE);
         for (i = 1; i < BIG; i++)
             if (buf[i] != buf[0]) {
                 p->torn++;
@@ -195,7 +197,12 @@ static void check_pulls_whole(int with_updater) {
     p.kv = kv;
     p.key = key;
     CHECK(pthread_create(&th, NULL, puller_main, &p) == 0);
+    /* Start pushing once the puller runs, and let it in between pushes. */
+    while (__atomic_load_n(&p.pulls, __ATOMIC_ACQUIRE) == 0 &&
+           __atomic_load_n(&p.failed, __ATOMIC_ACQUIRE) == 0)
+        sched_yield();
     for (i = 1; i <= ROUNDS; i++) {
+        sched_yield();
         if (with_updater) {
             CHECK_OK(MXKVStorePush(kv, 1, &key, &one, 0));
         } else {
