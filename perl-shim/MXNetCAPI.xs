@@ -422,10 +422,15 @@ static int elem_size(NDArrayHandle h, size_t *out)
 
 /* ---- the arrays behind AI::MXNet::NDArray's arithmetic ---------------------------------------- */
 
+#define MAX_DIMS 32
+
 typedef struct {
-    void  *data;
-    size_t n;
-    int    dtype;
+    NDArrayHandle h;
+    void   *data;
+    size_t  n;
+    int     dtype;
+    int     ndim;
+    int64_t dims[MAX_DIMS];
 } array_view;
 
 static void array_get(pTHX_ SV *sv, const char *func, int for_write, array_view *out)
@@ -437,9 +442,15 @@ static void array_get(pTHX_ SV *sv, const char *func, int for_write, array_view 
         (for_write ? MXNDArrayWaitToWrite(h) : MXNDArrayWaitToRead(h)) != 0 ||
         MXNDArrayGetData(h, &out->data) != 0)
         croak_library(aTHX);
+    if (ndim > MAX_DIMS)
+        croak("%s: %d dimensions", func, ndim);
+    out->h = h;
+    out->ndim = ndim < 0 ? 0 : ndim;
     out->n = ndim > 0 ? 1 : 0;
-    for (i = 0; i < ndim; i++)
+    for (i = 0; i < ndim; i++) {
+        out->dims[i] = dims[i];    /* GetShapeEx64's buffer is reused by the next call */
         out->n *= (size_t)dims[i];
+    }
     if (out->n && !out->data)
         croak("%s: the array has no data", func);
     if (!kernel_dtype_size(out->dtype))
@@ -460,29 +471,13 @@ static int kernel_op_arg(pTHX_ const char *name, const char *func)
     return op;
 }
 
-/* Whether two arrays have the same shape (each a valid handle: array_get checked them). */
-static int same_shape(pTHX_ SV *a, SV *b)
+static int same_shape(const array_view *a, const array_view *b)
 {
-    NDArrayHandle ha = HPTR(handle_arg(aTHX_ a, ND_CLASS, "same_shape"));
-    NDArrayHandle hb = HPTR(handle_arg(aTHX_ b, ND_CLASS, "same_shape"));
-    int na, nb, i;
-    const int64_t *da, *db;
-    int64_t first[32];
-    if (ha == hb)
-        return 1;
-    /* The shape buffer is per thread and reused by the next call: keep a's dims. */
-    if (MXNDArrayGetShapeEx64(ha, &na, &da) != 0)
-        croak_library(aTHX);
-    if (na > 32)
-        croak("same_shape: %d dimensions", na);
-    for (i = 0; i < na; i++)
-        first[i] = da[i];
-    if (MXNDArrayGetShapeEx64(hb, &nb, &db) != 0)
-        croak_library(aTHX);
-    if (na != nb)
+    int i;
+    if (a->ndim != b->ndim)
         return 0;
-    for (i = 0; i < na; i++)
-        if (first[i] != db[i])
+    for (i = 0; i < a->ndim; i++)
+        if (a->dims[i] != b->dims[i])
             return 0;
     return 1;
 }
@@ -1591,12 +1586,12 @@ binary(op, out, a, b)
     int k = kernel_op_arg(aTHX_ op, f);
     array_get(aTHX_ a, f, 0, &va);
     array_get(aTHX_ b, f, 0, &vb);
-    if (!same_shape(aTHX_ a, b))
+    if (!same_shape(&va, &vb))
         XSRETURN_IV(0);
     if (va.dtype != vb.dtype)
         XSRETURN_IV(-1);
     array_get(aTHX_ out, f, 1, &vo);
-    if (!same_shape(aTHX_ out, a) || vo.dtype != va.dtype)
+    if (!same_shape(&vo, &va) || vo.dtype != va.dtype)
         croak("%s: the output differs in shape or dtype from the operands", f);
     kernel_binary(k, vo.dtype, vo.data, va.data, vb.data, vo.n);
     RETVAL = 1;
@@ -1694,11 +1689,11 @@ empty_like(src)
     NDArrayHandle out = NULL;
     int ndim, dtype, dev_type, dev_id;
     const int64_t *dims;
-    int64_t shape[32];
+    int64_t shape[MAX_DIMS];
     int i;
     if (MXNDArrayGetShapeEx64(h, &ndim, &dims) != 0)
         croak_library(aTHX);
-    if (ndim > 32)
+    if (ndim > MAX_DIMS)
         croak("empty_like: %d dimensions", ndim);
     for (i = 0; i < ndim; i++)
         shape[i] = dims[i];

@@ -36,7 +36,7 @@ sub new
 sub _ndarray_cls
 {
     my ($class, $handle, $writable) = @_;
-    return $class->new(handle => $handle, writable => $writable // 1);
+    return bless { handle => $handle, writable => $writable // 1 }, $class;
 }
 
 sub handle   { $_[0]{handle} }
