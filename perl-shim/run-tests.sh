@@ -31,7 +31,9 @@ fi
 # ---- the library ---------------------------------------------------------------------------------
 if [[ -z "${MXKV_LIBDIR:-}" ]]; then
     lib="$root/target/release/libmxkv.so"
-    if [[ ! -f "$lib" ]] || [[ -n "$(find "$root/src" "$root/Cargo.toml" "$root/build.rs" -newer "$lib" -print -quit)" ]]; then
+    sources=()
+    for f in "$root/src" "$root/Cargo.toml" "$root/build.rs"; do [[ -e "$f" ]] && sources+=("$f"); done
+    if [[ ! -f "$lib" ]] || [[ -n "$(find "${sources[@]}" -newer "$lib" -print -quit)" ]]; then
         echo "perl-shim: building libmxkv (cargo build --release)"
         (cd "$root" && cargo build --release --quiet)
     fi
