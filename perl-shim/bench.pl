@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # Speed of mxkv from Perl: push+pull per second for small (1000) and large (1e6) float32 arrays,
-# through AI::MXNet and through the bare XS layer, and what a Perl updater costs per push.
+# through AI::MXNet and through the bare XS layer, and what a Perl updater costs per push
+# (the figures in parentheses: over the same loop with an updater that does nothing).
 #
 #   perl -Mblib bench.pl [seconds per measurement, default 1]
 use strict;
@@ -12,20 +13,27 @@ use AI::MXNet qw(mx);
 
 my $budget = shift // 1;
 
-# Runs $code repeatedly for about $budget seconds; gives seconds per call.
+# Seconds per call of $code: the best of 5 rounds of about $budget/5 seconds each (the best
+# round is the one least disturbed by other work on the machine).
 sub per_call
 {
     my ($code) = @_;
     $code->() for 1 .. 3;    # warm up
-    my ($n, $t0) = (0, time);
-    my $batch = 1;
-    while (1) {
-        $code->() for 1 .. $batch;
-        $n += $batch;
-        my $dt = time - $t0;
-        return $dt / $n if $dt >= $budget;
-        $batch *= 2 if $batch < 1 << 16;
+    my $best;
+    for my $round (1 .. 5) {
+        my ($n, $t0, $batch) = (0, time, 1);
+        while (1) {
+            $code->() for 1 .. $batch;
+            $n += $batch;
+            my $dt = time - $t0;
+            if ($dt >= $budget / 5) {
+                $best = $dt / $n if not defined $best or $dt / $n < $best;
+                last;
+            }
+            $batch *= 2 if $batch < 1 << 16;
+        }
     }
+    return $best;
 }
 
 sub fmt_time
@@ -71,26 +79,24 @@ for my $n (1000, 1_000_000) {
     line('push of 4 devices + pull into 4, AI::MXNet::KVStore',
         per_call(sub { $kv->push('k', \@grads); $kv->pull('k', out => \@outs) }));
 
-    # Perl updaters
+    # Perl updaters: the empty one shows the cost of the call itself (two handles wrapped and
+    # freed); the others, what their arithmetic adds to it.
     $kv->_set_updater(sub { });
     my $noop = per_call(sub { $kv->push('k', $grad); $kv->pull('k', out => $out) });
     line('push+pull, Perl updater doing nothing', $noop,
-        sprintf('   (+%s per push)', fmt_time($noop - $plain) =~ s/^\s+//r));
+        sprintf('   (%+.2f us vs. no updater)', ($noop - $plain) * 1e6));
 
-    $kv->_set_updater(sub { my ($index, $input, $stored) = @_; $stored += $input });
-    my $add = per_call(sub { $kv->push('k', $grad); $kv->pull('k', out => $out) });
-    line('push+pull, Perl updater $stored += $input', $add,
-        sprintf('   (+%s per push)', fmt_time($add - $plain) =~ s/^\s+//r));
-
-    $kv->_set_updater(sub { my ($index, $input, $stored) = @_; $stored += $input * 2 });
-    my $add2 = per_call(sub { $kv->push('k', $grad); $kv->pull('k', out => $out) });
-    line('push+pull, Perl updater $stored += $input * 2', $add2,
-        sprintf('   (+%s per push)', fmt_time($add2 - $plain) =~ s/^\s+//r));
+    for my $case (['$stored += $input', sub { $_[2] += $_[1] }],
+                  ['$stored += $input * 2', sub { $_[2] += $_[1] * 2 }]) {
+        my ($what, $updater) = @$case;
+        $kv->_set_updater(sub { my ($index, $input, $stored) = @_; $updater->($index, $input, $stored) });
+        my $t = per_call(sub { $kv->push('k', $grad); $kv->pull('k', out => $out) });
+        line("push+pull, Perl updater $what", $t, sprintf('   (+%s)', fmt_time($t - $noop) =~ s/^\s+//r));
+    }
 
     $kv->set_optimizer(mx->optimizer->SGD(learning_rate => 0.01, momentum => 0.9, wd => 1e-4));
     my $sgd = per_call(sub { $kv->push('k', $grad); $kv->pull('k', out => $out) });
-    line('push+pull, SGD optimizer (momentum, wd)', $sgd,
-        sprintf('   (+%s per push)', fmt_time($sgd - $plain) =~ s/^\s+//r));
+    line('push+pull, SGD optimizer (momentum, wd)', $sgd, sprintf('   (+%s)', fmt_time($sgd - $noop) =~ s/^\s+//r));
 
     # the C baseline for the bytes involved: one copy in, one copy out
     my $bytes = pack('f*', (1) x $n);
