@@ -31,10 +31,14 @@
 
 #define MY_CXT_KEY "AI::MXNetCAPI::_guts" XS_VERSION
 
+typedef struct shim_callback shim_callback;
+
 typedef struct {
-    SV  *cb_error;           /* first failure of a Perl callback in the library call under way */
-    SV  *shim_error;         /* text of the newest failure reported by the shim itself */
-    int  shim_error_is_last; /* 1 while that failure is newer than the library's last error */
+    SV            *cb_error;           /* first failure of a Perl callback in the call under way */
+    SV            *shim_error;         /* text of the newest failure reported by the shim itself */
+    int            shim_error_is_last; /* 1 while that failure is newer than the library's */
+    int            depth;              /* library calls in progress (callbacks nest them) */
+    shim_callback *retired;            /* replaced callbacks, freed when depth is back to 0 */
 } my_cxt_t;
 
 START_MY_CXT
@@ -50,13 +54,13 @@ static unsigned long foreign_count(void)
 
 /* ---- handles -------------------------------------------------------------------------------- */
 
-typedef struct shim_callback {
-    SV       *code;      /* int-key updater, or the controller */
-    SV       *str_code;  /* string-key updater when it differs from code (KVStoreSetUpdaterEx) */
-    void     *perl;      /* the interpreter that may run it */
-    pthread_t thread;
-    int       refs;      /* one for the store that holds it, one per call in progress */
-} shim_callback;
+struct shim_callback {
+    SV            *code;     /* int-key updater, or the controller */
+    SV            *str_code; /* string-key updater when it differs from code (SetUpdaterEx) */
+    void          *perl;     /* the interpreter that may run it */
+    pthread_t      thread;
+    shim_callback *next;     /* in the retired list */
+};
 
 typedef struct {
     void          *ptr;     /* the library's handle */
@@ -75,7 +79,9 @@ static SV *handle_new(pTHX_ const char *cls, void *ptr, int owned)
     return rv;
 }
 
-/* undef stands for NULL (the library then reports the bad handle); anything else must be a handle. */
+/* undef stands for NULL (the library then reports the bad handle); anything else must be a handle.
+ * A store's handle object is kept alive until the caller's statement ends: an updater running
+ * during the call may drop the last reference to it. */
 static shim_handle *handle_arg(pTHX_ SV *sv, const char *cls, const char *func)
 {
     SvGETMAGIC(sv);
@@ -83,6 +89,8 @@ static shim_handle *handle_arg(pTHX_ SV *sv, const char *cls, const char *func)
         return NULL;
     if (!SvROK(sv) || !sv_derived_from(sv, cls))
         croak("%s: expected a %s, got %" SVf, func, cls, SVfARG(sv));
+    if (cls[0] == 'K')
+        sv_2mortal(SvREFCNT_inc_simple_NN(SvRV(sv)));
     return INT2PTR(shim_handle *, SvIV(SvRV(sv)));
 }
 
@@ -98,16 +106,39 @@ static shim_callback *callback_new(pTHX_ SV *code, SV *str_code)
     cb->perl = aTHX;
 #endif
     cb->thread = pthread_self();
-    cb->refs = 1;
     return cb;
 }
 
-static void callback_release(pTHX_ shim_callback *cb)
+static void callback_free(pTHX_ shim_callback *cb)
 {
-    if (cb && --cb->refs == 0) {
-        SvREFCNT_dec(cb->code);
-        SvREFCNT_dec(cb->str_code);
-        Safefree(cb);
+    SvREFCNT_dec(cb->code);
+    SvREFCNT_dec(cb->str_code);
+    Safefree(cb);
+}
+
+/* A callback that was replaced, or whose store was freed, may still be called by a library call
+ * in progress (the rest of a push whose updater replaced itself or freed its store): it is freed
+ * when no library call is in progress any more. */
+static void callback_retire(pTHX_ shim_callback *cb)
+{
+    dMY_CXT;
+    if (!cb)
+        return;
+    if (MY_CXT.depth > 0) {
+        cb->next = MY_CXT.retired;
+        MY_CXT.retired = cb;
+    } else {
+        callback_free(aTHX_ cb);
+    }
+}
+
+static void free_retired(pTHX)
+{
+    dMY_CXT;
+    while (MY_CXT.retired) {
+        shim_callback *cb = MY_CXT.retired;
+        MY_CXT.retired = cb->next;
+        callback_free(aTHX_ cb);
     }
 }
 
@@ -177,9 +208,12 @@ static int shim_finish(pTHX_ int rc, SV *saved, unsigned long foreign_before)
         SV *saved_ = MY_CXT.cb_error;                                                          \
         unsigned long foreign_ = foreign_count();                                              \
         MY_CXT.cb_error = NULL;                                                                \
+        MY_CXT.depth++;                                                                        \
         PUTBACK;                                                                               \
         rc = (call);                                                                           \
         SPAGAIN;                                                                               \
+        if (--MY_CXT.depth == 0 && MY_CXT.retired)                                             \
+            free_retired(aTHX);                                                                \
         rc = shim_finish(aTHX_ rc, saved_, foreign_);                                          \
     } STMT_END
 
@@ -213,7 +247,6 @@ static void updater_common(shim_callback *cb, int key, const char *str_key,
             MXNDArrayFree(local);
             return;
         }
-        cb->refs++;
         {
             dSP;
             ENTER;
@@ -230,7 +263,6 @@ static void updater_common(shim_callback *cb, int key, const char *str_key,
             FREETMPS;
             LEAVE;
         }
-        callback_release(aTHX_ cb);
     }
 }
 
@@ -491,18 +523,14 @@ PROTOTYPES: DISABLE
 BOOT:
 {
     MY_CXT_INIT;
-    MY_CXT.cb_error = NULL;
-    MY_CXT.shim_error = NULL;
-    MY_CXT.shim_error_is_last = 0;
+    Zero(&MY_CXT, 1, my_cxt_t);
 }
 
 void
 CLONE(...)
   CODE:
     MY_CXT_CLONE;
-    MY_CXT.cb_error = NULL;
-    MY_CXT.shim_error = NULL;
-    MY_CXT.shim_error_is_last = 0;
+    Zero(&MY_CXT, 1, my_cxt_t);
 
 SV *
 GetLastError()
@@ -559,7 +587,7 @@ KVStoreFree(handle)
     SHIM_CALL(rc, MXKVStoreFree(HPTR(kv)));
     if (rc == 0 && kv) {
         kv->owned = 0;
-        callback_release(aTHX_ kv->updater);
+        callback_retire(aTHX_ kv->updater);
         kv->updater = NULL;
     }
     PUSH_RC(rc);
@@ -867,10 +895,10 @@ KVStoreSetUpdater(handle, updater)
     }
     SHIM_CALL(rc, MXKVStoreSetUpdater(HPTR(kv), cb ? updater_trampoline : NULL, cb));
     if (rc == 0 && kv) {
-        callback_release(aTHX_ kv->updater);
+        callback_retire(aTHX_ kv->updater);
         kv->updater = cb;
     } else {
-        callback_release(aTHX_ cb);
+        callback_retire(aTHX_ cb);
     }
     PUSH_RC(rc);
 
@@ -892,10 +920,10 @@ KVStoreSetUpdaterEx(handle, updater, str_updater = &PL_sv_undef)
     SHIM_CALL(rc, MXKVStoreSetUpdaterEx(HPTR(kv), have_int ? updater_trampoline : NULL,
                                         cb ? str_updater_trampoline : NULL, cb));
     if (rc == 0 && kv) {
-        callback_release(aTHX_ kv->updater);
+        callback_retire(aTHX_ kv->updater);
         kv->updater = cb;
     } else {
-        callback_release(aTHX_ cb);
+        callback_retire(aTHX_ cb);
     }
     PUSH_RC(rc);
 
@@ -987,7 +1015,7 @@ KVStoreRunServer(handle, controller = &PL_sv_undef)
         cb = callback_new(aTHX_ controller, NULL);
     }
     SHIM_CALL(rc, MXKVStoreRunServer(HPTR(kv), cb ? controller_trampoline : NULL, cb));
-    callback_release(aTHX_ cb);
+    callback_retire(aTHX_ cb);
     PUSH_RC(rc);
 
 void
@@ -1559,7 +1587,7 @@ DESTROY(self)
     shim_handle *h = INT2PTR(shim_handle *, SvIV(SvRV(self)));
     if (h->owned && h->ptr && MXKVStoreFree(h->ptr) != 0)
         warn("KVStoreHandle::DESTROY: %s", MXGetLastError());
-    callback_release(aTHX_ h->updater);
+    callback_retire(aTHX_ h->updater);
     Safefree(h);
 
 int

@@ -292,6 +292,37 @@ subtest 'updaters that call the library and move the Perl stack' => sub {
     is_deeply(read_f32($out, 2), [30, 30], 'key 2 got 29 nested updates of 1');
 };
 
+subtest 'updaters that replace themselves or free their store' => sub {
+    my (undef, $kv) = AI::MXNetCAPI::KVStoreCreate('local');
+    my $one = f32([2], 1, 1);
+    AI::MXNetCAPI::KVStoreInit($kv, 3, [1, 2, 3], [$one, $one, $one]);
+    my @calls;
+    my $second = sub { push @calls, "second $_[0]" };
+    AI::MXNetCAPI::KVStoreSetUpdater($kv, sub {
+        push @calls, "first $_[0]";
+        is(AI::MXNetCAPI::KVStoreSetUpdater($kv, $second), 0, 'SetUpdater from inside the updater');
+    });
+    is(AI::MXNetCAPI::KVStorePush($kv, 3, [1, 2, 3], [$one, $one, $one]), 0, 'the push goes on');
+    is($calls[0], 'first 1', 'the first key met the first updater');
+    is(scalar(@calls), 3, 'every key was updated once, by whichever updater the library held');
+    @calls = ();
+    AI::MXNetCAPI::KVStorePush($kv, 1, [2], [$one]);
+    is_deeply(\@calls, ['second 2'], 'the next push uses the new updater');
+
+    my $ran = 0;
+    AI::MXNetCAPI::KVStoreSetUpdater($kv, sub {
+        $ran++;
+        AI::MXNetCAPI::KVStoreFree($kv) if $kv;
+        undef $kv;    # the last reference to the store's handle object
+    });
+    no_warnings_from(sub {
+        my @r = AI::MXNetCAPI::KVStorePush($kv, 3, [1, 2, 3], [$one, $one, $one]);
+        ok(@r == 1 && ($r[0] == 0 || $r[0] == -1), "a push whose updater freed the store returns (rc $r[0])");
+    }, 'without a crash or a second free');
+    cmp_ok($ran, '>=', 1, 'the updater ran');
+    ok(!defined $kv, 'the store is gone');
+};
+
 subtest 'bad arguments croak instead of reading past Perl data' => sub {
     my (undef, $kv) = AI::MXNetCAPI::KVStoreCreate('local');
     my $v = f32([2], 1, 2);
