@@ -39,6 +39,7 @@ typedef struct {
     int            shim_error_is_last; /* 1 while that failure is newer than the library's */
     int            depth;              /* library calls in progress (callbacks nest them) */
     shim_callback *retired;            /* replaced callbacks, freed when depth is back to 0 */
+    int            pending_jump;       /* an exit() in a callback, resumed once the library returns */
 } my_cxt_t;
 
 START_MY_CXT
@@ -211,11 +212,24 @@ static int shim_finish(pTHX_ int rc, SV *saved, unsigned long foreign_before)
         MY_CXT.depth++;                                                                        \
         PUTBACK;                                                                               \
         rc = (call);                                                                           \
+        if (MY_CXT.pending_jump)                                                               \
+            resume_jump(aTHX);                                                                 \
         SPAGAIN;                                                                               \
         if (--MY_CXT.depth == 0 && MY_CXT.retired)                                             \
             free_retired(aTHX);                                                                \
         rc = shim_finish(aTHX_ rc, saved_, foreign_);                                          \
     } STMT_END
+
+/* A callback called exit(): Perl unwound itself to the top level, where our trampoline caught the
+ * jump so that it does not cross the library's frames. Now that the library has returned,
+ * the exit goes on. */
+static void resume_jump(pTHX)
+{
+    dMY_CXT;
+    int v = MY_CXT.pending_jump;
+    MY_CXT.pending_jump = 0;
+    JMPENV_JUMP(v);
+}
 
 static void croak_library(pTHX)
 {
@@ -225,6 +239,52 @@ static void croak_library(pTHX)
 }
 
 /* ---- trampolines ---------------------------------------------------------------------------- */
+
+/* Runs a Perl callback with (key, recv, local) or (head, body) on a stack of its own (so that a
+ * `last LABEL` cannot leave it for a loop outside), under G_EVAL (a die is recorded in cb_error),
+ * and inside a JMPENV (an exit() is recorded in pending_jump and resumed after the library
+ * call). Takes over the argument SVs: they are freed when the callback returns, which for
+ * handle objects frees the library handles unless the callback kept them. Returns 0 when the
+ * callback ran and returned. */
+static int run_callback(pTHX_ SV *code, SV *a, SV *b, SV *c, const char *what)
+{
+    dMY_CXT;
+    dSP;
+    int ret;
+    dJMPENV;
+    PUSHSTACKi(PERLSI_MAGIC);
+    JMPENV_PUSH(ret);
+    if (ret == 0) {
+        SPAGAIN;
+        ENTER;
+        SAVETMPS;
+        PUSHMARK(SP);
+        EXTEND(SP, 3);
+        PUSHs(sv_2mortal(a));
+        PUSHs(sv_2mortal(b));
+        if (c)
+            PUSHs(sv_2mortal(c));
+        PUTBACK;
+        call_sv(code, G_DISCARD | G_EVAL);
+        if (SvTRUE(ERRSV)) {
+            SV *err = callback_error(aTHX_ what);
+            if (MY_CXT.cb_error)
+                SvREFCNT_dec(err);
+            else
+                MY_CXT.cb_error = err;
+        }
+        FREETMPS;
+        LEAVE;
+    }
+    JMPENV_POP;
+    if (ret != 0) {
+        /* exit(): Perl has already unwound every stack and scope. */
+        MY_CXT.pending_jump = ret;
+        return -1;
+    }
+    POPSTACK;
+    return 0;
+}
 
 static void updater_common(shim_callback *cb, int key, const char *str_key,
                            NDArrayHandle recv, NDArrayHandle local)
@@ -242,27 +302,15 @@ static void updater_common(shim_callback *cb, int key, const char *str_key,
         dMY_CXT;
         /* After a die, the remaining keys of this push are left as they are, as a die ends a
          * Perl loop; their handles are still ours to free. */
-        if (MY_CXT.cb_error || !code) {
+        if (MY_CXT.cb_error || MY_CXT.pending_jump || !code) {
             MXNDArrayFree(recv);
             MXNDArrayFree(local);
             return;
         }
-        {
-            dSP;
-            ENTER;
-            SAVETMPS;
-            PUSHMARK(SP);
-            EXTEND(SP, 3);
-            PUSHs(str_key ? sv_2mortal(newSVpv(str_key, 0)) : sv_2mortal(newSViv(key)));
-            PUSHs(sv_2mortal(handle_new(aTHX_ ND_CLASS, recv, 1)));
-            PUSHs(sv_2mortal(handle_new(aTHX_ ND_CLASS, local, 1)));
-            PUTBACK;
-            call_sv(code, G_DISCARD | G_EVAL);
-            if (SvTRUE(ERRSV))
-                MY_CXT.cb_error = callback_error(aTHX_ "updater");
-            FREETMPS;
-            LEAVE;
-        }
+        /* The handle objects own recv and local from here on. */
+        run_callback(aTHX_ code, str_key ? newSVpv(str_key, 0) : newSViv(key),
+                     handle_new(aTHX_ ND_CLASS, recv, 1), handle_new(aTHX_ ND_CLASS, local, 1),
+                     "updater");
     }
 }
 
@@ -287,26 +335,20 @@ static void controller_trampoline(int head, const char *body, void *handle)
     {
         dTHXa(cb->perl);
         dMY_CXT;
-        dSP;
-        ENTER;
-        SAVETMPS;
-        PUSHMARK(SP);
-        EXTEND(SP, 2);
-        PUSHs(sv_2mortal(newSViv(head)));
-        PUSHs(sv_2mortal(newSVpv(body ? body : "", 0)));
-        PUTBACK;
-        call_sv(cb->code, G_DISCARD | G_EVAL);
-        if (SvTRUE(ERRSV)) {
-            /* A server keeps serving: say it now, report the first failure when RunServer ends. */
-            SV *err = callback_error(aTHX_ "server controller");
-            warn("%" SVf "\n", SVfARG(err));
-            if (MY_CXT.cb_error)
-                SvREFCNT_dec(err);
-            else
-                MY_CXT.cb_error = err;
+        SV *before = MY_CXT.cb_error;
+        if (MY_CXT.pending_jump)
+            return;
+        /* A server keeps serving after a die: it is reported now, and by RunServer at the end. */
+        MY_CXT.cb_error = NULL;
+        if (run_callback(aTHX_ cb->code, newSViv(head), newSVpv(body ? body : "", 0), NULL,
+                         "server controller") == 0
+            && MY_CXT.cb_error) {
+            warn("%" SVf "\n", SVfARG(MY_CXT.cb_error));
         }
-        FREETMPS;
-        LEAVE;
+        if (before) {
+            SvREFCNT_dec(MY_CXT.cb_error);
+            MY_CXT.cb_error = before;
+        }
     }
 }
 

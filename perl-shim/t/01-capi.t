@@ -323,6 +323,43 @@ subtest 'updaters that replace themselves or free their store' => sub {
     ok(!defined $kv, 'the store is gone');
 };
 
+subtest 'an updater cannot leave through the library: last LABEL, exit' => sub {
+    my (undef, $kv) = AI::MXNetCAPI::KVStoreCreate('local');
+    my $one = f32([2], 1, 1);
+    AI::MXNetCAPI::KVStoreInit($kv, 1, [1], [$one]);
+    AI::MXNetCAPI::KVStoreSetUpdater($kv, sub { no warnings 'exiting'; last OUTER });
+    my @rcs;
+    OUTER: for my $round (1 .. 2) {
+        push @rcs, AI::MXNetCAPI::KVStorePush($kv, 1, [1], [$one]);
+    }
+    is_deeply(\@rcs, [-1, -1], 'a `last OUTER` in the updater fails the push; the loop runs on');
+    like(AI::MXNetCAPI::GetLastError(), qr/Perl updater died: Label not found for "last OUTER"/, 'message');
+
+    my $dir = tempdir(CLEANUP => 1);
+    open(my $fh, '>', "$dir/exit.pl") or die;
+    print {$fh} <<'PERL';
+use strict;
+use warnings;
+use AI::MXNetCAPI;
+my (undef, $kv) = AI::MXNetCAPI::KVStoreCreate('local');
+my (undef, $v) = AI::MXNetCAPI::NDArrayCreateEx([2], 1, 1, 0, 0, 0);
+AI::MXNetCAPI::KVStoreInit($kv, 2, [1, 2], [$v, $v]);
+my $calls = 0;
+AI::MXNetCAPI::KVStoreSetUpdater($kv, sub { $calls++; exit 3 });
+AI::MXNetCAPI::KVStorePush($kv, 2, [1, 2], [$v, $v]);
+print "not reached\n";
+END {
+    AI::MXNetCAPI::KVStoreSetUpdater($kv, undef);
+    my $rc = AI::MXNetCAPI::KVStorePush($kv, 1, [2], [$v]);
+    print "END: updater calls $calls, push rc $rc\n";
+}
+PERL
+    close($fh);
+    my $out = qx{"$^X" @{[ map { "-I$_" } @INC ]} "$dir/exit.pl" 2>&1};
+    is($? >> 8, 3, 'exit(3) in an updater exits with 3 once the library has returned');
+    is($out, "END: updater calls 1, push rc 0\n", 'END blocks run, the store still works, no other updater ran');
+};
+
 subtest 'bad arguments croak instead of reading past Perl data' => sub {
     my (undef, $kv) = AI::MXNetCAPI::KVStoreCreate('local');
     my $v = f32([2], 1, 2);
