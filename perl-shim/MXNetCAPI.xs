@@ -6,8 +6,10 @@
  * Differences from the SWIG layer, all on the side of safety:
  *  - handle objects own their library handle: DESTROY frees it unless NDArrayFree / KVStoreFree
  *    already did (so the recv/local handles an updater receives are freed exactly once);
- *  - a Perl callback runs under G_EVAL: a die never unwinds through the library. The library call
- *    that ran it then returns -1 and GetLastError gives "MXNetError: Perl updater died: ...";
+ *  - a Perl callback runs on its own Perl stack, under G_EVAL and inside a JMPENV: neither a die
+ *    nor an exit() unwinds through the library. After a die the library call that ran the
+ *    callback returns -1 and GetLastError gives "MXNetError: Perl updater died: ..."; an exit()
+ *    resumes when the library call has returned;
  *  - lists shorter than `num`, buffers shorter than `size` and non-handle arguments croak instead of
  *    reading past the end of Perl's memory. */
 

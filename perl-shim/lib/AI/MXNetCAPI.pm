@@ -70,10 +70,13 @@ C<KVStoreSetUpdaterEx($kv, $code [, $str_code])> installs string-key updaters as
 serves both kinds). C<undef> removes the updater. C<KVStoreRunServer($kv, $controller)> calls
 C<< $controller->($head, $body) >> for each command a worker sends.
 
-A C<die> inside a callback does not unwind through the library. The remaining keys of that push
-are left unchanged, the push returns -1, and C<GetLastError()> gives
-C<MXNetError: Perl updater died: ...>. A dying server controller is reported with C<warn> and the
-server goes on; C<RunServer> then returns -1 when it ends.
+Nothing a callback does unwinds through the library. A callback runs on a Perl stack of its own
+under C<eval>: after a C<die> (or a C<last LABEL> aimed at a loop outside it) the remaining keys
+of that push are left unchanged, the push returns -1, and C<GetLastError()> gives
+C<MXNetError: Perl updater died: ...>. An C<exit> inside a callback takes effect when the library
+call has returned. A dying server controller is reported with C<warn> and the server goes on;
+C<RunServer> then returns -1 when it ends. Callbacks may call the library, also on the same store
+(nested pushes, C<KVStoreSetUpdater>, even C<KVStoreFree>).
 
 =head2 Functions
 
