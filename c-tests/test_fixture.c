@@ -107,8 +107,9 @@ static int element_matches(const void *data, int dtype, size_t i, const char *te
     }
 }
 
-/* Check one handle against its expected shape, dtype, context and values. */
-static void check_array(NDArrayHandle h, const Expected *e) {
+/* Check one handle against its expected shape, dtype, values and (when check_context)
+ * context cpu(0), where MXNet's Load puts every array. */
+static void check_array_ctx(NDArrayHandle h, const Expected *e, int check_context) {
     int ndim = -1, dtype = -1, dev_type = -1, dev_id = -1, stype = -9, i;
     const int64_t *shape = NULL;
     void *buf;
@@ -118,12 +119,14 @@ static void check_array(NDArrayHandle h, const Expected *e) {
     CHECK_OK(MXNDArrayGetDType(h, &dtype));
     CHECK_EQ_INT(dtype, e->dtype);
     CHECK_OK(MXNDArrayGetContext(h, &dev_type, &dev_id));
-    CHECK_EQ_INT(dev_type, 1);
-    CHECK_EQ_INT(dev_id, 0);
+    if (check_context) {
+        CHECK_EQ_INT(dev_type, 1);
+        CHECK_EQ_INT(dev_id, 0);
+    }
     CHECK_OK(MXNDArrayGetStorageType(h, &stype));
     CHECK_EQ_INT(stype, 0);
     if (dtype != e->dtype || e->dtype < 0 || e->dtype > 12) return;
-    buf = malloc(e->size * dtype_size(e->dtype));
+    buf = malloc(e->size * dtype_size(e->dtype) + 1);
     CHECK_OK(MXNDArraySyncCopyToCPU(h, buf, e->size));
     for (i = 0; i < (int)e->size; i++) {
         if (!element_matches(buf, e->dtype, (size_t)i, e->values[i])) {
@@ -136,8 +139,10 @@ static void check_array(NDArrayHandle h, const Expected *e) {
     free(buf);
 }
 
-/* A freshly created cpu(0) array holding the expected values. */
-static NDArrayHandle make_array(const Expected *e) {
+static void check_array(NDArrayHandle h, const Expected *e) { check_array_ctx(h, e, 1); }
+
+/* A freshly created array on (dev_type, dev_id) holding the expected values. */
+static NDArrayHandle make_array_on(const Expected *e, int dev_type, int dev_id) {
     NDArrayHandle h = NULL;
     size_t es = dtype_size(e->dtype), i;
     unsigned char *buf = (unsigned char *)malloc(e->size * es);
@@ -156,11 +161,13 @@ static NDArrayHandle make_array(const Expected *e) {
         default: break;
         }
     }
-    CHECK_OK(MXNDArrayCreateEx64(e->shape, e->ndim, 1, 0, 0, e->dtype, &h));
+    CHECK_OK(MXNDArrayCreateEx64(e->shape, e->ndim, dev_type, dev_id, 0, e->dtype, &h));
     CHECK_OK(MXNDArraySyncCopyFromCPU(h, buf, e->size));
     free(buf);
     return h;
 }
+
+static NDArrayHandle make_array(const Expected *e) { return make_array_on(e, 1, 0); }
 
 static void fixture_path(char *out, size_t n, const char *file) {
     snprintf(out, n, "%s/%s", MXKV_FIXTURE_DIR, file);
@@ -296,11 +303,63 @@ static void test_file_header(void) {
     CHECK_OK(MXNDArrayFree(h));
 }
 
+/* MXNet saves an array's context as it is (here cpu_pinned(1)) and loads it to cpu(0). */
+static void test_pinned_context(void) {
+    Expected e[MAX_ARRAYS];
+    int count = read_expected("pinned.expected", e);
+    char in[512], out[512];
+    const char *names = "p";
+    mx_uint n = 0, nn = 0;
+    NDArrayHandle made, *loaded = NULL, back = NULL;
+    const char **got_names = NULL;
+    CHECK_EQ_INT(count, 1);
+    fixture_path(in, sizeof in, "pinned.params");
+    build_path(out, sizeof out, "fixture_pinned.params");
+    made = make_array_on(&e[0], 3, 1);
+    CHECK_OK(MXNDArraySave(out, 1, &made, &names));
+    CHECK(same_file_bytes(in, out));
+    CHECK_OK(MXNDArrayLoad(in, &n, &loaded, &nn, &got_names));
+    CHECK_EQ_INT(n, 1);
+    CHECK_EQ_INT(nn, 1);
+    if (n == 1 && nn == 1) {
+        CHECK_STR_EQ(got_names[0], "p");
+        back = loaded[0];
+        check_array_ctx(back, &e[0], 0);
+        CHECK_OK(MXNDArrayFree(back));
+    }
+    CHECK_OK(MXNDArrayFree(made));
+}
+
+/* With NumPy shape semantics on, MXNet writes the V3 array magic; such files hold scalars
+ * (ndim 0) and zero-size arrays too. */
+static void test_load_numpy_shape_file(void) {
+    Expected e[MAX_ARRAYS];
+    int count = read_expected("numpy.expected", e), i;
+    char in[512];
+    mx_uint n = 0, nn = 0;
+    NDArrayHandle *loaded = NULL, kept[MAX_ARRAYS];
+    const char **names = NULL;
+    CHECK_EQ_INT(count, 3);
+    fixture_path(in, sizeof in, "numpy.params");
+    CHECK_OK(MXNDArrayLoad(in, &n, &loaded, &nn, &names));
+    CHECK_EQ_INT(n, 3);
+    CHECK_EQ_INT(nn, 3);
+    if (n != 3 || nn != 3) return;
+    for (i = 0; i < 3; i++) {
+        CHECK_STR_EQ(names[i], e[i].name);
+        kept[i] = loaded[i];
+    }
+    for (i = 0; i < 3; i++) check_array(kept[i], &e[i]);
+    for (i = 0; i < 3; i++) CHECK_OK(MXNDArrayFree(kept[i]));
+}
+
 int main(void) {
     RUN(test_load_named);
     RUN(test_save_named_same_bytes);
     RUN(test_unnamed_list);
     RUN(test_raw_bytes_match_single_file);
     RUN(test_file_header);
+    RUN(test_pinned_context);
+    RUN(test_load_numpy_shape_file);
     return check_summary("test_fixture");
 }

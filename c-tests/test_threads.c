@@ -8,6 +8,8 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
+#include <unistd.h>
 
 #define T 4        /* threads */
 #define ITERS 150  /* iterations per thread */
@@ -445,6 +447,80 @@ static void test_errors_on_many_threads(void) {
     for (i = 0; i < T; i++) CHECK_EQ_INT(e[i].bad, 0);
 }
 
+/* ---- updaters on two threads pushing each other's key ------------------------------- */
+
+static KVStoreHandle cross_kv;
+static int cross_entered[2];
+static int cross_rc[2];
+static int cross_done;
+static pthread_key_t cross_nested;
+
+/* Updater of key 1 (thread A) and key 2 (thread B): once both are inside, each pushes ones
+ * into the other's key (one level deep), then adds recv to local. */
+static void cross_updater(int key, NDArrayHandle recv, NDArrayHandle local, void *handle) {
+    int me = key - 1, other = key == 1 ? 2 : 1, i;
+    float *r = NULL, *l = NULL;
+    (void)handle;
+    if (pthread_getspecific(cross_nested) == NULL) {
+        NDArrayHandle one = arr_fill(1, 4, 1.0f);
+        struct timespec ms = {0, 1000000};
+        pthread_setspecific(cross_nested, &cross_nested);
+        __atomic_store_n(&cross_entered[me], 1, __ATOMIC_RELEASE);
+        for (i = 0; i < 2000 && !__atomic_load_n(&cross_entered[1 - me], __ATOMIC_ACQUIRE); i++)
+            nanosleep(&ms, NULL);
+        cross_rc[me] = MXKVStorePush(cross_kv, 1, &other, &one, 0);
+        if (cross_rc[me] != 0 && strncmp(MXGetLastError(), "MXNetError: ", 12) != 0) cross_rc[me] = -2;
+        MXNDArrayFree(one);
+        pthread_setspecific(cross_nested, NULL);
+    }
+    if (MXNDArrayGetData(recv, (void **)&r) == 0 && MXNDArrayGetData(local, (void **)&l) == 0 && r && l)
+        for (i = 0; i < 4; i++) l[i] += r[i];
+    MXNDArrayFree(recv);
+    MXNDArrayFree(local);
+}
+
+static void *cross_main(void *arg) {
+    int key = *(int *)arg;
+    NDArrayHandle one = arr_fill(1, 4, 1.0f);
+    if (MXKVStorePush(cross_kv, 1, &key, &one, 0) != 0) cross_rc[key - 1] = -3;
+    MXNDArrayFree(one);
+    __atomic_fetch_add(&cross_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* STYLE: an updater may call back into the API without deadlock. Either the pushes made
+ * inside the updaters succeed, or they fail with a message; the call must not hang. */
+static void test_updaters_push_each_others_key(void) {
+    int keys[2] = {1, 2}, i;
+    NDArrayHandle zero[2];
+    pthread_t th[2];
+    struct timespec ms = {0, 10000000};
+    CHECK(pthread_key_create(&cross_nested, NULL) == 0);
+    CHECK_OK(MXKVStoreCreate("local", &cross_kv));
+    zero[0] = arr_fill(1, 4, 0.0f);
+    zero[1] = arr_fill(1, 4, 0.0f);
+    CHECK_OK(MXKVStoreInit(cross_kv, 2, keys, zero));
+    CHECK_OK(MXKVStoreSetUpdater(cross_kv, cross_updater, NULL));
+    for (i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, cross_main, &keys[i]) == 0);
+    for (i = 0; i < 1000 && __atomic_load_n(&cross_done, __ATOMIC_ACQUIRE) < 2; i++) nanosleep(&ms, NULL);
+    if (__atomic_load_n(&cross_done, __ATOMIC_ACQUIRE) < 2) {
+        CHECK(!"two updaters pushing each other's key finish within 10 s (deadlock)");
+        /* The threads are stuck inside the library: report and leave. */
+        i = check_summary("test_threads");
+        fflush(stdout);
+        _exit(i);
+    }
+    for (i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    CHECK(cross_rc[0] == 0 || cross_rc[0] == -1);
+    CHECK(cross_rc[1] == 0 || cross_rc[1] == -1);
+    CHECK(key_equals(cross_kv, 1, 1, 4, 1.0f + (cross_rc[1] == 0 ? 1.0f : 0.0f)));
+    CHECK(key_equals(cross_kv, 2, 1, 4, 1.0f + (cross_rc[0] == 0 ? 1.0f : 0.0f)));
+    MXNDArrayFree(zero[0]);
+    MXNDArrayFree(zero[1]);
+    CHECK_OK(MXKVStoreFree(cross_kv));
+    pthread_key_delete(cross_nested);
+}
+
 int main(void) {
     CHECK(pthread_key_create(&current_worker, NULL) == 0);
     RUN(test_shared_and_private_keys);
@@ -454,6 +530,8 @@ int main(void) {
     RUN(test_reentrant_updater);
     RUN(test_handle_churn);
     RUN(test_errors_on_many_threads);
+    /* Last: on a deadlock it cannot clean up. */
+    RUN(test_updaters_push_each_others_key);
     pthread_key_delete(current_worker);
     return check_summary("test_threads");
 }
