@@ -92,7 +92,7 @@ static shim_handle *handle_arg(pTHX_ SV *sv, const char *cls, const char *func)
         return NULL;
     if (!SvROK(sv) || !sv_derived_from(sv, cls))
         croak("%s: expected a %s, got %" SVf, func, cls, SVfARG(sv));
-    if (cls[0] == 'K')
+    if (strEQ(cls, KV_CLASS))
         sv_2mortal(SvREFCNT_inc_simple_NN(SvRV(sv)));
     return INT2PTR(shim_handle *, SvIV(SvRV(sv)));
 }
