@@ -49,9 +49,16 @@ pub enum Error {
     UnknownKey(String),
 
     #[error("Check failed: key_type_ == key_type ({store} vs. {call}) : Mixed key types are not allowed: this store uses {store_name} keys, the call gave {call_name} keys")]
-    MixedKeyTypes { store: i32, call: i32, store_name: &'static str, call_name: &'static str },
+    MixedKeyTypes {
+        store: i32,
+        call: i32,
+        store_name: &'static str,
+        call_name: &'static str,
+    },
 
-    #[error("compile with USE_NCCL=1 to use {0}: mxkv has no NCCL store; use a local or dist store")]
+    #[error(
+        "compile with USE_NCCL=1 to use {0}: mxkv has no NCCL store; use a local or dist store"
+    )]
     Nccl(String),
 
     #[error("{0} needs the distributed engine, which this build of mxkv does not include")]

@@ -10,4 +10,3 @@ pub mod kvstore;
 pub mod ndarray;
 
 pub use error::{Error, Result};
-

@@ -29,7 +29,11 @@ pub(crate) fn set_last_error(e: &Error) {
     LAST_ERROR.with(|slot| {
         let mut buf = slot.borrow_mut();
         buf.clear();
-        buf.extend(text.as_bytes()[..end].iter().map(|&b| if b == 0 { b' ' } else { b }));
+        buf.extend(
+            text.as_bytes()[..end]
+                .iter()
+                .map(|&b| if b == 0 { b' ' } else { b }),
+        );
         buf.push(0);
     });
 }
@@ -68,14 +72,20 @@ mod tests {
     use std::ffi::CStr;
 
     fn last() -> String {
-        unsafe { CStr::from_ptr(MXGetLastError()) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(MXGetLastError()) }
+            .to_string_lossy()
+            .into_owned()
     }
 
     #[test]
     fn a_panic_becomes_minus_one_and_a_message() {
         let rc = boundary(|| panic!("test-only trigger"));
         assert_eq!(rc, -1);
-        assert!(last().starts_with("MXNetError: internal error"), "{}", last());
+        assert!(
+            last().starts_with("MXNetError: internal error"),
+            "{}",
+            last()
+        );
         assert!(last().contains("test-only trigger"));
     }
 

@@ -41,7 +41,14 @@ const KVSTORE_TAG: usize = 0xB;
 
 impl<T> HandleMap<T> {
     fn new(tag: usize, kind: &'static str) -> HandleMap<T> {
-        HandleMap { tag, kind, slots: RwLock::new(Slots { entries: Vec::new(), free: Vec::new() }) }
+        HandleMap {
+            tag,
+            kind,
+            slots: RwLock::new(Slots {
+                entries: Vec::new(),
+                free: Vec::new(),
+            }),
+        }
     }
 
     /// Registers `value` and returns its new handle.
@@ -50,7 +57,10 @@ impl<T> HandleMap<T> {
         let index = match slots.free.pop() {
             Some(i) => i,
             None => {
-                slots.entries.push(Slot { generation: 1, value: None });
+                slots.entries.push(Slot {
+                    generation: 1,
+                    value: None,
+                });
                 (slots.entries.len() - 1) as u32
             }
         };
@@ -64,7 +74,10 @@ impl<T> HandleMap<T> {
         let (index, generation) = self.decode(handle)?;
         let slots = self.slots.read();
         match slots.entries.get(index as usize) {
-            Some(Slot { generation: g, value: Some(v) }) if *g == generation => Ok(v.clone()),
+            Some(Slot {
+                generation: g,
+                value: Some(v),
+            }) if *g == generation => Ok(v.clone()),
             Some(_) => Err(self.stale(handle)),
             None => Err(self.foreign(handle)),
         }
@@ -87,7 +100,9 @@ impl<T> HandleMap<T> {
     }
 
     fn encode(&self, index: u32, generation: u32) -> *mut c_void {
-        let bits = ((generation as usize) << (TAG_BITS + INDEX_BITS)) | ((index as usize) << TAG_BITS) | self.tag;
+        let bits = ((generation as usize) << (TAG_BITS + INDEX_BITS))
+            | ((index as usize) << TAG_BITS)
+            | self.tag;
         bits as *mut c_void
     }
 
@@ -99,9 +114,10 @@ impl<T> HandleMap<T> {
         let tag = bits & TAG_MASK;
         if tag != self.tag {
             return Err(match KINDS.iter().find(|(t, _)| *t == tag) {
-                Some((_, other)) => {
-                    Error::invalid(format!("expected an {} handle, but got a {} handle ({handle:p})", self.kind, other))
-                }
+                Some((_, other)) => Error::invalid(format!(
+                    "expected an {} handle, but got a {} handle ({handle:p})",
+                    self.kind, other
+                )),
                 None => self.foreign(handle),
             });
         }
@@ -118,12 +134,17 @@ impl<T> HandleMap<T> {
     }
 
     fn foreign(&self, handle: *mut c_void) -> Error {
-        Error::invalid(format!("{handle:p} is not an {} handle made by mxkv", self.kind))
+        Error::invalid(format!(
+            "{handle:p} is not an {} handle made by mxkv",
+            self.kind
+        ))
     }
 }
 
-pub static NDARRAYS: LazyLock<HandleMap<crate::ndarray::NDArray>> = LazyLock::new(|| HandleMap::new(NDARRAY_TAG, "NDArray"));
-pub static KVSTORES: LazyLock<HandleMap<super::kvstore::Store>> = LazyLock::new(|| HandleMap::new(KVSTORE_TAG, "KVStore"));
+pub static NDARRAYS: LazyLock<HandleMap<crate::ndarray::NDArray>> =
+    LazyLock::new(|| HandleMap::new(NDARRAY_TAG, "NDArray"));
+pub static KVSTORES: LazyLock<HandleMap<super::kvstore::Store>> =
+    LazyLock::new(|| HandleMap::new(KVSTORE_TAG, "KVStore"));
 
 #[cfg(test)]
 mod tests {
@@ -135,16 +156,32 @@ mod tests {
         let h = map.insert(Arc::new(7));
         assert_eq!(*map.get(h).unwrap(), 7);
         assert_eq!(*map.remove(h).unwrap(), 7);
-        assert!(map.get(h).unwrap_err().to_string().contains("already freed"));
+        assert!(map
+            .get(h)
+            .unwrap_err()
+            .to_string()
+            .contains("already freed"));
         assert!(map.remove(h).is_err());
         let h2 = map.insert(Arc::new(8));
         assert_ne!(h, h2, "a reused slot gets a new generation");
         assert!(map.get(h).is_err());
         let local = 5u64;
-        assert!(map.get(&local as *const u64 as *mut c_void).unwrap_err().to_string().contains("not an NDArray handle"));
-        assert!(map.get(std::ptr::null_mut()).unwrap_err().to_string().contains("NULL"));
+        assert!(map
+            .get(&local as *const u64 as *mut c_void)
+            .unwrap_err()
+            .to_string()
+            .contains("not an NDArray handle"));
+        assert!(map
+            .get(std::ptr::null_mut())
+            .unwrap_err()
+            .to_string()
+            .contains("NULL"));
         let other: HandleMap<i32> = HandleMap::new(KVSTORE_TAG, "KVStore");
         let k = other.insert(Arc::new(1));
-        assert!(map.get(k).unwrap_err().to_string().contains("got a KVStore handle"));
+        assert!(map
+            .get(k)
+            .unwrap_err()
+            .to_string()
+            .contains("got a KVStore handle"));
     }
 }

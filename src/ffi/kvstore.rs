@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::handles::{KVSTORES, NDARRAYS};
 use super::ndarray::array;
-use super::{boundary, count, mx_uint, out_arg, slice_arg, str_arg, str_list, KVStoreHandle, NDArrayHandle};
+use super::{
+    boundary, count, mx_uint, out_arg, slice_arg, str_arg, str_list, KVStoreHandle, NDArrayHandle,
+};
 use crate::error::{Error, Result};
 use crate::kvstore::{self, GradientCompression, KVStore, Keys, Role, Updater};
 use crate::ndarray::NDArray;
@@ -13,12 +15,26 @@ use crate::ndarray::NDArray;
 /// Called once per pushed key with the summed gradient `recv` and the stored value `local`.
 /// The updater owns both handles and must free them with `MXNDArrayFree`; what it writes
 /// into `local` is the new stored value.
-pub type MXKVStoreUpdater = Option<unsafe extern "C" fn(key: c_int, recv: NDArrayHandle, local: NDArrayHandle, handle: *mut c_void)>;
+pub type MXKVStoreUpdater = Option<
+    unsafe extern "C" fn(
+        key: c_int,
+        recv: NDArrayHandle,
+        local: NDArrayHandle,
+        handle: *mut c_void,
+    ),
+>;
 /// As `MXKVStoreUpdater`, for string keys.
-pub type MXKVStoreStrUpdater =
-    Option<unsafe extern "C" fn(key: *const c_char, recv: NDArrayHandle, local: NDArrayHandle, handle: *mut c_void)>;
+pub type MXKVStoreStrUpdater = Option<
+    unsafe extern "C" fn(
+        key: *const c_char,
+        recv: NDArrayHandle,
+        local: NDArrayHandle,
+        handle: *mut c_void,
+    ),
+>;
 /// Receives the commands that workers send to servers (`MXKVStoreRunServer`).
-pub type MXKVStoreServerController = Option<unsafe extern "C" fn(head: c_int, body: *const c_char, controller_handle: *mut c_void)>;
+pub type MXKVStoreServerController =
+    Option<unsafe extern "C" fn(head: c_int, body: *const c_char, controller_handle: *mut c_void)>;
 
 /// A store as C holds it: the store and its lower-cased name as a C string, whose pointer
 /// `MXKVStoreGetType` hands out until the store is freed.
@@ -45,7 +61,10 @@ impl CallerData {
 }
 
 unsafe fn arrays(vals: *const NDArrayHandle, n: usize, what: &str) -> Result<Vec<NDArray>> {
-    slice_arg(vals, n, what)?.iter().map(|&h| array(h).map(|a| (*a).clone())).collect()
+    slice_arg(vals, n, what)?
+        .iter()
+        .map(|&h| array(h).map(|a| (*a).clone()))
+        .collect()
 }
 
 unsafe fn int_keys<'a>(keys: *const c_int, n: usize) -> Result<Keys<'a>> {
@@ -62,7 +81,8 @@ pub unsafe extern "C" fn MXKVStoreCreate(r#type: *const c_char, out: *mut KVStor
         let name = str_arg(r#type, "type")?;
         let out = out_arg(out, "out")?;
         let store = KVStore::create(name)?;
-        let type_name = CString::new(store.type_name()).map_err(|_| Error::invalid("type contains a NUL byte"))?;
+        let type_name = CString::new(store.type_name())
+            .map_err(|_| Error::invalid("type contains a NUL byte"))?;
         *out = KVSTORES.insert(Arc::new(Store { store, type_name }));
         Ok(())
     })
@@ -87,27 +107,42 @@ pub unsafe extern "C" fn MXKVStoreSetGradientCompression(
         let s = store(handle)?;
         let keys = str_list(keys, count(num_params), "keys")?;
         let vals = str_list(vals, count(num_params), "vals")?;
-        s.store.set_gradient_compression(GradientCompression::parse(keys.into_iter().zip(vals))?);
+        s.store
+            .set_gradient_compression(GradientCompression::parse(keys.into_iter().zip(vals))?);
         Ok(())
     })
 }
 
 /// Initialises `num` int keys with deep copies of `vals`. A key may be initialised once.
 #[no_mangle]
-pub unsafe extern "C" fn MXKVStoreInit(handle: KVStoreHandle, num: mx_uint, keys: *const c_int, vals: *mut NDArrayHandle) -> c_int {
+pub unsafe extern "C" fn MXKVStoreInit(
+    handle: KVStoreHandle,
+    num: mx_uint,
+    keys: *const c_int,
+    vals: *mut NDArrayHandle,
+) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        s.store.init(int_keys(keys, count(num))?, &arrays(vals, count(num), "vals")?)
+        s.store.init(
+            int_keys(keys, count(num))?,
+            &arrays(vals, count(num), "vals")?,
+        )
     })
 }
 
 /// As `MXKVStoreInit`, for string keys, which are numbered 0, 1, 2 … in registration order.
 #[no_mangle]
-pub unsafe extern "C" fn MXKVStoreInitEx(handle: KVStoreHandle, num: mx_uint, keys: *mut *const c_char, vals: *mut NDArrayHandle) -> c_int {
+pub unsafe extern "C" fn MXKVStoreInitEx(
+    handle: KVStoreHandle,
+    num: mx_uint,
+    keys: *mut *const c_char,
+    vals: *mut NDArrayHandle,
+) -> c_int {
     boundary(|| {
         let s = store(handle)?;
         let keys = str_list(keys, count(num), "keys")?;
-        s.store.init(Keys::Str(&keys), &arrays(vals, count(num), "vals")?)
+        s.store
+            .init(Keys::Str(&keys), &arrays(vals, count(num), "vals")?)
     })
 }
 
@@ -115,10 +150,19 @@ pub unsafe extern "C" fn MXKVStoreInitEx(handle: KVStoreHandle, num: mx_uint, ke
 /// the sum becomes the stored value, with one the updater is called once per key, in
 /// ascending key order, on this thread. `priority` is accepted and has no effect.
 #[no_mangle]
-pub unsafe extern "C" fn MXKVStorePush(handle: KVStoreHandle, num: mx_uint, keys: *const c_int, vals: *mut NDArrayHandle, _priority: c_int) -> c_int {
+pub unsafe extern "C" fn MXKVStorePush(
+    handle: KVStoreHandle,
+    num: mx_uint,
+    keys: *const c_int,
+    vals: *mut NDArrayHandle,
+    _priority: c_int,
+) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        s.store.push(int_keys(keys, count(num))?, &arrays(vals, count(num), "vals")?)
+        s.store.push(
+            int_keys(keys, count(num))?,
+            &arrays(vals, count(num), "vals")?,
+        )
     })
 }
 
@@ -134,7 +178,8 @@ pub unsafe extern "C" fn MXKVStorePushEx(
     boundary(|| {
         let s = store(handle)?;
         let keys = str_list(keys, count(num), "keys")?;
-        s.store.push(Keys::Str(&keys), &arrays(vals, count(num), "vals")?)
+        s.store
+            .push(Keys::Str(&keys), &arrays(vals, count(num), "vals")?)
     })
 }
 
@@ -151,7 +196,11 @@ pub unsafe extern "C" fn MXKVStorePullWithSparse(
 ) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        s.store.pull(int_keys(keys, count(num))?, &arrays(vals, count(num), "vals")?, ignore_sparse)
+        s.store.pull(
+            int_keys(keys, count(num))?,
+            &arrays(vals, count(num), "vals")?,
+            ignore_sparse,
+        )
     })
 }
 
@@ -168,13 +217,23 @@ pub unsafe extern "C" fn MXKVStorePullWithSparseEx(
     boundary(|| {
         let s = store(handle)?;
         let keys = str_list(keys, count(num), "keys")?;
-        s.store.pull(Keys::Str(&keys), &arrays(vals, count(num), "vals")?, ignore_sparse)
+        s.store.pull(
+            Keys::Str(&keys),
+            &arrays(vals, count(num), "vals")?,
+            ignore_sparse,
+        )
     })
 }
 
 /// `MXKVStorePullWithSparse` with `ignore_sparse` true.
 #[no_mangle]
-pub unsafe extern "C" fn MXKVStorePull(handle: KVStoreHandle, num: mx_uint, keys: *const c_int, vals: *mut NDArrayHandle, priority: c_int) -> c_int {
+pub unsafe extern "C" fn MXKVStorePull(
+    handle: KVStoreHandle,
+    num: mx_uint,
+    keys: *const c_int,
+    vals: *mut NDArrayHandle,
+    priority: c_int,
+) -> c_int {
     MXKVStorePullWithSparse(handle, num, keys, vals, priority, true)
 }
 
@@ -204,8 +263,16 @@ pub unsafe extern "C" fn MXKVStoreBroadcast(
 ) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        let (vals, outs) = (arrays(vals, count(vnum), "vals")?, arrays(outs, count(onum), "outs")?);
-        s.store.broadcast(int_keys(vkeys, count(vnum))?, &vals, int_keys(okeys, count(onum))?, &outs)
+        let (vals, outs) = (
+            arrays(vals, count(vnum), "vals")?,
+            arrays(outs, count(onum), "outs")?,
+        );
+        s.store.broadcast(
+            int_keys(vkeys, count(vnum))?,
+            &vals,
+            int_keys(okeys, count(onum))?,
+            &outs,
+        )
     })
 }
 
@@ -223,9 +290,16 @@ pub unsafe extern "C" fn MXKVStoreBroadcastEx(
 ) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        let (vkeys, okeys) = (str_list(vkeys, count(vnum), "vkeys")?, str_list(okeys, count(onum), "okeys")?);
-        let (vals, outs) = (arrays(vals, count(vnum), "vals")?, arrays(outs, count(onum), "outs")?);
-        s.store.broadcast(Keys::Str(&vkeys), &vals, Keys::Str(&okeys), &outs)
+        let (vkeys, okeys) = (
+            str_list(vkeys, count(vnum), "vkeys")?,
+            str_list(okeys, count(onum), "okeys")?,
+        );
+        let (vals, outs) = (
+            arrays(vals, count(vnum), "vals")?,
+            arrays(outs, count(onum), "outs")?,
+        );
+        s.store
+            .broadcast(Keys::Str(&vkeys), &vals, Keys::Str(&okeys), &outs)
     })
 }
 
@@ -244,8 +318,16 @@ pub unsafe extern "C" fn MXKVStorePushPull(
 ) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        let (vals, outs) = (arrays(vals, count(vnum), "vals")?, arrays(outs, count(onum), "outs")?);
-        s.store.pushpull(int_keys(vkeys, count(vnum))?, &vals, int_keys(okeys, count(onum))?, &outs)
+        let (vals, outs) = (
+            arrays(vals, count(vnum), "vals")?,
+            arrays(outs, count(onum), "outs")?,
+        );
+        s.store.pushpull(
+            int_keys(vkeys, count(vnum))?,
+            &vals,
+            int_keys(okeys, count(onum))?,
+            &outs,
+        )
     })
 }
 
@@ -263,24 +345,43 @@ pub unsafe extern "C" fn MXKVStorePushPullEx(
 ) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        let (vkeys, okeys) = (str_list(vkeys, count(vnum), "vkeys")?, str_list(okeys, count(onum), "okeys")?);
-        let (vals, outs) = (arrays(vals, count(vnum), "vals")?, arrays(outs, count(onum), "outs")?);
-        s.store.pushpull(Keys::Str(&vkeys), &vals, Keys::Str(&okeys), &outs)
+        let (vkeys, okeys) = (
+            str_list(vkeys, count(vnum), "vkeys")?,
+            str_list(okeys, count(onum), "okeys")?,
+        );
+        let (vals, outs) = (
+            arrays(vals, count(vnum), "vals")?,
+            arrays(outs, count(onum), "outs")?,
+        );
+        s.store
+            .pushpull(Keys::Str(&vkeys), &vals, Keys::Str(&okeys), &outs)
     })
 }
 
-fn int_updater(f: unsafe extern "C" fn(c_int, NDArrayHandle, NDArrayHandle, *mut c_void), data: CallerData) -> kvstore::IntUpdater {
+fn int_updater(
+    f: unsafe extern "C" fn(c_int, NDArrayHandle, NDArrayHandle, *mut c_void),
+    data: CallerData,
+) -> kvstore::IntUpdater {
     Box::new(move |key, recv, local| {
-        let (recv, local) = (NDARRAYS.insert(Arc::new(recv)), NDARRAYS.insert(Arc::new(local)));
+        let (recv, local) = (
+            NDARRAYS.insert(Arc::new(recv)),
+            NDARRAYS.insert(Arc::new(local)),
+        );
         unsafe { f(key, recv, local, data.get()) }
     })
 }
 
-fn str_updater(f: unsafe extern "C" fn(*const c_char, NDArrayHandle, NDArrayHandle, *mut c_void), data: CallerData) -> kvstore::StrUpdater {
+fn str_updater(
+    f: unsafe extern "C" fn(*const c_char, NDArrayHandle, NDArrayHandle, *mut c_void),
+    data: CallerData,
+) -> kvstore::StrUpdater {
     Box::new(move |key, recv, local| {
         // Keys came from C strings, so they hold no NUL.
         let key = CString::new(key).unwrap_or_default();
-        let (recv, local) = (NDARRAYS.insert(Arc::new(recv)), NDARRAYS.insert(Arc::new(local)));
+        let (recv, local) = (
+            NDARRAYS.insert(Arc::new(recv)),
+            NDARRAYS.insert(Arc::new(local)),
+        );
         unsafe { f(key.as_ptr(), recv, local, data.get()) }
     })
 }
@@ -288,7 +389,11 @@ fn str_updater(f: unsafe extern "C" fn(*const c_char, NDArrayHandle, NDArrayHand
 /// Sets the updater (NULL removes it). For a string-keyed store it receives each key's
 /// registration index. `updater_handle` is passed back on every call.
 #[no_mangle]
-pub extern "C" fn MXKVStoreSetUpdater(handle: KVStoreHandle, updater: MXKVStoreUpdater, updater_handle: *mut c_void) -> c_int {
+pub extern "C" fn MXKVStoreSetUpdater(
+    handle: KVStoreHandle,
+    updater: MXKVStoreUpdater,
+    updater_handle: *mut c_void,
+) -> c_int {
     MXKVStoreSetUpdaterEx(handle, updater, None, updater_handle)
 }
 
@@ -304,8 +409,12 @@ pub extern "C" fn MXKVStoreSetUpdaterEx(
     boundary(|| {
         let s = store(handle)?;
         let data = CallerData(updater_handle);
-        let updaters = Updater { int: updater.map(|f| int_updater(f, data)), str: str_updater_fn.map(|f| str_updater(f, data)) };
-        s.store.set_updater((updaters.int.is_some() || updaters.str.is_some()).then_some(updaters));
+        let updaters = Updater {
+            int: updater.map(|f| int_updater(f, data)),
+            str: str_updater_fn.map(|f| str_updater(f, data)),
+        };
+        s.store
+            .set_updater((updaters.int.is_some() || updaters.str.is_some()).then_some(updaters));
         Ok(())
     })
 }
@@ -313,7 +422,10 @@ pub extern "C" fn MXKVStoreSetUpdaterEx(
 /// The store's type: its lower-cased creation name. The string belongs to the store and
 /// stays valid until `MXKVStoreFree`.
 #[no_mangle]
-pub unsafe extern "C" fn MXKVStoreGetType(handle: KVStoreHandle, r#type: *mut *const c_char) -> c_int {
+pub unsafe extern "C" fn MXKVStoreGetType(
+    handle: KVStoreHandle,
+    r#type: *mut *const c_char,
+) -> c_int {
     boundary(|| {
         let s = store(handle)?;
         *out_arg(r#type, "type")? = s.type_name.as_ptr();
@@ -374,9 +486,14 @@ pub extern "C" fn MXKVStoreBarrier(handle: KVStoreHandle) -> c_int {
 
 /// Whether freeing a worker's store waits for the other workers first (default 1).
 #[no_mangle]
-pub extern "C" fn MXKVStoreSetBarrierBeforeExit(handle: KVStoreHandle, barrier_before_exit: c_int) -> c_int {
+pub extern "C" fn MXKVStoreSetBarrierBeforeExit(
+    handle: KVStoreHandle,
+    barrier_before_exit: c_int,
+) -> c_int {
     boundary(|| {
-        store(handle)?.store.set_barrier_before_exit(barrier_before_exit != 0);
+        store(handle)?
+            .store
+            .set_barrier_before_exit(barrier_before_exit != 0);
         Ok(())
     })
 }
@@ -384,7 +501,11 @@ pub extern "C" fn MXKVStoreSetBarrierBeforeExit(handle: KVStoreHandle, barrier_b
 /// Runs the server loop until the workers stop it, passing commands to `controller` on
 /// this thread. Returns at once for local stores.
 #[no_mangle]
-pub extern "C" fn MXKVStoreRunServer(handle: KVStoreHandle, controller: MXKVStoreServerController, controller_handle: *mut c_void) -> c_int {
+pub extern "C" fn MXKVStoreRunServer(
+    handle: KVStoreHandle,
+    controller: MXKVStoreServerController,
+    controller_handle: *mut c_void,
+) -> c_int {
     boundary(|| {
         let s = store(handle)?;
         let data = CallerData(controller_handle);
@@ -400,10 +521,18 @@ pub extern "C" fn MXKVStoreRunServer(handle: KVStoreHandle, controller: MXKVStor
 /// Sends a command to every server (ids 0–5 are MXNet's; 0 reaches the controller).
 /// A no-op for local stores.
 #[no_mangle]
-pub unsafe extern "C" fn MXKVStoreSendCommmandToServers(handle: KVStoreHandle, cmd_id: c_int, cmd_body: *const c_char) -> c_int {
+pub unsafe extern "C" fn MXKVStoreSendCommmandToServers(
+    handle: KVStoreHandle,
+    cmd_id: c_int,
+    cmd_body: *const c_char,
+) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        let body = if cmd_body.is_null() { "" } else { str_arg(cmd_body, "cmd_body")? };
+        let body = if cmd_body.is_null() {
+            ""
+        } else {
+            str_arg(cmd_body, "cmd_body")?
+        };
         s.store.cluster().send_command_to_servers(cmd_id, body)
     })
 }
@@ -411,7 +540,12 @@ pub unsafe extern "C" fn MXKVStoreSendCommmandToServers(handle: KVStoreHandle, c
 /// How many nodes of group `node_id` have not been heard from for `timeout_sec` seconds
 /// (0 for local stores).
 #[no_mangle]
-pub unsafe extern "C" fn MXKVStoreGetNumDeadNode(handle: KVStoreHandle, node_id: c_int, number: *mut c_int, timeout_sec: c_int) -> c_int {
+pub unsafe extern "C" fn MXKVStoreGetNumDeadNode(
+    handle: KVStoreHandle,
+    node_id: c_int,
+    number: *mut c_int,
+    timeout_sec: c_int,
+) -> c_int {
     boundary(|| {
         let s = store(handle)?;
         *out_arg(number, "number")? = s.store.cluster().num_dead_nodes(node_id, timeout_sec)?;

@@ -47,7 +47,9 @@ pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, n: usize, what: &str) -> Re
         return Ok(&[]);
     }
     if ptr.is_null() {
-        return Err(Error::invalid(format!("{what} is NULL but {n} entries were announced")));
+        return Err(Error::invalid(format!(
+            "{what} is NULL but {n} entries were announced"
+        )));
     }
     Ok(std::slice::from_raw_parts(ptr, n))
 }
@@ -57,7 +59,8 @@ pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, n: usize, what: &str) -> Re
 /// # Safety
 /// A non-NULL `ptr` must be valid for writes of a `T`.
 pub(crate) unsafe fn out_arg<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T> {
-    ptr.as_mut().ok_or_else(|| Error::invalid(format!("output pointer {what} is NULL")))
+    ptr.as_mut()
+        .ok_or_else(|| Error::invalid(format!("output pointer {what} is NULL")))
 }
 
 /// A NUL-terminated UTF-8 string argument.
@@ -68,14 +71,20 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a s
     if ptr.is_null() {
         return Err(Error::invalid(format!("{what} is NULL")));
     }
-    CStr::from_ptr(ptr).to_str().map_err(|_| Error::invalid(format!("{what} is not valid UTF-8")))
+    CStr::from_ptr(ptr)
+        .to_str()
+        .map_err(|_| Error::invalid(format!("{what} is not valid UTF-8")))
 }
 
 /// An array of `n` strings.
 ///
 /// # Safety
 /// As [`slice_arg`] and [`str_arg`] for each entry.
-pub(crate) unsafe fn str_list<'a>(ptr: *mut *const c_char, n: usize, what: &str) -> Result<Vec<&'a str>> {
+pub(crate) unsafe fn str_list<'a>(
+    ptr: *mut *const c_char,
+    n: usize,
+    what: &str,
+) -> Result<Vec<&'a str>> {
     slice_arg(ptr, n, what)?
         .iter()
         .enumerate()
@@ -92,7 +101,8 @@ pub(crate) fn count(n: mx_uint) -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn MXKVGetVersion(out: *mut c_int) -> c_int {
     boundary(|| {
-        *out_arg(out, "out")? = MXKV_VERSION_MAJOR * 10000 + MXKV_VERSION_MINOR * 100 + MXKV_VERSION_PATCH;
+        *out_arg(out, "out")? =
+            MXKV_VERSION_MAJOR * 10000 + MXKV_VERSION_MINOR * 100 + MXKV_VERSION_PATCH;
         Ok(())
     })
 }
@@ -119,11 +129,23 @@ mod tests {
 
     #[test]
     fn header_version_macros_match_the_manifest() {
-        assert_eq!(MXKV_VERSION_MAJOR.to_string(), env!("CARGO_PKG_VERSION_MAJOR"));
-        assert_eq!(MXKV_VERSION_MINOR.to_string(), env!("CARGO_PKG_VERSION_MINOR"));
-        assert_eq!(MXKV_VERSION_PATCH.to_string(), env!("CARGO_PKG_VERSION_PATCH"));
+        assert_eq!(
+            MXKV_VERSION_MAJOR.to_string(),
+            env!("CARGO_PKG_VERSION_MAJOR")
+        );
+        assert_eq!(
+            MXKV_VERSION_MINOR.to_string(),
+            env!("CARGO_PKG_VERSION_MINOR")
+        );
+        assert_eq!(
+            MXKV_VERSION_PATCH.to_string(),
+            env!("CARGO_PKG_VERSION_PATCH")
+        );
         let mut v = 0;
         assert_eq!(unsafe { MXKVGetVersion(&mut v) }, 0);
-        assert_eq!(v, MXKV_VERSION_MAJOR * 10000 + MXKV_VERSION_MINOR * 100 + MXKV_VERSION_PATCH);
+        assert_eq!(
+            v,
+            MXKV_VERSION_MAJOR * 10000 + MXKV_VERSION_MINOR * 100 + MXKV_VERSION_PATCH
+        );
     }
 }

@@ -129,7 +129,10 @@ pub fn role() -> Role {
 }
 
 /// Where initialised values live (MXNet keeps them in pinned CPU memory, reference §3.3).
-const STORE_CONTEXT: Context = Context { dev_type: Context::CPU_PINNED, dev_id: 0 };
+const STORE_CONTEXT: Context = Context {
+    dev_type: Context::CPU_PINNED,
+    dev_id: 0,
+};
 
 /// One key's stored value.
 struct Entry {
@@ -255,7 +258,13 @@ impl KVStore {
     }
 
     /// Push `values` to `vkeys`, then pull `okeys` into `outs`, all validated first.
-    pub fn pushpull(&self, vkeys: Keys<'_>, values: &[NDArray], okeys: Keys<'_>, outs: &[NDArray]) -> Result<()> {
+    pub fn pushpull(
+        &self,
+        vkeys: Keys<'_>,
+        values: &[NDArray],
+        okeys: Keys<'_>,
+        outs: &[NDArray],
+    ) -> Result<()> {
         let pushes = self.resolve(vkeys, values)?;
         let pulls = self.resolve(okeys, outs)?;
         self.apply_push(pushes, values);
@@ -263,7 +272,13 @@ impl KVStore {
     }
 
     /// Init `vkeys` with `values`, then pull `okeys` into `outs` (reference §3.7).
-    pub fn broadcast(&self, vkeys: Keys<'_>, values: &[NDArray], okeys: Keys<'_>, outs: &[NDArray]) -> Result<()> {
+    pub fn broadcast(
+        &self,
+        vkeys: Keys<'_>,
+        values: &[NDArray],
+        okeys: Keys<'_>,
+        outs: &[NDArray],
+    ) -> Result<()> {
         let pulls = {
             let mut table = self.table.write();
             let new = self.prepare_init(&table, vkeys, values)?;
@@ -296,7 +311,12 @@ impl KVStore {
         self.barrier_before_exit.load(Ordering::Relaxed)
     }
 
-    fn prepare_init<'k>(&self, table: &KeyTable, keys: Keys<'k>, values: &[NDArray]) -> Result<NewKeys<'k>> {
+    fn prepare_init<'k>(
+        &self,
+        table: &KeyTable,
+        keys: Keys<'k>,
+        values: &[NDArray],
+    ) -> Result<NewKeys<'k>> {
         table.check_key_type(keys.kind())?;
         check_counts(keys, values)?;
         let mut added: Vec<(i32, Option<&'k str>, Arc<Entry>)> = Vec::with_capacity(keys.len());
@@ -312,7 +332,9 @@ impl KVStore {
                 }
                 Keys::Str(k) => {
                     let name = k[i];
-                    if table.index.contains_key(name) || added.iter().any(|(_, n, _)| *n == Some(name)) {
+                    if table.index.contains_key(name)
+                        || added.iter().any(|(_, n, _)| *n == Some(name))
+                    {
                         return Err(Error::DuplicateInit(name.to_string()));
                     }
                     next_index += 1;
@@ -322,10 +344,17 @@ impl KVStore {
             if value.is_none() {
                 return Err(Error::NoneArray("cannot init a key with it"));
             }
-            let entry = Entry { stored: value.deep_copy(STORE_CONTEXT)?, push_lock: ReentrantMutex::new(()), scratch: Mutex::new(None) };
+            let entry = Entry {
+                stored: value.deep_copy(STORE_CONTEXT)?,
+                push_lock: ReentrantMutex::new(()),
+                scratch: Mutex::new(None),
+            };
             added.push((key, name, Arc::new(entry)));
         }
-        Ok(NewKeys { kind: keys.kind(), added })
+        Ok(NewKeys {
+            kind: keys.kind(),
+            added,
+        })
     }
 
     /// Looks the keys up and checks the arrays' shapes against the stored values.
@@ -371,7 +400,10 @@ impl Entry {
         let scratch = self.scratch.lock().take();
         let recv = match scratch {
             Some(buf) => buf,
-            None => self.stored.like().expect("a buffer the size of a stored value"),
+            None => self
+                .stored
+                .like()
+                .expect("a buffer the size of a stored value"),
         };
         recv.assign_sum(sources).expect("validated push");
         recv
@@ -420,41 +452,65 @@ fn commit(table: &mut KeyTable, new: NewKeys<'_>) {
 
 fn check_counts(keys: Keys<'_>, arrays: &[NDArray]) -> Result<()> {
     if keys.len() != arrays.len() {
-        return Err(Error::invalid(format!("{} keys but {} arrays", keys.len(), arrays.len())));
+        return Err(Error::invalid(format!(
+            "{} keys but {} arrays",
+            keys.len(),
+            arrays.len()
+        )));
     }
     Ok(())
 }
 
 /// Resolves every key of a call against the table (and keys about to be added).
-fn lookup<'k>(table: &KeyTable, pending: Option<&NewKeys<'_>>, keys: Keys<'k>) -> Result<Vec<Target<'k>>> {
+fn lookup<'k>(
+    table: &KeyTable,
+    pending: Option<&NewKeys<'_>>,
+    keys: Keys<'k>,
+) -> Result<Vec<Target<'k>>> {
     if !keys.is_empty() {
         table.check_key_type(keys.kind())?;
     }
     let find = |key: i32| -> Option<Arc<Entry>> {
-        table
-            .entries
-            .get(&key)
-            .cloned()
-            .or_else(|| pending.and_then(|p| p.added.iter().find(|(k, _, _)| *k == key).map(|(_, _, e)| e.clone())))
+        table.entries.get(&key).cloned().or_else(|| {
+            pending.and_then(|p| {
+                p.added
+                    .iter()
+                    .find(|(k, _, _)| *k == key)
+                    .map(|(_, _, e)| e.clone())
+            })
+        })
     };
     let index_of = |name: &str| -> Option<i32> {
-        table
-            .index
-            .get(name)
-            .copied()
-            .or_else(|| pending.and_then(|p| p.added.iter().find(|(_, n, _)| *n == Some(name)).map(|(k, _, _)| *k)))
+        table.index.get(name).copied().or_else(|| {
+            pending.and_then(|p| {
+                p.added
+                    .iter()
+                    .find(|(_, n, _)| *n == Some(name))
+                    .map(|(k, _, _)| *k)
+            })
+        })
     };
     match keys {
         Keys::Int(ks) => ks
             .iter()
-            .map(|&key| Ok(Target { key, name: None, entry: find(key).ok_or_else(|| Error::NotInited(key))? }))
+            .map(|&key| {
+                Ok(Target {
+                    key,
+                    name: None,
+                    entry: find(key).ok_or_else(|| Error::NotInited(key))?,
+                })
+            })
             .collect(),
         Keys::Str(ks) => ks
             .iter()
             .map(|&name| {
                 let missing = || Error::UnknownKey(name.to_string());
                 let key = index_of(name).ok_or_else(missing)?;
-                Ok(Target { key, name: Some(name), entry: find(key).ok_or_else(missing)? })
+                Ok(Target {
+                    key,
+                    name: Some(name),
+                    entry: find(key).ok_or_else(missing)?,
+                })
             })
             .collect(),
     }

@@ -6,8 +6,14 @@ use super::*;
 use crate::ndarray::{DType, Shape};
 
 fn array(values: &[f32]) -> NDArray {
-    let a = NDArray::new(Shape(vec![values.len() as i64]), DType::F32, Context::cpu(0)).unwrap();
-    a.copy_from_bytes(bytemuck::cast_slice(values), values.len()).unwrap();
+    let a = NDArray::new(
+        Shape(vec![values.len() as i64]),
+        DType::F32,
+        Context::cpu(0),
+    )
+    .unwrap();
+    a.copy_from_bytes(bytemuck::cast_slice(values), values.len())
+        .unwrap();
     a
 }
 
@@ -24,20 +30,33 @@ fn pulled(kv: &KVStore, keys: Keys<'_>, n: usize) -> Vec<f32> {
 #[test]
 fn push_sums_values_per_key_and_assigns_without_updater() {
     let kv = KVStore::create("local").unwrap();
-    kv.init(Keys::Int(&[3, 9]), &[array(&[1.0, 1.0]), array(&[0.0, 0.0])]).unwrap();
+    kv.init(
+        Keys::Int(&[3, 9]),
+        &[array(&[1.0, 1.0]), array(&[0.0, 0.0])],
+    )
+    .unwrap();
     let a = array(&[1.0, 2.0]);
-    kv.push(Keys::Int(&[9, 3, 9, 3]), &[a.clone(), a.clone(), array(&[10.0, 10.0]), a.clone()]).unwrap();
+    kv.push(
+        Keys::Int(&[9, 3, 9, 3]),
+        &[a.clone(), a.clone(), array(&[10.0, 10.0]), a.clone()],
+    )
+    .unwrap();
     assert_eq!(pulled(&kv, Keys::Int(&[3]), 2), vec![2.0, 4.0]);
     assert_eq!(pulled(&kv, Keys::Int(&[9]), 2), vec![11.0, 12.0]);
     // The store holds its own copy: changing the pushed array changes nothing.
-    a.copy_from_bytes(bytemuck::cast_slice(&[7f32, 7.0]), 2).unwrap();
+    a.copy_from_bytes(bytemuck::cast_slice(&[7f32, 7.0]), 2)
+        .unwrap();
     assert_eq!(pulled(&kv, Keys::Int(&[3]), 2), vec![2.0, 4.0]);
 }
 
 #[test]
 fn updater_runs_once_per_key_in_ascending_order_and_writes_through_local() {
     let kv = KVStore::create("local").unwrap();
-    kv.init(Keys::Int(&[1, 5, 9]), &[array(&[1.0]), array(&[1.0]), array(&[1.0])]).unwrap();
+    kv.init(
+        Keys::Int(&[1, 5, 9]),
+        &[array(&[1.0]), array(&[1.0]), array(&[1.0])],
+    )
+    .unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     kv.set_updater(Some(Updater {
@@ -45,12 +64,18 @@ fn updater_runs_once_per_key_in_ascending_order_and_writes_through_local() {
             log.lock().unwrap().push(key);
             let r = values(&recv)[0];
             let l = values(&local)[0];
-            local.copy_from_bytes(bytemuck::cast_slice(&[l + 2.0 * r]), 1).unwrap();
+            local
+                .copy_from_bytes(bytemuck::cast_slice(&[l + 2.0 * r]), 1)
+                .unwrap();
         })),
         str: None,
     }));
     let one = array(&[1.0]);
-    kv.push(Keys::Int(&[9, 5, 1, 5]), &[one.clone(), one.clone(), one.clone(), one.clone()]).unwrap();
+    kv.push(
+        Keys::Int(&[9, 5, 1, 5]),
+        &[one.clone(), one.clone(), one.clone(), one.clone()],
+    )
+    .unwrap();
     assert_eq!(*seen.lock().unwrap(), vec![1, 5, 9]);
     assert_eq!(pulled(&kv, Keys::Int(&[5]), 1), vec![5.0]);
     assert_eq!(pulled(&kv, Keys::Int(&[9]), 1), vec![3.0]);
@@ -62,59 +87,111 @@ fn updater_runs_once_per_key_in_ascending_order_and_writes_through_local() {
 #[test]
 fn string_keys_reach_the_int_updater_as_their_registration_index() {
     let kv = KVStore::create("local").unwrap();
-    kv.init(Keys::Str(&["x", "y"]), &[array(&[0.0]), array(&[0.0])]).unwrap();
+    kv.init(Keys::Str(&["x", "y"]), &[array(&[0.0]), array(&[0.0])])
+        .unwrap();
     kv.init(Keys::Str(&["z"]), &[array(&[0.0])]).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    kv.set_updater(Some(Updater { int: Some(Box::new(move |k, _, _| log.lock().unwrap().push(k))), str: None }));
-    kv.push(Keys::Str(&["z", "x"]), &[array(&[1.0]), array(&[1.0])]).unwrap();
+    kv.set_updater(Some(Updater {
+        int: Some(Box::new(move |k, _, _| log.lock().unwrap().push(k))),
+        str: None,
+    }));
+    kv.push(Keys::Str(&["z", "x"]), &[array(&[1.0]), array(&[1.0])])
+        .unwrap();
     assert_eq!(*seen.lock().unwrap(), vec![0, 2]);
 }
 
 #[test]
 fn a_failed_call_changes_nothing() {
     let kv = KVStore::create("local").unwrap();
-    kv.init(Keys::Int(&[1, 2]), &[array(&[1.0]), array(&[2.0])]).unwrap();
+    kv.init(Keys::Int(&[1, 2]), &[array(&[1.0]), array(&[2.0])])
+        .unwrap();
     // Key 7 in the middle is unknown: keys 1 and 2 keep their values.
-    let err = kv.push(Keys::Int(&[1, 7, 2]), &[array(&[5.0]), array(&[5.0]), array(&[5.0])]).unwrap_err();
+    let err = kv
+        .push(
+            Keys::Int(&[1, 7, 2]),
+            &[array(&[5.0]), array(&[5.0]), array(&[5.0])],
+        )
+        .unwrap_err();
     assert_eq!(err, Error::NotInited(7));
     assert_eq!(pulled(&kv, Keys::Int(&[1]), 1), vec![1.0]);
     // A shape mismatch in the last pair: nothing pushed.
-    let err = kv.push(Keys::Int(&[1, 2]), &[array(&[5.0]), array(&[5.0, 5.0])]).unwrap_err();
-    assert!(err.to_string().contains("operands shape mismatch from.shape = [2] to.shape=[1]"), "{err}");
+    let err = kv
+        .push(Keys::Int(&[1, 2]), &[array(&[5.0]), array(&[5.0, 5.0])])
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("operands shape mismatch from.shape = [2] to.shape=[1]"),
+        "{err}"
+    );
     assert_eq!(pulled(&kv, Keys::Int(&[2]), 1), vec![2.0]);
     // Duplicate init within one call adds none of its keys; the failed push did not poison 7.
-    let err = kv.init(Keys::Int(&[8, 8]), &[array(&[1.0]), array(&[1.0])]).unwrap_err();
+    let err = kv
+        .init(Keys::Int(&[8, 8]), &[array(&[1.0]), array(&[1.0])])
+        .unwrap_err();
     assert!(err.to_string().contains("duplicate init of key 8"));
-    kv.init(Keys::Int(&[7, 8]), &[array(&[7.0]), array(&[8.0])]).unwrap();
+    kv.init(Keys::Int(&[7, 8]), &[array(&[7.0]), array(&[8.0])])
+        .unwrap();
     assert_eq!(pulled(&kv, Keys::Int(&[7]), 1), vec![7.0]);
     // Mixed key types, both directions.
     let err = kv.init(Keys::Str(&["a"]), &[array(&[1.0])]).unwrap_err();
-    assert!(err.to_string().contains("(1 vs. 0) : Mixed key types are not allowed"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("(1 vs. 0) : Mixed key types are not allowed"),
+        "{err}"
+    );
     let skv = KVStore::create("local").unwrap();
     skv.init(Keys::Str(&["a"]), &[array(&[1.0])]).unwrap();
-    assert!(skv.pull(Keys::Int(&[0]), &[array(&[0.0])], true).unwrap_err().to_string().contains("(0 vs. 1)"));
-    assert_eq!(skv.pull(Keys::Str(&["b"]), &[array(&[0.0])], true).unwrap_err(), Error::UnknownKey("b".into()));
+    assert!(skv
+        .pull(Keys::Int(&[0]), &[array(&[0.0])], true)
+        .unwrap_err()
+        .to_string()
+        .contains("(0 vs. 1)"));
+    assert_eq!(
+        skv.pull(Keys::Str(&["b"]), &[array(&[0.0])], true)
+            .unwrap_err(),
+        Error::UnknownKey("b".into())
+    );
 }
 
 #[test]
 fn broadcast_and_pushpull() {
     let kv = KVStore::create("device").unwrap();
     let outs = [array(&[0.0]), array(&[0.0])];
-    kv.broadcast(Keys::Str(&["w"]), &[array(&[3.0])], Keys::Str(&["w", "w"]), &outs).unwrap();
+    kv.broadcast(
+        Keys::Str(&["w"]),
+        &[array(&[3.0])],
+        Keys::Str(&["w", "w"]),
+        &outs,
+    )
+    .unwrap();
     assert_eq!((values(&outs[0]), values(&outs[1])), (vec![3.0], vec![3.0]));
-    assert!(kv.broadcast(Keys::Str(&["w"]), &[array(&[3.0])], Keys::Str(&["w"]), &outs[..1]).is_err());
+    assert!(kv
+        .broadcast(
+            Keys::Str(&["w"]),
+            &[array(&[3.0])],
+            Keys::Str(&["w"]),
+            &outs[..1]
+        )
+        .is_err());
     // In-place pushpull: the outputs are the pushed arrays.
     let vals = [array(&[1.0]), array(&[2.0])];
-    kv.pushpull(Keys::Str(&["w", "w"]), &vals, Keys::Str(&["w", "w"]), &vals).unwrap();
+    kv.pushpull(Keys::Str(&["w", "w"]), &vals, Keys::Str(&["w", "w"]), &vals)
+        .unwrap();
     assert_eq!((values(&vals[0]), values(&vals[1])), (vec![3.0], vec![3.0]));
 }
 
 #[test]
 fn create_follows_the_name_rules() {
-    assert_eq!(KVStore::create("LOCAL_Update_CPU").unwrap().type_name(), "local_update_cpu");
+    assert_eq!(
+        KVStore::create("LOCAL_Update_CPU").unwrap().type_name(),
+        "local_update_cpu"
+    );
     assert!(matches!(KVStore::create("nccl"), Err(Error::Nccl(_))));
-    assert!(matches!(KVStore::create("dist_sync"), Err(Error::NoDist(_))));
+    assert!(matches!(
+        KVStore::create("dist_sync"),
+        Err(Error::NoDist(_))
+    ));
     assert!(KVStore::create("horovod").is_ok());
 }
 
@@ -123,21 +200,35 @@ fn dtypes_convert_on_push_and_pull() {
     let kv = KVStore::create("local").unwrap();
     kv.init(Keys::Int(&[0]), &[array(&[0.0, 0.0])]).unwrap();
     let d = NDArray::new(Shape(vec![2]), DType::F64, Context::cpu(0)).unwrap();
-    d.copy_from_bytes(bytemuck::cast_slice(&[1.5f64, -2.5]), 2).unwrap();
+    d.copy_from_bytes(bytemuck::cast_slice(&[1.5f64, -2.5]), 2)
+        .unwrap();
     kv.push(Keys::Int(&[0, 0]), &[d.clone(), d]).unwrap();
     let out = NDArray::new(Shape(vec![2]), DType::I32, Context::cpu(0)).unwrap();
     kv.pull(Keys::Int(&[0]), &[out.clone()], true).unwrap();
-    assert_eq!(bytemuck::cast_slice::<u8, i32>(&out.to_bytes().unwrap()), &[3, -5]);
+    assert_eq!(
+        bytemuck::cast_slice::<u8, i32>(&out.to_bytes().unwrap()),
+        &[3, -5]
+    );
 }
 
 #[test]
 fn concurrent_pushes_with_an_updater_lose_nothing() {
     let kv = Arc::new(KVStore::create("local").unwrap());
-    kv.init(Keys::Int(&[0, 1, 2, 3, 4]), &(0..5).map(|_| array(&[0.0; 64])).collect::<Vec<_>>()).unwrap();
+    kv.init(
+        Keys::Int(&[0, 1, 2, 3, 4]),
+        &(0..5).map(|_| array(&[0.0; 64])).collect::<Vec<_>>(),
+    )
+    .unwrap();
     kv.set_updater(Some(Updater {
         int: Some(Box::new(|_, recv, local| {
-            let sum: Vec<f32> = values(&local).iter().zip(values(&recv)).map(|(l, r)| l + r).collect();
-            local.copy_from_bytes(bytemuck::cast_slice(&sum), sum.len()).unwrap();
+            let sum: Vec<f32> = values(&local)
+                .iter()
+                .zip(values(&recv))
+                .map(|(l, r)| l + r)
+                .collect();
+            local
+                .copy_from_bytes(bytemuck::cast_slice(&sum), sum.len())
+                .unwrap();
         })),
         str: None,
     }));
@@ -147,7 +238,8 @@ fn concurrent_pushes_with_an_updater_lose_nothing() {
             std::thread::spawn(move || {
                 let one = array(&[1.0; 64]);
                 for _ in 0..200 {
-                    kv.push(Keys::Int(&[0, t + 1]), &[one.clone(), one.clone()]).unwrap();
+                    kv.push(Keys::Int(&[0, t + 1]), &[one.clone(), one.clone()])
+                        .unwrap();
                     pulled(&kv, Keys::Int(&[0]), 64);
                 }
             })
@@ -163,13 +255,15 @@ fn concurrent_pushes_with_an_updater_lose_nothing() {
 #[test]
 fn updaters_pulling_each_others_keys_on_two_threads_do_not_deadlock() {
     let kv = Arc::new(KVStore::create("local").unwrap());
-    kv.init(Keys::Int(&[0, 1]), &[array(&[0.0; 16]), array(&[0.0; 16])]).unwrap();
+    kv.init(Keys::Int(&[0, 1]), &[array(&[0.0; 16]), array(&[0.0; 16])])
+        .unwrap();
     let store = Arc::downgrade(&kv);
     kv.set_updater(Some(Updater {
         int: Some(Box::new(move |key, recv, local| {
             if let Some(kv) = store.upgrade() {
                 let other = 1 - key;
-                kv.pull(Keys::Int(&[other]), &[array(&[0.0; 16])], true).unwrap();
+                kv.pull(Keys::Int(&[other]), &[array(&[0.0; 16])], true)
+                    .unwrap();
             }
             local.assign_sum(&[&local, &recv]).unwrap();
         })),
@@ -187,7 +281,9 @@ fn updaters_pulling_each_others_keys_on_two_threads_do_not_deadlock() {
         });
     }
     for _ in 0..2 {
-        done_rx.recv_timeout(std::time::Duration::from_secs(20)).expect("the pushing threads finish");
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the pushing threads finish");
     }
     assert_eq!(pulled(&kv, Keys::Int(&[0]), 16), vec![2000.0; 16]);
     assert_eq!(pulled(&kv, Keys::Int(&[1]), 16), vec![2000.0; 16]);

@@ -18,7 +18,11 @@ const ARRAY_MAGIC_V3: u32 = 0xF993_faca;
 /// A whole `.params` file: arrays and (empty, or one per array) names.
 pub fn save(arrays: &[NDArray], names: &[String]) -> Result<Vec<u8>> {
     if !names.is_empty() && names.len() != arrays.len() {
-        return Err(Error::invalid(format!("{} arrays but {} names", arrays.len(), names.len())));
+        return Err(Error::invalid(format!(
+            "{} arrays but {} names",
+            arrays.len(),
+            names.len()
+        )));
     }
     let mut out = Vec::new();
     out.extend_from_slice(&FILE_MAGIC.to_le_bytes());
@@ -57,19 +61,26 @@ pub fn load(bytes: &[u8]) -> Result<(Vec<NDArray>, Vec<String>)> {
     let mut r = Reader { bytes, pos: 0 };
     let magic = r.u64()?;
     if magic != FILE_MAGIC {
-        return Err(Error::Format(format!("not an MXNet array file (header 0x{magic:x}, expected 0x112)")));
+        return Err(Error::Format(format!(
+            "not an MXNet array file (header 0x{magic:x}, expected 0x112)"
+        )));
     }
     r.u64()?; // reserved
     let count = r.count(4)?;
-    let arrays = (0..count).map(|_| load_record(&mut r)).collect::<Result<Vec<_>>>()?;
+    let arrays = (0..count)
+        .map(|_| load_record(&mut r))
+        .collect::<Result<Vec<_>>>()?;
     let name_count = r.count(8)?;
     if name_count != 0 && name_count != count {
-        return Err(Error::Format(format!("{count} arrays but {name_count} names")));
+        return Err(Error::Format(format!(
+            "{count} arrays but {name_count} names"
+        )));
     }
     let names = (0..name_count)
         .map(|_| {
             let len = r.count(1)?;
-            String::from_utf8(r.take(len)?.to_vec()).map_err(|_| Error::Format("a name is not UTF-8".into()))
+            String::from_utf8(r.take(len)?.to_vec())
+                .map_err(|_| Error::Format("a name is not UTF-8".into()))
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((arrays, names))
@@ -80,7 +91,10 @@ pub fn load_array(bytes: &[u8]) -> Result<NDArray> {
     let mut r = Reader { bytes, pos: 0 };
     let a = load_record(&mut r)?;
     if r.pos != bytes.len() {
-        return Err(Error::Format(format!("{} bytes left over after the array", bytes.len() - r.pos)));
+        return Err(Error::Format(format!(
+            "{} bytes left over after the array",
+            bytes.len() - r.pos
+        )));
     }
     Ok(a)
 }
@@ -88,7 +102,10 @@ pub fn load_array(bytes: &[u8]) -> Result<NDArray> {
 fn load_record(r: &mut Reader<'_>) -> Result<NDArray> {
     let magic = r.u32()?;
     if magic != ARRAY_MAGIC_V2 && magic != ARRAY_MAGIC_V3 {
-        return Err(Error::Format(format!("bad array magic 0x{magic:08x} at byte {}", r.pos - 4)));
+        return Err(Error::Format(format!(
+            "bad array magic 0x{magic:08x} at byte {}",
+            r.pos - 4
+        )));
     }
     match r.i32()? {
         0 => {}
@@ -101,13 +118,19 @@ fn load_record(r: &mut Reader<'_>) -> Result<NDArray> {
         return Ok(NDArray::none());
     }
     let ndim = usize::try_from(ndim).map_err(|_| Error::Format(format!("bad ndim {ndim}")))?;
-    let dims = (0..r.count_of(ndim, 8)?).map(|_| r.i64()).collect::<Result<Vec<_>>>()?;
+    let dims = (0..r.count_of(ndim, 8)?)
+        .map(|_| r.i64())
+        .collect::<Result<Vec<_>>>()?;
     let shape = Shape(dims);
     let dev_type = r.i32()?;
     let dev_id = r.i32()?;
     // Arrays saved on a GPU load onto the CPU of the same number.
-    let ctx = if dev_type == Context::GPU { Context::new(Context::CPU, dev_id) } else { Context::new(dev_type, dev_id) }
-        .map_err(|e| Error::Format(e.to_string()))?;
+    let ctx = if dev_type == Context::GPU {
+        Context::new(Context::CPU, dev_id)
+    } else {
+        Context::new(dev_type, dev_id)
+    }
+    .map_err(|e| Error::Format(e.to_string()))?;
     let dtype = DType::from_code(r.i32()?)?;
     let size = shape.size().map_err(|e| Error::Format(e.to_string()))?;
     let nbytes = r.count_of(size, dtype.size())? * dtype.size();
@@ -124,9 +147,17 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            Error::Format(format!("truncated: needed {n} bytes at byte {}, only {} left", self.pos, self.bytes.len() - self.pos))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| {
+                Error::Format(format!(
+                    "truncated: needed {n} bytes at byte {}, only {} left",
+                    self.pos,
+                    self.bytes.len() - self.pos
+                ))
+            })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -163,19 +194,27 @@ impl<'a> Reader<'a> {
         let left = self.bytes.len() - self.pos;
         match n.checked_mul(item) {
             Some(b) if b <= left => Ok(n),
-            _ => Err(Error::Format(format!("truncated: {n} items of {item} bytes announced, {left} bytes left"))),
+            _ => Err(Error::Format(format!(
+                "truncated: {n} items of {item} bytes announced, {left} bytes left"
+            ))),
         }
     }
 }
 
 /// Reads a file into memory, naming the path in errors.
 pub fn read_file(path: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Io { path: path.to_string(), detail: e.to_string() })
+    std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_string(),
+        detail: e.to_string(),
+    })
 }
 
 /// Writes a file, naming the path in errors.
 pub fn write_file(path: &str, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|e| Error::Io { path: path.to_string(), detail: e.to_string() })
+    std::fs::write(path, bytes).map_err(|e| Error::Io {
+        path: path.to_string(),
+        detail: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -185,9 +224,14 @@ mod tests {
     #[test]
     fn round_trip_keeps_shape_dtype_context_values_and_names() {
         let a = NDArray::new(Shape(vec![2, 3]), DType::F64, Context::new(3, 2).unwrap()).unwrap();
-        a.copy_from_bytes(bytemuck::cast_slice(&[1.0f64, 2., 3., 4., 5., 6.]), 6).unwrap();
+        a.copy_from_bytes(bytemuck::cast_slice(&[1.0f64, 2., 3., 4., 5., 6.]), 6)
+            .unwrap();
         let b = NDArray::new(Shape(vec![4]), DType::I8, Context::cpu(0)).unwrap();
-        let bytes = save(&[a.clone(), b.clone(), NDArray::none()], &["w".into(), "b".into(), "n".into()]).unwrap();
+        let bytes = save(
+            &[a.clone(), b.clone(), NDArray::none()],
+            &["w".into(), "b".into(), "n".into()],
+        )
+        .unwrap();
         let (arrays, names) = load(&bytes).unwrap();
         assert_eq!(names, vec!["w", "b", "n"]);
         assert_eq!(arrays[0].shape(), a.shape());

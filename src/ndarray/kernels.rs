@@ -29,7 +29,10 @@ impl<'a> Elems<'a> {
 
     fn range(&self, r: &Range<usize>) -> Elems<'a> {
         let s = self.dtype.size();
-        Elems { bytes: &self.bytes[r.start * s..r.end * s], dtype: self.dtype }
+        Elems {
+            bytes: &self.bytes[r.start * s..r.end * s],
+            dtype: self.dtype,
+        }
     }
 }
 
@@ -70,7 +73,9 @@ fn sum_serial(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>]) {
         DType::F64 if same => native::<f64>(dst, srcs),
         DType::I32 if same => native::<i32>(dst, srcs),
         DType::I64 if same => native::<i64>(dst, srcs),
-        DType::F32 | DType::F16 | DType::BF16 => with_dtype!(dst_dtype, D => accumulate::<D, f32>(dst, srcs)),
+        DType::F32 | DType::F16 | DType::BF16 => {
+            with_dtype!(dst_dtype, D => accumulate::<D, f32>(dst, srcs))
+        }
         DType::F64 => accumulate::<f64, f64>(dst, srcs),
         _ => with_dtype!(dst_dtype, D => accumulate::<D, i64>(dst, srcs)),
     }
@@ -109,7 +114,10 @@ impl NativeAdd for i64 {
 /// All sources already have the destination's type: add in place, block by block.
 fn native<T: NativeAdd>(dst: &mut [u8], srcs: &[Elems<'_>]) {
     let dst: &mut [T] = bytemuck::cast_slice_mut(dst);
-    let srcs: Vec<&[T]> = srcs.iter().map(|s| bytemuck::cast_slice::<u8, T>(s.bytes)).collect();
+    let srcs: Vec<&[T]> = srcs
+        .iter()
+        .map(|s| bytemuck::cast_slice::<u8, T>(s.bytes))
+        .collect();
     for (b, block) in dst.chunks_mut(BLOCK).enumerate() {
         let r = b * BLOCK..b * BLOCK + block.len();
         block.copy_from_slice(&srcs[0][r.clone()]);
@@ -211,7 +219,16 @@ mod tests {
         let b: Vec<f32> = (0..n).map(|i| 2.0 * i as f32).collect();
         let (ab, bb) = (bytes(&a), bytes(&b));
         let mut out = vec![0u8; n * 4];
-        let srcs = [Elems { bytes: &ab, dtype: DType::F32 }, Elems { bytes: &bb, dtype: DType::F32 }];
+        let srcs = [
+            Elems {
+                bytes: &ab,
+                dtype: DType::F32,
+            },
+            Elems {
+                bytes: &bb,
+                dtype: DType::F32,
+            },
+        ];
         sum_into(&mut out, DType::F32, &srcs);
         let out: &[f32] = bytemuck::cast_slice(&out);
         assert!(out.iter().enumerate().all(|(i, &v)| v == 3.0 * i as f32));
@@ -221,7 +238,13 @@ mod tests {
     fn large_sums_split_over_threads_give_the_same_result() {
         let n = 1 << 20;
         let srcs: Vec<Vec<u8>> = (0..4).map(|k| bytes(&vec![k as f32 + 0.5; n])).collect();
-        let elems: Vec<Elems<'_>> = srcs.iter().map(|b| Elems { bytes: b, dtype: DType::F32 }).collect();
+        let elems: Vec<Elems<'_>> = srcs
+            .iter()
+            .map(|b| Elems {
+                bytes: b,
+                dtype: DType::F32,
+            })
+            .collect();
         let mut out = vec![0u8; n * 4];
         sum_into(&mut out, DType::F32, &elems);
         let out: &[f32] = bytemuck::cast_slice(&out);
@@ -235,15 +258,37 @@ mod tests {
         let one = bytes(&[f16::from_f32(1.0)]);
         let mut out = vec![0u8; 2];
         let srcs = [
-            Elems { bytes: &a, dtype: DType::F16 },
-            Elems { bytes: &one, dtype: DType::F16 },
-            Elems { bytes: &one, dtype: DType::F16 },
+            Elems {
+                bytes: &a,
+                dtype: DType::F16,
+            },
+            Elems {
+                bytes: &one,
+                dtype: DType::F16,
+            },
+            Elems {
+                bytes: &one,
+                dtype: DType::F16,
+            },
         ];
         sum_into(&mut out, DType::F16, &srcs);
         assert_eq!(bytemuck::cast_slice::<u8, f16>(&out)[0].to_f32(), 2050.0);
         let b = bytes(&[bf16::from_f32(1.5)]);
         let mut out = vec![0u8; 2];
-        sum_into(&mut out, DType::BF16, &[Elems { bytes: &b, dtype: DType::BF16 }, Elems { bytes: &b, dtype: DType::BF16 }]);
+        sum_into(
+            &mut out,
+            DType::BF16,
+            &[
+                Elems {
+                    bytes: &b,
+                    dtype: DType::BF16,
+                },
+                Elems {
+                    bytes: &b,
+                    dtype: DType::BF16,
+                },
+            ],
+        );
         assert_eq!(bytemuck::cast_slice::<u8, bf16>(&out)[0].to_f32(), 3.0);
     }
 
@@ -251,11 +296,25 @@ mod tests {
     fn converting_copy_between_dtypes() {
         let a = bytes(&[1.75f64, -2.5, 3.0]);
         let mut out = vec![0u8; 12];
-        sum_into(&mut out, DType::I32, &[Elems { bytes: &a, dtype: DType::F64 }]);
+        sum_into(
+            &mut out,
+            DType::I32,
+            &[Elems {
+                bytes: &a,
+                dtype: DType::F64,
+            }],
+        );
         assert_eq!(bytemuck::cast_slice::<u8, i32>(&out), &[1, -2, 3]);
         let i = bytes(&[7i64, 0, -1]);
         let mut out = vec![0u8; 3];
-        sum_into(&mut out, DType::Bool, &[Elems { bytes: &i, dtype: DType::I64 }]);
+        sum_into(
+            &mut out,
+            DType::Bool,
+            &[Elems {
+                bytes: &i,
+                dtype: DType::I64,
+            }],
+        );
         assert_eq!(out, vec![1, 0, 1]);
     }
 
@@ -263,7 +322,20 @@ mod tests {
     fn integer_sums_wrap() {
         let a = bytes(&[i32::MAX]);
         let mut out = vec![0u8; 4];
-        sum_into(&mut out, DType::I32, &[Elems { bytes: &a, dtype: DType::I32 }, Elems { bytes: &a, dtype: DType::I32 }]);
+        sum_into(
+            &mut out,
+            DType::I32,
+            &[
+                Elems {
+                    bytes: &a,
+                    dtype: DType::I32,
+                },
+                Elems {
+                    bytes: &a,
+                    dtype: DType::I32,
+                },
+            ],
+        );
         assert_eq!(bytemuck::cast_slice::<u8, i32>(&out)[0], -2);
     }
 }

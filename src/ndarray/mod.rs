@@ -28,8 +28,12 @@ impl Shape {
     pub fn size(&self) -> Result<usize> {
         let mut n: usize = 1;
         for &d in &self.0 {
-            let d = usize::try_from(d).map_err(|_| Error::invalid(format!("shape {self} has a negative dimension")))?;
-            n = n.checked_mul(d).ok_or_else(|| Error::TooLarge { shape: self.to_string(), detail: "the element count overflows" })?;
+            let d = usize::try_from(d)
+                .map_err(|_| Error::invalid(format!("shape {self} has a negative dimension")))?;
+            n = n.checked_mul(d).ok_or_else(|| Error::TooLarge {
+                shape: self.to_string(),
+                detail: "the element count overflows",
+            })?;
         }
         Ok(n)
     }
@@ -84,13 +88,19 @@ impl Context {
             }
         }
         if !(0..=Context::MAX_DEV_ID).contains(&dev_id) {
-            return Err(Error::InvalidContext(format!("dev_id {dev_id} is out of range 0..={}", Context::MAX_DEV_ID)));
+            return Err(Error::InvalidContext(format!(
+                "dev_id {dev_id} is out of range 0..={}",
+                Context::MAX_DEV_ID
+            )));
         }
         Ok(Context { dev_type, dev_id })
     }
 
     pub fn cpu(dev_id: i32) -> Context {
-        Context { dev_type: Context::CPU, dev_id }
+        Context {
+            dev_type: Context::CPU,
+            dev_id,
+        }
     }
 }
 
@@ -123,9 +133,13 @@ impl Chunk {
     fn zeroed(nbytes: usize) -> Result<Arc<Chunk>> {
         let n = nbytes.div_ceil(8);
         let mut words = Vec::new();
-        words.try_reserve_exact(n).map_err(|_| Error::OutOfMemory(nbytes))?;
+        words
+            .try_reserve_exact(n)
+            .map_err(|_| Error::OutOfMemory(nbytes))?;
         words.resize(n, 0);
-        Ok(Arc::new(Chunk { words: RwLock::new(words) }))
+        Ok(Arc::new(Chunk {
+            words: RwLock::new(words),
+        }))
     }
 
     fn addr(self: &Arc<Chunk>) -> usize {
@@ -156,13 +170,30 @@ impl NDArray {
         let nbytes = size
             .checked_mul(dtype.size())
             .filter(|&b| b <= MAX_BYTES)
-            .ok_or_else(|| Error::TooLarge { shape: shape.to_string(), detail: "its size in bytes overflows" })?;
-        Ok(NDArray { chunk: Some(Chunk::zeroed(nbytes)?), offset: 0, shape: Arc::new(shape), size, dtype, ctx })
+            .ok_or_else(|| Error::TooLarge {
+                shape: shape.to_string(),
+                detail: "its size in bytes overflows",
+            })?;
+        Ok(NDArray {
+            chunk: Some(Chunk::zeroed(nbytes)?),
+            offset: 0,
+            shape: Arc::new(shape),
+            size,
+            dtype,
+            ctx,
+        })
     }
 
     /// The empty array: no shape, no memory.
     pub fn none() -> NDArray {
-        NDArray { chunk: None, offset: 0, shape: Arc::default(), size: 0, dtype: DType::F32, ctx: Context::cpu(0) }
+        NDArray {
+            chunk: None,
+            offset: 0,
+            shape: Arc::default(),
+            size: 0,
+            dtype: DType::F32,
+            ctx: Context::cpu(0),
+        }
     }
 
     pub fn is_none(&self) -> bool {
@@ -215,14 +246,18 @@ impl NDArray {
     /// True when both are views of the same elements (same chunk, offset and dtype).
     pub fn same_memory(&self, other: &NDArray) -> bool {
         match (&self.chunk, &other.chunk) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b) && self.offset == other.offset && self.dtype == other.dtype,
+            (Some(a), Some(b)) => {
+                Arc::ptr_eq(a, b) && self.offset == other.offset && self.dtype == other.dtype
+            }
             _ => false,
         }
     }
 
     /// True when no other array or handle refers to this array's memory.
     pub fn is_sole_view(&self) -> bool {
-        self.chunk.as_ref().is_some_and(|c| Arc::strong_count(c) == 1)
+        self.chunk
+            .as_ref()
+            .is_some_and(|c| Arc::strong_count(c) == 1)
     }
 
     fn shares_chunk(&self, other: &NDArray) -> bool {
@@ -264,7 +299,10 @@ impl NDArray {
 
     fn check_count(&self, count: usize) -> Result<()> {
         if count != self.size {
-            return Err(Error::CopySize { expected: self.size, got: count });
+            return Err(Error::CopySize {
+                expected: self.size,
+                got: count,
+            });
         }
         Ok(())
     }
@@ -277,7 +315,10 @@ impl NDArray {
     /// Checks that `other` can be copied or summed into this array.
     pub fn check_same_shape(&self, from: &NDArray) -> Result<()> {
         if self.shape != from.shape {
-            return Err(Error::ShapeMismatch { from: (*from.shape).clone(), to: (*self.shape).clone() });
+            return Err(Error::ShapeMismatch {
+                from: (*from.shape).clone(),
+                to: (*self.shape).clone(),
+            });
         }
         Ok(())
     }
@@ -299,7 +340,11 @@ impl NDArray {
         let mut snapshots: Vec<Option<Vec<u8>>> = Vec::with_capacity(srcs.len());
         for s in srcs {
             s.dense("cannot read it")?;
-            snapshots.push(if s.shares_chunk(self) { Some(s.to_bytes()?) } else { None });
+            snapshots.push(if s.shares_chunk(self) {
+                Some(s.to_bytes()?)
+            } else {
+                None
+            });
         }
         let mut others: Vec<&Arc<Chunk>> = srcs
             .iter()
@@ -310,7 +355,8 @@ impl NDArray {
         others.sort_by_key(|c| c.addr());
         others.dedup_by_key(|c| c.addr());
 
-        let mut reads: Vec<(usize, RwLockReadGuard<'_, Vec<u64>>)> = Vec::with_capacity(others.len());
+        let mut reads: Vec<(usize, RwLockReadGuard<'_, Vec<u64>>)> =
+            Vec::with_capacity(others.len());
         let mut write: Option<RwLockWriteGuard<'_, Vec<u64>>> = None;
         let dst_addr = dst_chunk.addr();
         let mut pending_dst = true;
@@ -327,12 +373,22 @@ impl NDArray {
             .iter()
             .zip(&snapshots)
             .map(|(s, snap)| match snap {
-                Some(bytes) => Elems { bytes, dtype: s.dtype },
+                Some(bytes) => Elems {
+                    bytes,
+                    dtype: s.dtype,
+                },
                 None => {
                     let addr = s.chunk.as_ref().map(|c| c.addr()).unwrap_or_default();
-                    let words = &reads.iter().find(|(a, _)| *a == addr).expect("source chunk is locked").1;
+                    let words = &reads
+                        .iter()
+                        .find(|(a, _)| *a == addr)
+                        .expect("source chunk is locked")
+                        .1;
                     let bytes: &[u8] = bytemuck::cast_slice(&words[..]);
-                    Elems { bytes: &bytes[s.byte_range()], dtype: s.dtype }
+                    Elems {
+                        bytes: &bytes[s.byte_range()],
+                        dtype: s.dtype,
+                    }
                 }
             })
             .collect();
@@ -356,7 +412,14 @@ impl NDArray {
         let src_bytes: &[u8] = bytemuck::cast_slice(&read[..]);
         let dst_bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut write[..]);
         let range = self.byte_range();
-        kernels::sum_into(&mut dst_bytes[range], self.dtype, &[Elems { bytes: &src_bytes[src.byte_range()], dtype: src.dtype }]);
+        kernels::sum_into(
+            &mut dst_bytes[range],
+            self.dtype,
+            &[Elems {
+                bytes: &src_bytes[src.byte_range()],
+                dtype: src.dtype,
+            }],
+        );
         Ok(())
     }
 
@@ -376,7 +439,12 @@ impl NDArray {
     /// Rows `begin..end` along the first dimension, sharing memory.
     pub fn slice(&self, begin: usize, end: usize) -> Result<NDArray> {
         self.dense("cannot slice it")?;
-        let rows = *self.shape.0.first().ok_or_else(|| Error::invalid("cannot slice a 0-dimensional array"))? as usize;
+        let rows = *self
+            .shape
+            .0
+            .first()
+            .ok_or_else(|| Error::invalid("cannot slice a 0-dimensional array"))?
+            as usize;
         if begin > end || end > rows {
             return Err(Error::invalid(format!(
                 "slice [{begin}, {end}) is out of range for shape {} (first dimension {rows})",
@@ -386,7 +454,12 @@ impl NDArray {
         let row = if rows == 0 { 0 } else { self.size / rows };
         let mut shape = (*self.shape).clone();
         shape.0[0] = (end - begin) as i64;
-        Ok(NDArray { offset: self.offset + begin * row, size: (end - begin) * row, shape: Arc::new(shape), ..self.clone() })
+        Ok(NDArray {
+            offset: self.offset + begin * row,
+            size: (end - begin) * row,
+            shape: Arc::new(shape),
+            ..self.clone()
+        })
     }
 
     /// Row `idx`, without the first dimension (a 1-D array gives shape [1]), sharing memory.
@@ -394,11 +467,17 @@ impl NDArray {
         self.dense("cannot index it")?;
         let rows = self.shape.0.first().copied().unwrap_or(0) as usize;
         if idx >= rows {
-            return Err(Error::invalid(format!("index {idx} is out of range for shape {} (first dimension {rows})", self.shape)));
+            return Err(Error::invalid(format!(
+                "index {idx} is out of range for shape {} (first dimension {rows})",
+                self.shape
+            )));
         }
         let row = self.slice(idx, idx + 1)?;
         if self.shape.ndim() > 1 {
-            Ok(NDArray { shape: Arc::new(Shape(self.shape.0[1..].to_vec())), ..row })
+            Ok(NDArray {
+                shape: Arc::new(Shape(self.shape.0[1..].to_vec())),
+                ..row
+            })
         } else {
             Ok(row)
         }
@@ -418,7 +497,10 @@ impl NDArray {
                 shape.size()?
             )));
         }
-        Ok(NDArray { shape: Arc::new(shape), ..self.clone() })
+        Ok(NDArray {
+            shape: Arc::new(shape),
+            ..self.clone()
+        })
     }
 }
 
@@ -427,26 +509,40 @@ fn infer_shape(from: &Shape, dims: &[i64], reverse: bool) -> Result<Shape> {
     let mut out = Vec::with_capacity(dims.len());
     let mut unknown = None;
     for (i, &d) in dims.iter().enumerate() {
-        let copied = if reverse { (n + i).checked_sub(dims.len()) } else { Some(i) };
+        let copied = if reverse {
+            (n + i).checked_sub(dims.len())
+        } else {
+            Some(i)
+        };
         out.push(match d {
             0 => *copied.and_then(|j| from.0.get(j)).ok_or_else(|| {
-                Error::invalid(format!("reshape dimension {i} is 0 (copy), but {from} has no matching dimension"))
+                Error::invalid(format!(
+                    "reshape dimension {i} is 0 (copy), but {from} has no matching dimension"
+                ))
             })?,
             -1 => {
                 if unknown.replace(i).is_some() {
-                    return Err(Error::invalid(format!("reshape {dims:?}: only one dimension can be -1")));
+                    return Err(Error::invalid(format!(
+                        "reshape {dims:?}: only one dimension can be -1"
+                    )));
                 }
                 1
             }
             d if d > 0 => d,
-            d => return Err(Error::invalid(format!("reshape {dims:?}: dimension {d} is not supported (use -1 or 0)"))),
+            d => {
+                return Err(Error::invalid(format!(
+                    "reshape {dims:?}: dimension {d} is not supported (use -1 or 0)"
+                )))
+            }
         });
     }
     if let Some(i) = unknown {
         let known: usize = Shape(out.clone()).size()?;
         let total = from.size()?;
         if known == 0 || total % known != 0 {
-            return Err(Error::invalid(format!("cannot reshape {from} to {dims:?}: the -1 dimension cannot be inferred")));
+            return Err(Error::invalid(format!(
+                "cannot reshape {from} to {dims:?}: the -1 dimension cannot be inferred"
+            )));
         }
         out[i] = (total / known) as i64;
     }
@@ -459,7 +555,8 @@ mod tests {
 
     fn filled(shape: &[i64], values: &[f32]) -> NDArray {
         let a = NDArray::new(Shape(shape.to_vec()), DType::F32, Context::cpu(0)).unwrap();
-        a.copy_from_bytes(bytemuck::cast_slice(values), values.len()).unwrap();
+        a.copy_from_bytes(bytemuck::cast_slice(values), values.len())
+            .unwrap();
         a
     }
 
@@ -473,7 +570,8 @@ mod tests {
         let row = a.at(1).unwrap();
         assert_eq!(row.shape(), &Shape(vec![2]));
         assert_eq!(values(&row), vec![3., 4.]);
-        row.copy_from_bytes(bytemuck::cast_slice(&[9f32, 9.]), 2).unwrap();
+        row.copy_from_bytes(bytemuck::cast_slice(&[9f32, 9.]), 2)
+            .unwrap();
         assert_eq!(values(&a), vec![1., 2., 9., 9., 5., 6.]);
         let s = a.slice(1, 3).unwrap();
         assert_eq!(values(&s), vec![9., 9., 5., 6.]);
@@ -498,7 +596,10 @@ mod tests {
     #[test]
     fn oversized_shapes_are_errors_not_aborts() {
         let huge = Shape(vec![1 << 31, 1 << 31, 1 << 31]);
-        assert!(matches!(NDArray::new(huge, DType::F32, Context::cpu(0)), Err(Error::TooLarge { .. })));
+        assert!(matches!(
+            NDArray::new(huge, DType::F32, Context::cpu(0)),
+            Err(Error::TooLarge { .. })
+        ));
         let big = Shape(vec![1 << 40, 1 << 20]);
         assert!(NDArray::new(big, DType::F64, Context::cpu(0)).is_err());
     }
@@ -508,6 +609,12 @@ mod tests {
         assert!(Context::new(2, 0).is_err());
         assert!(Context::new(4, 0).is_err());
         assert!(Context::new(1, 64).is_err());
-        assert_eq!(Context::new(3, 63).unwrap(), Context { dev_type: 3, dev_id: 63 });
+        assert_eq!(
+            Context::new(3, 63).unwrap(),
+            Context {
+                dev_type: 3,
+                dev_id: 63
+            }
+        );
     }
 }
