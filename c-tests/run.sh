@@ -50,6 +50,9 @@ if [ "$need_build" = 1 ]; then
     }
 fi
 
+# The SONAME the programs ask for at run time (make lib makes the same link).
+ln -sf libmxkv.so "$LIBDIR/libmxkv.so.0"
+
 passed=0
 failed=0
 failures=()

@@ -186,7 +186,9 @@ int MXKVStorePushPullEx(KVStoreHandle handle, mx_uint vnum, const char **vkeys, 
 
 /**
  * Sets the updater (NULL removes it). For a string-keyed store it receives each key's
- * registration index. `updater_handle` is passed back on every call.
+ * registration index. `updater_handle` is passed back on every call. The updater runs on
+ * the pushing thread, one updater at a time in the process; it owns `recv` and `local`
+ * (free them with MXNDArrayFree) and may call any function of the API.
  */
 int MXKVStoreSetUpdater(KVStoreHandle handle, MXKVStoreUpdater updater, void *updater_handle);
 

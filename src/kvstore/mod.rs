@@ -8,13 +8,12 @@
 
 pub mod compression;
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, ReentrantMutex, RwLock};
+use parking_lot::{const_reentrant_mutex, Mutex, ReentrantMutex, RwLock};
 
 pub use compression::GradientCompression;
 
@@ -138,7 +137,7 @@ const STORE_CONTEXT: Context = Context {
 struct Entry {
     stored: NDArray,
     /// Serialises pushes of this key, and pulls against them (re-entrant: an updater may
-    /// pull or push its own key again).
+    /// pull or push its own key again). Taken after [`UPDATING`], never before it.
     push_lock: ReentrantMutex<()>,
     /// A reusable buffer for the sum handed to an updater as `recv`.
     scratch: Mutex<Option<NDArray>>,
@@ -369,6 +368,7 @@ impl KVStore {
     /// or hands the sum to the updater. Everything was validated before.
     fn apply_push(&self, targets: Vec<Target<'_>>, values: &[NDArray]) {
         let updater = self.updater.read().clone();
+        let _one_at_a_time = updater.as_ref().map(|_| UPDATING.lock());
         let mut order: Vec<usize> = (0..targets.len()).collect();
         order.sort_by_key(|&i| targets[i].key);
         for group in order.chunk_by(|&a, &b| targets[a].key == targets[b].key) {
@@ -418,8 +418,6 @@ impl Entry {
 }
 
 fn call_updater(updater: &Updater, target: &Target<'_>, recv: NDArray, local: NDArray) {
-    UPDATER_DEPTH.with(|d| d.set(d.get() + 1));
-    let _leave = Leave;
     match (target.name, &updater.int, &updater.str) {
         (Some(name), _, Some(f)) => f(name, recv, local),
         (_, Some(f), _) => f(target.key, recv, local),
@@ -428,14 +426,11 @@ fn call_updater(updater: &Updater, target: &Target<'_>, recv: NDArray, local: ND
     }
 }
 
-/// Leaves the updater count when the updater returns (also when it unwinds).
-struct Leave;
-
-impl Drop for Leave {
-    fn drop(&mut self) {
-        UPDATER_DEPTH.with(|d| d.set(d.get() - 1));
-    }
-}
+/// Held by a push while it runs updaters, so that updaters run one at a time in the
+/// process. An updater may push or pull any key of any store: the only key lock it can
+/// wait for is held by a plain copy or sum, which ends without waiting on anything; two
+/// updaters on two threads can never hold key locks the other needs.
+static UPDATING: ReentrantMutex<()> = const_reentrant_mutex(());
 
 fn commit(table: &mut KeyTable, new: NewKeys<'_>) {
     if new.added.is_empty() {
@@ -526,22 +521,13 @@ fn check_shapes(targets: &[Target<'_>], arrays: &[NDArray]) -> Result<()> {
     Ok(())
 }
 
-thread_local! {
-    /// How many updaters are running on this thread (an updater may push or pull again).
-    static UPDATER_DEPTH: Cell<u32> = const { Cell::new(0) };
-}
-
 /// Copies each stored value out. A pull waits for an update of its key in progress on
 /// another thread, so it sees the value before or after the update, never half of one.
-/// A pull made from inside an updater does not wait for other keys' updates: two updaters
-/// on two threads, each pulling the key the other is updating, would otherwise wait on
-/// each other for ever.
 fn apply_pull(targets: &[Target<'_>], outs: &[NDArray]) -> Result<()> {
-    let in_updater = UPDATER_DEPTH.with(|d| d.get() > 0);
     for (t, out) in targets.iter().zip(outs) {
         // A pull into the stored value itself (the updater's `local`) is a no-op.
         if !out.same_memory(&t.entry.stored) {
-            let _serial = (!in_updater).then(|| t.entry.push_lock.lock());
+            let _serial = t.entry.push_lock.lock();
             out.assign_sum(&[&t.entry.stored])?;
         }
     }

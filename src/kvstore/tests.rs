@@ -288,3 +288,42 @@ fn updaters_pulling_each_others_keys_on_two_threads_do_not_deadlock() {
     assert_eq!(pulled(&kv, Keys::Int(&[0]), 16), vec![2000.0; 16]);
     assert_eq!(pulled(&kv, Keys::Int(&[1]), 16), vec![2000.0; 16]);
 }
+
+#[test]
+fn updaters_pushing_each_others_keys_on_two_threads_do_not_deadlock() {
+    let kv = Arc::new(KVStore::create("local").unwrap());
+    kv.init(Keys::Int(&[0, 1]), &[array(&[0.0; 16]), array(&[0.0; 16])])
+        .unwrap();
+    let store = Arc::downgrade(&kv);
+    std::thread_local!(static NESTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    kv.set_updater(Some(Updater {
+        int: Some(Box::new(move |key, recv, local| {
+            if let (Some(kv), false) = (store.upgrade(), NESTED.with(|n| n.get())) {
+                NESTED.with(|n| n.set(true));
+                kv.push(Keys::Int(&[1 - key]), &[array(&[1.0; 16])])
+                    .unwrap();
+                NESTED.with(|n| n.set(false));
+            }
+            local.assign_sum(&[&local, &recv]).unwrap();
+        })),
+        str: None,
+    }));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for key in 0..2 {
+        let (kv, done) = (kv.clone(), done_tx.clone());
+        std::thread::spawn(move || {
+            for _ in 0..2000 {
+                kv.push(Keys::Int(&[key]), &[array(&[1.0; 16])]).unwrap();
+            }
+            done.send(()).unwrap();
+        });
+    }
+    for _ in 0..2 {
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the pushing threads finish");
+    }
+    // Each push adds one to its key and one to the other key.
+    assert_eq!(pulled(&kv, Keys::Int(&[0]), 16), vec![4000.0; 16]);
+    assert_eq!(pulled(&kv, Keys::Int(&[1]), 16), vec![4000.0; 16]);
+}
