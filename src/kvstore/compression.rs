@@ -20,11 +20,13 @@ impl GradientCompression {
         for (key, value) in params {
             match key {
                 "type" => kind = Some(value),
-                "threshold" => threshold = value.trim().parse::<f32>().map_err(|_| {
-                    Error::GradientCompression(format!(
+                "threshold" => {
+                    threshold = value.trim().parse::<f32>().map_err(|_| {
+                        Error::GradientCompression(format!(
                         "Invalid Parameter format for threshold expect float but value='{value}'"
                     ))
-                })?,
+                    })?
+                }
                 _ => {}
             }
         }

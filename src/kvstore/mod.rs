@@ -139,8 +139,6 @@ struct Entry {
     /// Serialises pushes of this key, and pulls against them (re-entrant: an updater may
     /// pull or push its own key again). Taken after [`UPDATING`], never before it.
     push_lock: ReentrantMutex<()>,
-    /// A reusable buffer for the sum handed to an updater as `recv`.
-    scratch: Mutex<Option<NDArray>>,
 }
 
 /// Int keys are chosen by the program, not by an adversary: a multiplicative hash is
@@ -204,6 +202,9 @@ pub struct KVStore {
     updater: RwLock<Option<Arc<Updater>>>,
     compression: Mutex<Option<GradientCompression>>,
     barrier_before_exit: AtomicBool,
+    /// A buffer for the sum handed to an updater as `recv`, kept between pushes: one per
+    /// store, as large as the largest such sum so far.
+    scratch: Mutex<Option<NDArray>>,
 }
 
 impl KVStore {
@@ -225,6 +226,7 @@ impl KVStore {
             updater: RwLock::new(None),
             compression: Mutex::new(None),
             barrier_before_exit: AtomicBool::new(true),
+            scratch: Mutex::new(None),
         })
     }
 
@@ -346,7 +348,6 @@ impl KVStore {
             let entry = Entry {
                 stored: value.deep_copy(STORE_CONTEXT)?,
                 push_lock: ReentrantMutex::new(()),
-                scratch: Mutex::new(None),
             };
             added.push((key, name, Arc::new(entry)));
         }
@@ -364,6 +365,41 @@ impl KVStore {
         Ok(targets)
     }
 
+    /// The sum for the updater: the pushed array itself when there is one of the key's
+    /// dtype (no copy, as in MXNet), else a sum in the store's scratch buffer.
+    fn recv(&self, entry: &Entry, sources: &[&NDArray]) -> NDArray {
+        if let [only] = sources {
+            if only.dtype() == entry.stored.dtype() {
+                return (*only).clone();
+            }
+        }
+        let recycled = self
+            .scratch
+            .lock()
+            .take()
+            .and_then(|buf| buf.recycle_as(&entry.stored));
+        let recv = match recycled {
+            Some(buf) => buf,
+            None => entry
+                .stored
+                .like()
+                .expect("a buffer the size of a stored value"),
+        };
+        recv.assign_sum(sources).expect("validated push");
+        recv
+    }
+
+    /// Keeps `recv` for later pushes if it is a scratch buffer nobody else holds (the
+    /// updater may keep its handle) and larger than the one kept.
+    fn keep_scratch(&self, recv: NDArray) {
+        if recv.is_sole_view() {
+            let mut kept = self.scratch.lock();
+            if kept.as_ref().is_none_or(|k| k.capacity() < recv.capacity()) {
+                *kept = Some(recv);
+            }
+        }
+    }
+
     /// Groups the pairs by key, ascending, and for each key sums its values into the store
     /// or hands the sum to the updater. Everything was validated before.
     fn apply_push(&self, targets: Vec<Target<'_>>, values: &[NDArray]) {
@@ -379,40 +415,11 @@ impl KVStore {
             match &updater {
                 None => entry.stored.assign_sum(&sources).expect("validated push"),
                 Some(updater) => {
-                    let recv = entry.recv(&sources);
+                    let recv = self.recv(entry, &sources);
                     call_updater(updater, target, recv.clone(), entry.stored.clone());
-                    entry.keep_scratch(recv);
+                    self.keep_scratch(recv);
                 }
             }
-        }
-    }
-}
-
-impl Entry {
-    /// The sum for the updater: the pushed array itself when there is one of the key's
-    /// dtype (no copy, as in MXNet), else a sum in the reusable scratch buffer.
-    fn recv(&self, sources: &[&NDArray]) -> NDArray {
-        if let [only] = sources {
-            if only.dtype() == self.stored.dtype() {
-                return (*only).clone();
-            }
-        }
-        let scratch = self.scratch.lock().take();
-        let recv = match scratch {
-            Some(buf) => buf,
-            None => self
-                .stored
-                .like()
-                .expect("a buffer the size of a stored value"),
-        };
-        recv.assign_sum(sources).expect("validated push");
-        recv
-    }
-
-    /// Keeps `recv` for the next push if it is our scratch buffer and nobody else holds it.
-    fn keep_scratch(&self, recv: NDArray) {
-        if recv.is_sole_view() && !recv.same_memory(&self.stored) {
-            *self.scratch.lock() = Some(recv);
         }
     }
 }

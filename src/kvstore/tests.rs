@@ -327,3 +327,61 @@ fn updaters_pushing_each_others_keys_on_two_threads_do_not_deadlock() {
     assert_eq!(pulled(&kv, Keys::Int(&[0]), 16), vec![4000.0; 16]);
     assert_eq!(pulled(&kv, Keys::Int(&[1]), 16), vec![4000.0; 16]);
 }
+
+#[test]
+fn one_scratch_buffer_per_store_serves_every_key() {
+    let kv = KVStore::create("local").unwrap();
+    let sizes = [(0, 1000), (1, 500), (2, 2000)];
+    let zeros: Vec<NDArray> = sizes.iter().map(|&(_, n)| array(&vec![0.0; n])).collect();
+    kv.init(Keys::Int(&[0, 1, 2]), &zeros).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    kv.set_updater(Some(Updater {
+        int: Some(Box::new(move |_, recv: NDArray, local: NDArray| {
+            local.assign_sum(&[&local, &recv]).unwrap();
+            log.lock().unwrap().push(recv.data_addr().unwrap());
+        })),
+        str: None,
+    }));
+    let twice = |key: i32, n: usize| {
+        kv.push(
+            Keys::Int(&[key, key]),
+            &[array(&vec![1.0; n]), array(&vec![1.0; n])],
+        )
+        .unwrap()
+    };
+    for _ in 0..2 {
+        for (key, n) in sizes {
+            twice(key, n);
+        }
+    }
+    // The first push allocates, the largest key grows the buffer once, then it serves all.
+    let addrs = seen.lock().unwrap().clone();
+    let last = kv.scratch.lock().as_ref().unwrap().data_addr().unwrap();
+    assert_eq!(addrs[0], addrs[1]);
+    assert!(addrs[2..].iter().all(|&a| a == last));
+    assert_eq!(kv.scratch.lock().as_ref().unwrap().capacity(), 2000 * 4);
+    for (key, n) in sizes {
+        assert_eq!(pulled(&kv, Keys::Int(&[key]), n), vec![4.0; n]);
+    }
+}
+
+#[test]
+fn a_recv_kept_by_the_updater_is_not_overwritten_by_later_pushes() {
+    let kv = KVStore::create("local").unwrap();
+    kv.init(Keys::Int(&[0]), &[array(&[0.0; 8])]).unwrap();
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let log = kept.clone();
+    kv.set_updater(Some(Updater {
+        int: Some(Box::new(move |_, recv: NDArray, _| {
+            log.lock().unwrap().push(recv)
+        })),
+        str: None,
+    }));
+    for v in [1.0, 2.0, 3.0] {
+        kv.push(Keys::Int(&[0, 0]), &[array(&[v; 8]), array(&[v; 8])])
+            .unwrap();
+    }
+    let sums: Vec<Vec<f32>> = kept.lock().unwrap().iter().map(values).collect();
+    assert_eq!(sums, vec![vec![2.0; 8], vec![4.0; 8], vec![6.0; 8]]);
+}

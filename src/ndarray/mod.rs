@@ -123,23 +123,33 @@ impl Storage {
     }
 }
 
-/// A block of array memory. Words of 8 bytes keep every dtype aligned.
+/// A block of array memory, in whole cache lines. Every dtype is aligned, and copies
+/// between two arrays never meet the slow case of a destination 1–31 bytes past its
+/// source modulo 4 KiB (4K aliasing), which makes a copy several times slower.
 #[derive(Debug)]
 pub struct Chunk {
-    words: RwLock<Vec<u64>>,
+    lines: RwLock<Vec<Line>>,
 }
+
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C, align(64))]
+struct Line([u64; 8]);
 
 impl Chunk {
     fn zeroed(nbytes: usize) -> Result<Arc<Chunk>> {
-        let n = nbytes.div_ceil(8);
-        let mut words = Vec::new();
-        words
+        let n = nbytes.div_ceil(size_of::<Line>());
+        let mut lines = Vec::new();
+        lines
             .try_reserve_exact(n)
             .map_err(|_| Error::OutOfMemory(nbytes))?;
-        words.resize(n, 0);
+        lines.resize(n, Line([0; 8]));
         Ok(Arc::new(Chunk {
-            words: RwLock::new(words),
+            lines: RwLock::new(lines),
         }))
+    }
+
+    fn nbytes(&self) -> usize {
+        self.lines.read().len() * size_of::<Line>()
     }
 
     fn addr(self: &Arc<Chunk>) -> usize {
@@ -238,8 +248,8 @@ impl NDArray {
     /// chunk's whole life); `None` for the empty array.
     pub fn data_addr(&self) -> Option<usize> {
         let chunk = self.chunk.as_ref()?;
-        let words = chunk.words.read();
-        let base: &[u8] = bytemuck::cast_slice(&words[..]);
+        let lines = chunk.lines.read();
+        let base: &[u8] = bytemuck::cast_slice(&lines[..]);
         Some(base.as_ptr() as usize + self.byte_range().start)
     }
 
@@ -266,14 +276,14 @@ impl NDArray {
 
     /// Runs `f` on the view's bytes under the chunk's read lock.
     pub fn read<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
-        let words = self.dense("cannot read it")?.words.read();
+        let words = self.dense("cannot read it")?.lines.read();
         let bytes: &[u8] = bytemuck::cast_slice(&words[..]);
         Ok(f(&bytes[self.byte_range()]))
     }
 
     /// Runs `f` on the view's bytes under the chunk's write lock.
     pub fn write<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
-        let mut words = self.dense("cannot write it")?.words.write();
+        let mut words = self.dense("cannot write it")?.lines.write();
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut words[..]);
         let range = self.byte_range();
         Ok(f(&mut bytes[range]))
@@ -355,19 +365,19 @@ impl NDArray {
         others.sort_by_key(|c| c.addr());
         others.dedup_by_key(|c| c.addr());
 
-        let mut reads: Vec<(usize, RwLockReadGuard<'_, Vec<u64>>)> =
+        let mut reads: Vec<(usize, RwLockReadGuard<'_, Vec<Line>>)> =
             Vec::with_capacity(others.len());
-        let mut write: Option<RwLockWriteGuard<'_, Vec<u64>>> = None;
+        let mut write: Option<RwLockWriteGuard<'_, Vec<Line>>> = None;
         let dst_addr = dst_chunk.addr();
         let mut pending_dst = true;
         for c in &others {
             if pending_dst && dst_addr < c.addr() {
-                write = Some(dst_chunk.words.write());
+                write = Some(dst_chunk.lines.write());
                 pending_dst = false;
             }
-            reads.push((c.addr(), c.words.read()));
+            reads.push((c.addr(), c.lines.read()));
         }
-        let mut write = write.unwrap_or_else(|| dst_chunk.words.write());
+        let mut write = write.unwrap_or_else(|| dst_chunk.lines.write());
 
         let elems: Vec<Elems<'_>> = srcs
             .iter()
@@ -403,11 +413,11 @@ impl NDArray {
     fn assign_from(&self, src: &NDArray) -> Result<()> {
         let (dst_chunk, src_chunk) = (self.dense("cannot write it")?, src.dense("cannot read it")?);
         let (mut write, read) = if dst_chunk.addr() < src_chunk.addr() {
-            let w = dst_chunk.words.write();
-            (w, src_chunk.words.read())
+            let w = dst_chunk.lines.write();
+            (w, src_chunk.lines.read())
         } else {
-            let r = src_chunk.words.read();
-            (dst_chunk.words.write(), r)
+            let r = src_chunk.lines.read();
+            (dst_chunk.lines.write(), r)
         };
         let src_bytes: &[u8] = bytemuck::cast_slice(&read[..]);
         let dst_bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut write[..]);
@@ -434,6 +444,23 @@ impl NDArray {
     /// A fresh array with this one's shape, dtype and context (for transient sums).
     pub fn like(&self) -> Result<NDArray> {
         NDArray::new((*self.shape).clone(), self.dtype, self.ctx)
+    }
+
+    /// This array's memory as an array shaped like `like`, when no other array refers to
+    /// it and it is large enough: a transient buffer put to use again.
+    pub fn recycle_as(self, like: &NDArray) -> Option<NDArray> {
+        let chunk = self.chunk?;
+        let fits = Arc::strong_count(&chunk) == 1 && chunk.nbytes() >= like.nbytes();
+        fits.then(|| NDArray {
+            chunk: Some(chunk),
+            offset: 0,
+            ..like.clone()
+        })
+    }
+
+    /// Bytes of the memory this array views (all of it, not just the view).
+    pub fn capacity(&self) -> usize {
+        self.chunk.as_ref().map_or(0, |c| c.nbytes())
     }
 
     /// Rows `begin..end` along the first dimension, sharing memory.
