@@ -71,13 +71,28 @@ impl<T> HandleMap<T> {
 
     /// The object behind a handle.
     pub fn get(&self, handle: *mut c_void) -> Result<Arc<T>> {
-        let (index, generation) = self.decode(handle)?;
+        self.find(&self.slots.read(), handle).cloned()
+    }
+
+    /// Copies of the objects behind several handles, looked up under one lock.
+    pub fn clone_each(&self, handles: &[*mut c_void]) -> Result<Vec<T>>
+    where
+        T: Clone,
+    {
         let slots = self.slots.read();
+        handles
+            .iter()
+            .map(|&h| self.find(&slots, h).map(|v| T::clone(v)))
+            .collect()
+    }
+
+    fn find<'s>(&self, slots: &'s Slots<T>, handle: *mut c_void) -> Result<&'s Arc<T>> {
+        let (index, generation) = self.decode(handle)?;
         match slots.entries.get(index as usize) {
             Some(Slot {
                 generation: g,
                 value: Some(v),
-            }) if *g == generation => Ok(v.clone()),
+            }) if *g == generation => Ok(v),
             Some(_) => Err(self.stale(handle)),
             None => Err(self.foreign(handle)),
         }

@@ -4,7 +4,6 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
 
 use super::handles::{KVSTORES, NDARRAYS};
-use super::ndarray::array;
 use super::{
     boundary, count, mx_uint, out_arg, slice_arg, str_arg, str_list, KVStoreHandle, NDArrayHandle,
 };
@@ -61,10 +60,7 @@ impl CallerData {
 }
 
 unsafe fn arrays(vals: *const NDArrayHandle, n: usize, what: &str) -> Result<Vec<NDArray>> {
-    slice_arg(vals, n, what)?
-        .iter()
-        .map(|&h| array(h).map(|a| (*a).clone()))
-        .collect()
+    NDARRAYS.clone_each(slice_arg(vals, n, what)?)
 }
 
 unsafe fn int_keys<'a>(keys: *const c_int, n: usize) -> Result<Keys<'a>> {

@@ -404,21 +404,28 @@ impl KVStore {
     /// or hands the sum to the updater. Everything was validated before.
     fn apply_push(&self, targets: Vec<Target<'_>>, values: &[NDArray]) {
         let updater = self.updater.read().clone();
-        let _one_at_a_time = updater.as_ref().map(|_| UPDATING.lock());
+        let updater = updater.as_deref();
+        let _one_at_a_time = updater.map(|_| UPDATING.lock());
+        if let ([target], [value]) = (&targets[..], values) {
+            return self.push_key(target, &[value], updater);
+        }
         let mut order: Vec<usize> = (0..targets.len()).collect();
         order.sort_by_key(|&i| targets[i].key);
         for group in order.chunk_by(|&a, &b| targets[a].key == targets[b].key) {
-            let target = &targets[group[0]];
             let sources: Vec<&NDArray> = group.iter().map(|&i| &values[i]).collect();
-            let entry = &target.entry;
-            let _serial = entry.push_lock.lock();
-            match &updater {
-                None => entry.stored.assign_sum(&sources).expect("validated push"),
-                Some(updater) => {
-                    let recv = self.recv(entry, &sources);
-                    call_updater(updater, target, recv.clone(), entry.stored.clone());
-                    self.keep_scratch(recv);
-                }
+            self.push_key(&targets[group[0]], &sources, updater);
+        }
+    }
+
+    fn push_key(&self, target: &Target<'_>, sources: &[&NDArray], updater: Option<&Updater>) {
+        let entry = &target.entry;
+        let _serial = entry.push_lock.lock();
+        match updater {
+            None => entry.stored.assign_sum(sources).expect("validated push"),
+            Some(updater) => {
+                let recv = self.recv(entry, sources);
+                call_updater(updater, target, recv.clone(), entry.stored.clone());
+                self.keep_scratch(recv);
             }
         }
     }
