@@ -9,6 +9,7 @@ use std::ffi::c_void;
 use std::sync::{Arc, LazyLock};
 
 use parking_lot::RwLock;
+use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
 
@@ -74,8 +75,9 @@ impl<T> HandleMap<T> {
         self.find(&self.slots.read(), handle).cloned()
     }
 
-    /// Copies of the objects behind several handles, looked up under one lock.
-    pub fn clone_each(&self, handles: &[*mut c_void]) -> Result<Vec<T>>
+    /// Copies of the objects behind several handles, looked up under one lock (one or two
+    /// without allocating).
+    pub fn clone_each(&self, handles: &[*mut c_void]) -> Result<SmallVec<[T; 2]>>
     where
         T: Clone,
     {

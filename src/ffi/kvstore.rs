@@ -3,6 +3,8 @@
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use super::handles::{KVSTORES, NDARRAYS};
 use super::{
     boundary, count, mx_uint, out_arg, slice_arg, str_arg, str_list, KVStoreHandle, NDArrayHandle,
@@ -59,7 +61,11 @@ impl CallerData {
     }
 }
 
-unsafe fn arrays(vals: *const NDArrayHandle, n: usize, what: &str) -> Result<Vec<NDArray>> {
+unsafe fn arrays(
+    vals: *const NDArrayHandle,
+    n: usize,
+    what: &str,
+) -> Result<SmallVec<[NDArray; 2]>> {
     NDARRAYS.clone_each(slice_arg(vals, n, what)?)
 }
 

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{const_reentrant_mutex, Mutex, ReentrantMutex, RwLock};
+use smallvec::SmallVec;
 
 pub use compression::GradientCompression;
 
@@ -189,6 +190,9 @@ struct Target<'a> {
     entry: Arc<Entry>,
 }
 
+/// The keys of a call, resolved; a call of one or two keys allocates nothing for them.
+type Targets<'a> = SmallVec<[Target<'a>; 2]>;
+
 /// Keys about to be added by an Init or Broadcast.
 struct NewKeys<'a> {
     kind: KeyType,
@@ -358,7 +362,7 @@ impl KVStore {
     }
 
     /// Looks the keys up and checks the arrays' shapes against the stored values.
-    fn resolve<'k>(&self, keys: Keys<'k>, arrays: &[NDArray]) -> Result<Vec<Target<'k>>> {
+    fn resolve<'k>(&self, keys: Keys<'k>, arrays: &[NDArray]) -> Result<Targets<'k>> {
         check_counts(keys, arrays)?;
         let targets = lookup(&self.table.read(), None, keys)?;
         check_shapes(&targets, arrays)?;
@@ -402,7 +406,7 @@ impl KVStore {
 
     /// Groups the pairs by key, ascending, and for each key sums its values into the store
     /// or hands the sum to the updater. Everything was validated before.
-    fn apply_push(&self, targets: Vec<Target<'_>>, values: &[NDArray]) {
+    fn apply_push(&self, targets: Targets<'_>, values: &[NDArray]) {
         let updater = self.updater.read().clone();
         let updater = updater.as_deref();
         let _one_at_a_time = updater.map(|_| UPDATING.lock());
@@ -475,7 +479,7 @@ fn lookup<'k>(
     table: &KeyTable,
     pending: Option<&NewKeys<'_>>,
     keys: Keys<'k>,
-) -> Result<Vec<Target<'k>>> {
+) -> Result<Targets<'k>> {
     if !keys.is_empty() {
         table.check_key_type(keys.kind())?;
     }
