@@ -3,6 +3,14 @@
 //! Each exported function checks and converts its arguments with the helpers below,
 //! calls the safe body, and returns 0, or -1 with the message in `MXGetLastError`
 //! (reference §1.2). [`boundary`] is the one place where a panic is caught.
+//!
+//! # Safety
+//!
+//! The contract of every exported function is MXNet's: a pointer argument is NULL or
+//! points to as many valid elements as its count says, and strings are NUL-terminated.
+//! NULL pointers and bad handles are reported as errors; other invalid pointers cannot
+//! be detected in C and are undefined behaviour, as in MXNet.
+#![allow(clippy::missing_safety_doc)]
 
 pub mod error;
 pub mod handles;

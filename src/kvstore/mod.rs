@@ -398,7 +398,10 @@ impl KVStore {
     fn keep_scratch(&self, recv: NDArray) {
         if recv.is_sole_view() {
             let mut kept = self.scratch.lock();
-            if kept.as_ref().is_none_or(|k| k.capacity() < recv.capacity()) {
+            if kept
+                .as_ref()
+                .map_or(true, |k| k.capacity() < recv.capacity())
+            {
                 *kept = Some(recv);
             }
         }
@@ -510,7 +513,7 @@ fn lookup<'k>(
                 Ok(Target {
                     key,
                     name: None,
-                    entry: find(key).ok_or_else(|| Error::NotInited(key))?,
+                    entry: find(key).ok_or(Error::NotInited(key))?,
                 })
             })
             .collect(),

@@ -23,7 +23,7 @@ fn values(a: &NDArray) -> Vec<f32> {
 
 fn pulled(kv: &KVStore, keys: Keys<'_>, n: usize) -> Vec<f32> {
     let out = array(&vec![0.0; n]);
-    kv.pull(keys, &[out.clone()], true).unwrap();
+    kv.pull(keys, std::slice::from_ref(&out), true).unwrap();
     values(&out)
 }
 
@@ -204,7 +204,8 @@ fn dtypes_convert_on_push_and_pull() {
         .unwrap();
     kv.push(Keys::Int(&[0, 0]), &[d.clone(), d]).unwrap();
     let out = NDArray::new(Shape(vec![2]), DType::I32, Context::cpu(0)).unwrap();
-    kv.pull(Keys::Int(&[0]), &[out.clone()], true).unwrap();
+    kv.pull(Keys::Int(&[0]), std::slice::from_ref(&out), true)
+        .unwrap();
     assert_eq!(
         bytemuck::cast_slice::<u8, i32>(&out.to_bytes().unwrap()),
         &[3, -5]
@@ -275,7 +276,8 @@ fn updaters_pulling_each_others_keys_on_two_threads_do_not_deadlock() {
         std::thread::spawn(move || {
             let one = array(&[1.0; 16]);
             for _ in 0..2000 {
-                kv.push(Keys::Int(&[key]), &[one.clone()]).unwrap();
+                kv.push(Keys::Int(&[key]), std::slice::from_ref(&one))
+                    .unwrap();
             }
             done.send(()).unwrap();
         });

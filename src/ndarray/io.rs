@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 
 const FILE_MAGIC: u64 = 0x112;
 /// Legacy-shape arrays (what MXNet 1.x writes by default).
-const ARRAY_MAGIC_V2: u32 = 0xF993_fac9;
+const ARRAY_MAGIC_V2: u32 = 0xF993_FAC9;
 /// numpy-shape arrays (`ndim == -1` means unknown, i.e. none).
-const ARRAY_MAGIC_V3: u32 = 0xF993_faca;
+const ARRAY_MAGIC_V3: u32 = 0xF993_FACA;
 
 /// A whole `.params` file: arrays and (empty, or one per array) names.
 pub fn save(arrays: &[NDArray], names: &[String]) -> Result<Vec<u8>> {

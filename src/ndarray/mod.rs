@@ -236,7 +236,7 @@ impl NDArray {
     }
 
     fn dense(&self, what: &'static str) -> Result<&Arc<Chunk>> {
-        self.chunk.as_ref().ok_or_else(|| Error::NoneArray(what))
+        self.chunk.as_ref().ok_or(Error::NoneArray(what))
     }
 
     fn byte_range(&self) -> std::ops::Range<usize> {
@@ -478,7 +478,7 @@ impl NDArray {
                 self.shape
             )));
         }
-        let row = if rows == 0 { 0 } else { self.size / rows };
+        let row = self.size.checked_div(rows).unwrap_or(0);
         let mut shape = (*self.shape).clone();
         shape.0[0] = (end - begin) as i64;
         Ok(NDArray {
