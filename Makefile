@@ -13,7 +13,7 @@ CFLAGS    += -std=c99 -Wall -Wextra -pedantic -I$(CURDIR)/include
 LDFLAGS   += -L$(LIBDIR) -Wl,-rpath,$(LIBDIR)
 LDLIBS    += -lmxkv -lm -lpthread
 
-.PHONY: all lib header demo bench test deps test-rust test-header test-c test-perl test-python test-pkg clean
+.PHONY: all lib header demo bench test deps test-rust test-header test-c test-perl test-python test-readme test-pkg clean
 
 all: lib
 
@@ -45,7 +45,7 @@ bench: $(BUILD)/benches/bench
 deps:
 	bash .ci/deps.sh
 
-test: deps test-rust test-header test-c test-perl test-python test-pkg
+test: deps test-rust test-header test-c test-perl test-python test-readme test-pkg
 
 test-rust:
 	$(CARGO) test --release
@@ -61,6 +61,10 @@ test-perl: lib
 
 test-python: lib
 	bash python/run-tests.sh
+
+# The README's examples (needs the Perl shim and the Python venv built by the two above).
+test-readme: lib
+	bash .ci/check-readme.sh
 
 test-pkg: lib
 	bash c-tests/pkg/run.sh

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The README's C, Perl and Python examples, run as they are written: each is cut out of
+# README.md, run, and its output compared with what the README says it prints.
+# Needs the library, the built Perl shim (perl-shim/blib) and the Python venv that
+# `make test-perl` and `make test-python` leave behind.
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=$ROOT/build/readme
+mkdir -p "$OUT"
+passed=0
+failed=0
+
+# block LANG: the first fenced block of that language in README.md
+block() {
+    awk -v lang="$1" '$0 == "```" lang { on = 1; next } on && $0 == "```" { exit } on { print }' "$ROOT/README.md"
+}
+
+check() { # name, expected, actual
+    if [ "$2" = "$3" ]; then
+        passed=$((passed + 1))
+        echo "ok   README $1 example"
+    else
+        failed=$((failed + 1))
+        printf 'FAIL README %s example\n  expected: %s\n  got:      %s\n' "$1" "$2" "$3"
+    fi
+}
+
+block c >"$OUT/example.c"
+if gcc -std=c99 -Wall -Werror -I"$ROOT/include" "$OUT/example.c" -L"$ROOT/target/release" \
+    -Wl,-rpath,"$ROOT/target/release" -lmxkv -o "$OUT/example" 2>"$OUT/cc.log"; then
+    check C "2" "$("$OUT/example" 2>&1)"
+else
+    check C "compiles" "$(cat "$OUT/cc.log")"
+fi
+
+block perl >"$OUT/example.pl"
+got=$(cd "$ROOT/perl-shim" && perl -Mblib "$OUT/example.pl" 2>&1 | tr -s ' \n' ' ')
+check Perl " [ [8 8 8] [8 8 8] ] " "$got"
+
+block python >"$OUT/example.py"
+got=$(MXKV_LIBRARY="$ROOT/target/release/libmxkv.so" "$ROOT/build/py-venv/bin/python" "$OUT/example.py" 2>&1 | tr -s ' \n' ' ')
+check Python "[[-0.4 -0.4 -0.4] [-0.4 -0.4 -0.4]] " "$got"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
