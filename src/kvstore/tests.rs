@@ -253,23 +253,9 @@ fn concurrent_pushes_with_an_updater_lose_nothing() {
     }
 }
 
-#[test]
-fn updaters_pulling_each_others_keys_on_two_threads_do_not_deadlock() {
-    let kv = Arc::new(KVStore::create("local").unwrap());
-    kv.init(Keys::Int(&[0, 1]), &[array(&[0.0; 16]), array(&[0.0; 16])])
-        .unwrap();
-    let store = Arc::downgrade(&kv);
-    kv.set_updater(Some(Updater {
-        int: Some(Box::new(move |key, recv, local| {
-            if let Some(kv) = store.upgrade() {
-                let other = 1 - key;
-                kv.pull(Keys::Int(&[other]), &[array(&[0.0; 16])], true)
-                    .unwrap();
-            }
-            local.assign_sum(&[&local, &recv]).unwrap();
-        })),
-        str: None,
-    }));
+/// Thread 0 pushes ones to key 0 and thread 1 to key 1, 2000 times each; fails if they
+/// have not finished within 20 s (a deadlock).
+fn push_ones_2000_times_on_two_threads(kv: &Arc<KVStore>) {
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     for key in 0..2 {
         let (kv, done) = (kv.clone(), done_tx.clone());
@@ -287,6 +273,26 @@ fn updaters_pulling_each_others_keys_on_two_threads_do_not_deadlock() {
             .recv_timeout(std::time::Duration::from_secs(20))
             .expect("the pushing threads finish");
     }
+}
+
+#[test]
+fn updaters_pulling_each_others_keys_on_two_threads_do_not_deadlock() {
+    let kv = Arc::new(KVStore::create("local").unwrap());
+    kv.init(Keys::Int(&[0, 1]), &[array(&[0.0; 16]), array(&[0.0; 16])])
+        .unwrap();
+    let store = Arc::downgrade(&kv);
+    kv.set_updater(Some(Updater {
+        int: Some(Box::new(move |key, recv, local| {
+            if let Some(kv) = store.upgrade() {
+                let other = 1 - key;
+                kv.pull(Keys::Int(&[other]), &[array(&[0.0; 16])], true)
+                    .unwrap();
+            }
+            local.assign_sum(&[&local, &recv]).unwrap();
+        })),
+        str: None,
+    }));
+    push_ones_2000_times_on_two_threads(&kv);
     assert_eq!(pulled(&kv, Keys::Int(&[0]), 16), vec![2000.0; 16]);
     assert_eq!(pulled(&kv, Keys::Int(&[1]), 16), vec![2000.0; 16]);
 }
@@ -310,21 +316,7 @@ fn updaters_pushing_each_others_keys_on_two_threads_do_not_deadlock() {
         })),
         str: None,
     }));
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    for key in 0..2 {
-        let (kv, done) = (kv.clone(), done_tx.clone());
-        std::thread::spawn(move || {
-            for _ in 0..2000 {
-                kv.push(Keys::Int(&[key]), &[array(&[1.0; 16])]).unwrap();
-            }
-            done.send(()).unwrap();
-        });
-    }
-    for _ in 0..2 {
-        done_rx
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .expect("the pushing threads finish");
-    }
+    push_ones_2000_times_on_two_threads(&kv);
     // Each push adds one to its key and one to the other key.
     assert_eq!(pulled(&kv, Keys::Int(&[0]), 16), vec![4000.0; 16]);
     assert_eq!(pulled(&kv, Keys::Int(&[1]), 16), vec![4000.0; 16]);
