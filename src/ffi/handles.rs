@@ -82,10 +82,11 @@ impl<T> HandleMap<T> {
         T: Clone,
     {
         let slots = self.slots.read();
-        handles
-            .iter()
-            .map(|&h| self.find(&slots, h).map(|v| T::clone(v)))
-            .collect()
+        let mut copies = SmallVec::with_capacity(handles.len());
+        for &h in handles {
+            copies.push(T::clone(self.find(&slots, h)?));
+        }
+        Ok(copies)
     }
 
     fn find<'s>(&self, slots: &'s Slots<T>, handle: *mut c_void) -> Result<&'s Arc<T>> {

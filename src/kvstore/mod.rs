@@ -506,30 +506,32 @@ fn lookup<'k>(
             })
         })
     };
+    let mut targets = Targets::with_capacity(keys.len());
     match keys {
-        Keys::Int(ks) => ks
-            .iter()
-            .map(|&key| {
-                Ok(Target {
+        Keys::Int(ks) => {
+            for &key in ks {
+                let entry = find(key).ok_or(Error::NotInited(key))?;
+                targets.push(Target {
                     key,
                     name: None,
-                    entry: find(key).ok_or(Error::NotInited(key))?,
-                })
-            })
-            .collect(),
-        Keys::Str(ks) => ks
-            .iter()
-            .map(|&name| {
+                    entry,
+                });
+            }
+        }
+        Keys::Str(ks) => {
+            for &name in ks {
                 let missing = || Error::UnknownKey(name.to_string());
                 let key = index_of(name).ok_or_else(missing)?;
-                Ok(Target {
+                let entry = find(key).ok_or_else(missing)?;
+                targets.push(Target {
                     key,
                     name: Some(name),
-                    entry: find(key).ok_or_else(missing)?,
-                })
-            })
-            .collect(),
+                    entry,
+                });
+            }
+        }
     }
+    Ok(targets)
 }
 
 fn check_shapes(targets: &[Target<'_>], arrays: &[NDArray]) -> Result<()> {
