@@ -6,7 +6,7 @@
 //! shape  = i32 ndim, ndim × i64
 //! name   = u64 len, len bytes
 
-use super::{Context, DType, NDArray, Shape};
+use super::{Context, DType, NDArray, Shape, Storage};
 use crate::error::{Error, Result};
 
 const FILE_MAGIC: u64 = 0x112;
@@ -107,11 +107,10 @@ fn load_record(r: &mut Reader<'_>) -> Result<NDArray> {
             r.pos - 4
         )));
     }
-    match r.i32()? {
-        0 => {}
-        1 => return Err(Error::UnsupportedStorage("row_sparse")),
-        2 => return Err(Error::UnsupportedStorage("csr")),
-        s => return Err(Error::Format(format!("unknown storage type {s}"))),
+    match Storage::from_code(r.i32()?).map_err(|e| Error::Format(e.to_string()))? {
+        Storage::Dense => {}
+        Storage::RowSparse => return Err(Error::UnsupportedStorage("row_sparse")),
+        Storage::Csr => return Err(Error::UnsupportedStorage("csr")),
     }
     let ndim = r.i32()?;
     if ndim == -1 && magic == ARRAY_MAGIC_V3 || ndim == 0 && magic == ARRAY_MAGIC_V2 {
@@ -254,5 +253,21 @@ mod tests {
         let mut huge = bytes.clone();
         huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(load(&huge).is_err());
+    }
+
+    #[test]
+    fn sparse_and_unknown_storage_types_are_errors() {
+        let a = NDArray::new(Shape(vec![8]), DType::F32, Context::cpu(0)).unwrap();
+        let bytes = save(&[a], &[]).unwrap();
+        // Header: magic, reserved, count (8 bytes each); then the record's magic and stype.
+        let with_stype = |stype: i32| {
+            let mut b = bytes.clone();
+            b[28..32].copy_from_slice(&stype.to_le_bytes());
+            load(&b).unwrap_err().to_string()
+        };
+        assert!(with_stype(1).contains("row_sparse storage is not supported"));
+        assert!(with_stype(2).contains("csr storage is not supported"));
+        assert!(with_stype(7).contains("unknown storage type 7"));
+        assert!(with_stype(-1).contains("unknown storage type -1"));
     }
 }
