@@ -157,14 +157,19 @@ impl Chunk {
     }
 }
 
-/// A dense array, or the empty ("none") array of `MXNDArrayCreateNone`.
+/// A dense array, or the empty ("none") array of `MXNDArrayCreateNone`. Clones share one
+/// description of the view, so copying an array value (as every call does) costs one
+/// reference count.
 #[derive(Debug, Clone)]
-pub struct NDArray {
+pub struct NDArray(Arc<View>);
+
+/// What an array is: which memory, and how it is shaped.
+#[derive(Debug, Clone)]
+struct View {
     chunk: Option<Arc<Chunk>>,
     /// Offset of the view's first element in the chunk, in elements.
     offset: usize,
-    /// Shared, so that copying an array value (as every call does) allocates nothing.
-    shape: Arc<Shape>,
+    shape: Shape,
     size: usize,
     dtype: DType,
     ctx: Context,
@@ -174,6 +179,10 @@ pub struct NDArray {
 const MAX_BYTES: usize = isize::MAX as usize;
 
 impl NDArray {
+    fn of(view: View) -> NDArray {
+        NDArray(Arc::new(view))
+    }
+
     /// A zero-filled array.
     pub fn new(shape: Shape, dtype: DType, ctx: Context) -> Result<NDArray> {
         let size = shape.size()?;
@@ -184,47 +193,47 @@ impl NDArray {
                 shape: shape.to_string(),
                 detail: "its size in bytes overflows",
             })?;
-        Ok(NDArray {
+        Ok(NDArray::of(View {
             chunk: Some(Chunk::zeroed(nbytes)?),
             offset: 0,
-            shape: Arc::new(shape),
+            shape,
             size,
             dtype,
             ctx,
-        })
+        }))
     }
 
     /// The empty array: no shape, no memory.
     pub fn none() -> NDArray {
-        NDArray {
+        NDArray::of(View {
             chunk: None,
             offset: 0,
-            shape: Arc::default(),
+            shape: Shape::default(),
             size: 0,
             dtype: DType::F32,
             ctx: Context::cpu(0),
-        }
+        })
     }
 
     pub fn is_none(&self) -> bool {
-        self.chunk.is_none()
+        self.0.chunk.is_none()
     }
 
     pub fn shape(&self) -> &Shape {
-        &self.shape
+        &self.0.shape
     }
 
     /// Element count.
     pub fn size(&self) -> usize {
-        self.size
+        self.0.size
     }
 
     pub fn dtype(&self) -> DType {
-        self.dtype
+        self.0.dtype
     }
 
     pub fn context(&self) -> Context {
-        self.ctx
+        self.0.ctx
     }
 
     pub fn storage(&self) -> Storage {
@@ -232,22 +241,22 @@ impl NDArray {
     }
 
     pub fn nbytes(&self) -> usize {
-        self.size * self.dtype.size()
+        self.0.size * self.0.dtype.size()
     }
 
     fn dense(&self, what: &'static str) -> Result<&Arc<Chunk>> {
-        self.chunk.as_ref().ok_or(Error::NoneArray(what))
+        self.0.chunk.as_ref().ok_or(Error::NoneArray(what))
     }
 
     fn byte_range(&self) -> std::ops::Range<usize> {
-        let start = self.offset * self.dtype.size();
+        let start = self.0.offset * self.0.dtype.size();
         start..start + self.nbytes()
     }
 
     /// Address of the first element, for `MXNDArrayGetData` (the memory stays put for the
     /// chunk's whole life); `None` for the empty array.
     pub fn data_addr(&self) -> Option<usize> {
-        let chunk = self.chunk.as_ref()?;
+        let chunk = self.0.chunk.as_ref()?;
         let lines = chunk.lines.read();
         let base: &[u8] = bytemuck::cast_slice(&lines[..]);
         Some(base.as_ptr() as usize + self.byte_range().start)
@@ -255,9 +264,11 @@ impl NDArray {
 
     /// True when both are views of the same elements (same chunk, offset and dtype).
     pub fn same_memory(&self, other: &NDArray) -> bool {
-        match (&self.chunk, &other.chunk) {
+        match (&self.0.chunk, &other.0.chunk) {
             (Some(a), Some(b)) => {
-                Arc::ptr_eq(a, b) && self.offset == other.offset && self.dtype == other.dtype
+                Arc::ptr_eq(a, b)
+                    && self.0.offset == other.0.offset
+                    && self.0.dtype == other.0.dtype
             }
             _ => false,
         }
@@ -265,13 +276,16 @@ impl NDArray {
 
     /// True when no other array or handle refers to this array's memory.
     pub fn is_sole_view(&self) -> bool {
-        self.chunk
-            .as_ref()
-            .is_some_and(|c| Arc::strong_count(c) == 1)
+        Arc::strong_count(&self.0) == 1
+            && self
+                .0
+                .chunk
+                .as_ref()
+                .is_some_and(|c| Arc::strong_count(c) == 1)
     }
 
     fn shares_chunk(&self, other: &NDArray) -> bool {
-        matches!((&self.chunk, &other.chunk), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
+        matches!((&self.0.chunk, &other.0.chunk), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
     }
 
     /// Runs `f` on the view's bytes under the chunk's read lock.
@@ -308,9 +322,9 @@ impl NDArray {
     }
 
     fn check_count(&self, count: usize) -> Result<()> {
-        if count != self.size {
+        if count != self.0.size {
             return Err(Error::CopySize {
-                expected: self.size,
+                expected: self.0.size,
                 got: count,
             });
         }
@@ -324,10 +338,10 @@ impl NDArray {
 
     /// Checks that `other` can be copied or summed into this array.
     pub fn check_same_shape(&self, from: &NDArray) -> Result<()> {
-        if self.shape != from.shape {
+        if self.0.shape != from.0.shape {
             return Err(Error::ShapeMismatch {
-                from: (*from.shape).clone(),
-                to: (*self.shape).clone(),
+                from: from.0.shape.clone(),
+                to: self.0.shape.clone(),
             });
         }
         Ok(())
@@ -360,7 +374,7 @@ impl NDArray {
             .iter()
             .zip(&snapshots)
             .filter(|(_, snap)| snap.is_none())
-            .filter_map(|(s, _)| s.chunk.as_ref())
+            .filter_map(|(s, _)| s.0.chunk.as_ref())
             .collect();
         others.sort_by_key(|c| c.addr());
         others.dedup_by_key(|c| c.addr());
@@ -385,10 +399,10 @@ impl NDArray {
             .map(|(s, snap)| match snap {
                 Some(bytes) => Elems {
                     bytes,
-                    dtype: s.dtype,
+                    dtype: s.0.dtype,
                 },
                 None => {
-                    let addr = s.chunk.as_ref().map(|c| c.addr()).unwrap_or_default();
+                    let addr = s.0.chunk.as_ref().map(|c| c.addr()).unwrap_or_default();
                     let words = &reads
                         .iter()
                         .find(|(a, _)| *a == addr)
@@ -397,14 +411,14 @@ impl NDArray {
                     let bytes: &[u8] = bytemuck::cast_slice(&words[..]);
                     Elems {
                         bytes: &bytes[s.byte_range()],
-                        dtype: s.dtype,
+                        dtype: s.0.dtype,
                     }
                 }
             })
             .collect();
         let range = self.byte_range();
         let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut write[..]);
-        kernels::sum_into(&mut dst[range], self.dtype, &elems);
+        kernels::sum_into(&mut dst[range], self.0.dtype, &elems);
         Ok(())
     }
 
@@ -424,10 +438,10 @@ impl NDArray {
         let range = self.byte_range();
         kernels::sum_into(
             &mut dst_bytes[range],
-            self.dtype,
+            self.0.dtype,
             &[Elems {
                 bytes: &src_bytes[src.byte_range()],
-                dtype: src.dtype,
+                dtype: src.0.dtype,
             }],
         );
         Ok(())
@@ -436,37 +450,39 @@ impl NDArray {
     /// A deep copy in a new chunk.
     pub fn deep_copy(&self, ctx: Context) -> Result<NDArray> {
         self.dense("cannot copy it")?;
-        let copy = NDArray::new((*self.shape).clone(), self.dtype, ctx)?;
+        let copy = NDArray::new(self.0.shape.clone(), self.0.dtype, ctx)?;
         copy.assign_sum(&[self])?;
         Ok(copy)
     }
 
     /// A fresh array with this one's shape, dtype and context (for transient sums).
     pub fn like(&self) -> Result<NDArray> {
-        NDArray::new((*self.shape).clone(), self.dtype, self.ctx)
+        NDArray::new(self.0.shape.clone(), self.0.dtype, self.0.ctx)
     }
 
     /// This array's memory as an array shaped like `like`, when no other array refers to
     /// it and it is large enough: a transient buffer put to use again.
     pub fn recycle_as(self, like: &NDArray) -> Option<NDArray> {
-        let chunk = self.chunk?;
-        let fits = Arc::strong_count(&chunk) == 1 && chunk.nbytes() >= like.nbytes();
-        fits.then(|| NDArray {
-            chunk: Some(chunk),
-            offset: 0,
-            ..like.clone()
+        let fits = self.is_sole_view() && self.capacity() >= like.nbytes();
+        fits.then(|| {
+            NDArray::of(View {
+                chunk: self.0.chunk.clone(),
+                offset: 0,
+                ..(*like.0).clone()
+            })
         })
     }
 
     /// Bytes of the memory this array views (all of it, not just the view).
     pub fn capacity(&self) -> usize {
-        self.chunk.as_ref().map_or(0, |c| c.nbytes())
+        self.0.chunk.as_ref().map_or(0, |c| c.nbytes())
     }
 
     /// Rows `begin..end` along the first dimension, sharing memory.
     pub fn slice(&self, begin: usize, end: usize) -> Result<NDArray> {
         self.dense("cannot slice it")?;
         let rows = *self
+            .0
             .shape
             .0
             .first()
@@ -475,36 +491,36 @@ impl NDArray {
         if begin > end || end > rows {
             return Err(Error::invalid(format!(
                 "slice [{begin}, {end}) is out of range for shape {} (first dimension {rows})",
-                self.shape
+                self.0.shape
             )));
         }
-        let row = self.size.checked_div(rows).unwrap_or(0);
-        let mut shape = (*self.shape).clone();
+        let row = self.0.size.checked_div(rows).unwrap_or(0);
+        let mut shape = self.0.shape.clone();
         shape.0[0] = (end - begin) as i64;
-        Ok(NDArray {
-            offset: self.offset + begin * row,
+        Ok(NDArray::of(View {
+            offset: self.0.offset + begin * row,
             size: (end - begin) * row,
-            shape: Arc::new(shape),
-            ..self.clone()
-        })
+            shape,
+            ..(*self.0).clone()
+        }))
     }
 
     /// Row `idx`, without the first dimension (a 1-D array gives shape [1]), sharing memory.
     pub fn at(&self, idx: usize) -> Result<NDArray> {
         self.dense("cannot index it")?;
-        let rows = self.shape.0.first().copied().unwrap_or(0) as usize;
+        let rows = self.0.shape.0.first().copied().unwrap_or(0) as usize;
         if idx >= rows {
             return Err(Error::invalid(format!(
                 "index {idx} is out of range for shape {} (first dimension {rows})",
-                self.shape
+                self.0.shape
             )));
         }
         let row = self.slice(idx, idx + 1)?;
-        if self.shape.ndim() > 1 {
-            Ok(NDArray {
-                shape: Arc::new(Shape(self.shape.0[1..].to_vec())),
-                ..row
-            })
+        if self.0.shape.ndim() > 1 {
+            Ok(NDArray::of(View {
+                shape: Shape(self.0.shape.0[1..].to_vec()),
+                ..(*row.0).clone()
+            }))
         } else {
             Ok(row)
         }
@@ -514,20 +530,20 @@ impl NDArray {
     /// which copy the matching dimension; `reverse` matches them from the right).
     pub fn reshape(&self, dims: &[i64], reverse: bool) -> Result<NDArray> {
         self.dense("cannot reshape it")?;
-        let shape = infer_shape(&self.shape, dims, reverse)?;
-        if shape.size()? != self.size {
+        let shape = infer_shape(&self.0.shape, dims, reverse)?;
+        if shape.size()? != self.0.size {
             return Err(Error::invalid(format!(
                 "cannot reshape {} ({} elements) to {} ({} elements)",
-                self.shape,
-                self.size,
+                self.0.shape,
+                self.0.size,
                 shape,
                 shape.size()?
             )));
         }
-        Ok(NDArray {
-            shape: Arc::new(shape),
-            ..self.clone()
-        })
+        Ok(NDArray::of(View {
+            shape,
+            ..(*self.0).clone()
+        }))
     }
 }
 
