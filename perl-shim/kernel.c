@@ -444,19 +444,25 @@ int kernel_cast(int dst_dtype, void *dst, int src_dtype, const void *src, size_t
     return 0;
 }
 
+/* The loop bodies are branch-free so that they vectorise: no clipping is a clip at infinity,
+ * and the momentum and plain forms are separate loops. */
 #define SGD_LOOP(T, w, g, m, n)                                                                 \
     {                                                                                           \
         size_t i;                                                                               \
-        const T lr_ = (T)lr, wd_ = (T)wd, rs_ = (T)rescale, clip_ = (T)clip, mo_ = (T)momentum; \
-        for (i = 0; i < (n); i++) {                                                             \
-            T gi = rs_ * (g)[i], step;                                                          \
-            if (clip > 0) gi = gi > clip_ ? clip_ : gi < -clip_ ? -clip_ : gi;                  \
-            step = lr_ * (gi + wd_ * (w)[i]);                                                   \
-            if (m) {                                                                            \
-                (m)[i] = mo_ * (m)[i] - step;                                                   \
+        const T lr_ = (T)lr, wd_ = (T)wd, rs_ = (T)rescale, mo_ = (T)momentum;                  \
+        const T clip_ = clip > 0 ? (T)clip : (T)INFINITY;                                       \
+        if (m) {                                                                                \
+            for (i = 0; i < (n); i++) {                                                         \
+                T gi = rs_ * (g)[i];                                                            \
+                gi = gi > clip_ ? clip_ : gi < -clip_ ? -clip_ : gi;                            \
+                (m)[i] = mo_ * (m)[i] - lr_ * (gi + wd_ * (w)[i]);                              \
                 (w)[i] += (m)[i];                                                               \
-            } else {                                                                            \
-                (w)[i] -= step;                                                                 \
+            }                                                                                   \
+        } else {                                                                                \
+            for (i = 0; i < (n); i++) {                                                         \
+                T gi = rs_ * (g)[i];                                                            \
+                gi = gi > clip_ ? clip_ : gi < -clip_ ? -clip_ : gi;                            \
+                (w)[i] -= lr_ * (gi + wd_ * (w)[i]);                                            \
             }                                                                                   \
         }                                                                                       \
     }
