@@ -19,7 +19,7 @@ use smallvec::SmallVec;
 pub use compression::GradientCompression;
 
 use crate::error::{Error, Result};
-use crate::ndarray::{Context, NDArray};
+use crate::ndarray::{Context, DType, NDArray, Shape};
 
 /// The keys of one call: a store is int-keyed or string-keyed (reference §3.2).
 #[derive(Debug, Clone, Copy)]
@@ -251,8 +251,7 @@ impl KVStore {
 
     pub fn push(&self, keys: Keys<'_>, values: &[NDArray]) -> Result<()> {
         let targets = self.resolve(keys, values)?;
-        self.apply_push(targets, values);
-        Ok(())
+        self.apply_push(targets, values)
     }
 
     /// Copies each key's value into its outputs. `ignore_sparse` is MXNet's flag for
@@ -272,7 +271,7 @@ impl KVStore {
     ) -> Result<()> {
         let pushes = self.resolve(vkeys, values)?;
         let pulls = self.resolve(okeys, outs)?;
-        self.apply_push(pushes, values);
+        self.apply_push(pushes, values)?;
         apply_pull(&pulls, outs)
     }
 
@@ -372,10 +371,8 @@ impl KVStore {
     /// The sum for the updater: the pushed array itself when there is one of the key's
     /// dtype (no copy, as in MXNet), else a sum in the store's scratch buffer.
     fn recv(&self, entry: &Entry, sources: &[&NDArray]) -> NDArray {
-        if let [only] = sources {
-            if only.dtype() == entry.stored.dtype() {
-                return (*only).clone();
-            }
+        if let ([only], 0) = (sources, sum_bytes(entry, sources)) {
+            return (*only).clone();
         }
         let recycled = self
             .scratch
@@ -393,6 +390,20 @@ impl KVStore {
         recv
     }
 
+    /// Makes sure the scratch buffer holds `nbytes`, before the push changes anything: a
+    /// push that cannot get the memory fails whole.
+    fn reserve_scratch(&self, nbytes: usize) -> Result<()> {
+        if nbytes == 0 {
+            return Ok(());
+        }
+        let mut kept = self.scratch.lock();
+        if kept.as_ref().map_or(true, |k| k.capacity() < nbytes) {
+            let bytes = Shape(vec![nbytes as i64]);
+            *kept = Some(NDArray::new(bytes, DType::U8, STORE_CONTEXT)?);
+        }
+        Ok(())
+    }
+
     /// Keeps `recv` for later pushes if it is a scratch buffer nobody else holds (the
     /// updater may keep its handle) and larger than the one kept.
     fn keep_scratch(&self, recv: NDArray) {
@@ -408,20 +419,35 @@ impl KVStore {
     }
 
     /// Groups the pairs by key, ascending, and for each key sums its values into the store
-    /// or hands the sum to the updater. Everything was validated before.
-    fn apply_push(&self, targets: Targets<'_>, values: &[NDArray]) {
+    /// or hands the sum to the updater. Everything was validated before; the one thing that
+    /// can still fail, memory for the updater's sums, is reserved before any key changes.
+    fn apply_push(&self, targets: Targets<'_>, values: &[NDArray]) -> Result<()> {
         let updater = self.updater.read().clone();
         let updater = updater.as_deref();
         let _one_at_a_time = updater.map(|_| UPDATING.lock());
         if let ([target], [value]) = (&targets[..], values) {
-            return self.push_key(target, &[value], updater);
+            if updater.is_some() {
+                self.reserve_scratch(sum_bytes(&target.entry, &[value]))?;
+            }
+            self.push_key(target, &[value], updater);
+            return Ok(());
         }
         let mut order: Vec<usize> = (0..targets.len()).collect();
         order.sort_by_key(|&i| targets[i].key);
-        for group in order.chunk_by(|&a, &b| targets[a].key == targets[b].key) {
-            let sources: Vec<&NDArray> = group.iter().map(|&i| &values[i]).collect();
-            self.push_key(&targets[group[0]], &sources, updater);
+        let groups: Vec<(&Target<'_>, Vec<&NDArray>)> = order
+            .chunk_by(|&a, &b| targets[a].key == targets[b].key)
+            .map(|g| (&targets[g[0]], g.iter().map(|&i| &values[i]).collect()))
+            .collect();
+        if updater.is_some() {
+            let most = groups
+                .iter()
+                .map(|(t, sources)| sum_bytes(&t.entry, sources));
+            self.reserve_scratch(most.max().unwrap_or(0))?;
         }
+        for (target, sources) in &groups {
+            self.push_key(target, sources, updater);
+        }
+        Ok(())
     }
 
     fn push_key(&self, target: &Target<'_>, sources: &[&NDArray], updater: Option<&Updater>) {
@@ -435,6 +461,15 @@ impl KVStore {
                 self.keep_scratch(recv);
             }
         }
+    }
+}
+
+/// Bytes of the buffer an updater's `recv` needs for these sources: none when the one pushed
+/// array can be handed over as it is.
+fn sum_bytes(entry: &Entry, sources: &[&NDArray]) -> usize {
+    match sources {
+        [only] if only.dtype() == entry.stored.dtype() => 0,
+        _ => entry.stored.nbytes(),
     }
 }
 

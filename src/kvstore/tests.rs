@@ -379,3 +379,32 @@ fn a_recv_kept_by_the_updater_is_not_overwritten_by_later_pushes() {
     let sums: Vec<Vec<f32>> = kept.lock().unwrap().iter().map(values).collect();
     assert_eq!(sums, vec![vec![2.0; 8], vec![4.0; 8], vec![6.0; 8]]);
 }
+
+#[test]
+fn a_push_that_cannot_get_its_sum_buffer_fails_whole() {
+    use crate::ndarray::tests::FAIL_ALLOCATIONS;
+    let kv = KVStore::create("local").unwrap();
+    kv.init(Keys::Int(&[0, 1]), &[array(&[1.0; 4]), array(&[1.0; 4])])
+        .unwrap();
+    let calls = Arc::new(Mutex::new(0));
+    let count = calls.clone();
+    kv.set_updater(Some(Updater {
+        int: Some(Box::new(move |_, recv: NDArray, local: NDArray| {
+            *count.lock().unwrap() += 1;
+            local.assign_sum(&[&local, &recv]).unwrap();
+        })),
+        str: None,
+    }));
+    let two = array(&[2.0; 4]);
+    let values = [two.clone(), two.clone(), two.clone(), two.clone()];
+    FAIL_ALLOCATIONS.set(true);
+    let err = kv.push(Keys::Int(&[0, 0, 1, 1]), &values).unwrap_err();
+    FAIL_ALLOCATIONS.set(false);
+    assert!(err.to_string().contains("out of memory"), "{err}");
+    assert_eq!(*calls.lock().unwrap(), 0);
+    assert_eq!(pulled(&kv, Keys::Int(&[0]), 4), vec![1.0; 4]);
+    assert_eq!(pulled(&kv, Keys::Int(&[1]), 4), vec![1.0; 4]);
+    kv.push(Keys::Int(&[0, 0, 1, 1]), &values).unwrap();
+    assert_eq!(*calls.lock().unwrap(), 2);
+    assert_eq!(pulled(&kv, Keys::Int(&[1]), 4), vec![5.0; 4]);
+}

@@ -139,6 +139,10 @@ impl Chunk {
     fn zeroed(nbytes: usize) -> Result<Arc<Chunk>> {
         let n = nbytes.div_ceil(size_of::<Line>());
         let mut lines = Vec::new();
+        #[cfg(test)]
+        if tests::FAIL_ALLOCATIONS.get() {
+            return Err(Error::OutOfMemory(nbytes));
+        }
         lines
             .try_reserve_exact(n)
             .map_err(|_| Error::OutOfMemory(nbytes))?;
@@ -593,8 +597,13 @@ fn infer_shape(from: &Shape, dims: &[i64], reverse: bool) -> Result<Shape> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    thread_local! {
+        /// Makes every array allocation on this thread fail, to test what out of memory does.
+        pub(crate) static FAIL_ALLOCATIONS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
 
     fn filled(shape: &[i64], values: &[f32]) -> NDArray {
         let a = NDArray::new(Shape(shape.to_vec()), DType::F32, Context::cpu(0)).unwrap();
