@@ -123,8 +123,8 @@ impl Storage {
     }
 }
 
-/// A block of array memory, in whole cache lines. Every dtype is aligned, and copies
-/// between two arrays never meet the slow case of a destination 1–31 bytes past its
+/// A block of array memory, in whole cache lines. Every dtype is aligned, and a copy
+/// between two whole arrays never meets the slow case of a destination 1–31 bytes past its
 /// source modulo 4 KiB (4K aliasing), which makes a copy several times slower.
 #[derive(Debug)]
 pub struct Chunk {
