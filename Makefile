@@ -13,7 +13,7 @@ CFLAGS    += -std=c99 -Wall -Wextra -pedantic -I$(CURDIR)/include
 LDFLAGS   += -L$(LIBDIR) -Wl,-rpath,$(LIBDIR)
 LDLIBS    += -lmxkv -lm -lpthread
 
-.PHONY: all lib header demo bench test deps test-rust test-header test-c test-perl test-python test-readme test-pkg clean
+.PHONY: all lib header demo bench test deps test-rust test-header test-c test-perl test-python test-readme test-pkg peer-tests clean
 
 all: lib
 
@@ -68,6 +68,10 @@ test-readme: lib
 
 test-pkg: lib
 	bash c-tests/pkg/run.sh
+
+# MXNet 1.9.1's own test files, run unmodified from a copy outside the repository.
+peer-tests: lib
+	MXNET_SRC=$(MXNET_SRC) PEER_SUITES="$(PEER_SUITES)" bash .ci/peer-tests.sh
 
 clean:
 	$(CARGO) clean

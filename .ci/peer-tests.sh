@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs MXNet 1.9.1's own test files, unmodified, against mxkv: an acceptance check, not part of
+# `make test`. The files are MXNet's and never enter this repository; point MXNET_SRC at a copy
+# of tag 1.9.1 of apache/mxnet (its tests/ and perl-package/ are enough).
+#
+#   make peer-tests MXNET_SRC=/path/to/mxnet-1.9.1 [PEER_SUITES="py-kvstore perl-kvstore ..."]
+#
+# Suites: py-kvstore py-optimizer perl-kvstore perl-optimizers dist
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+: "${MXNET_SRC:?set MXNET_SRC to a copy of apache/mxnet at tag 1.9.1}"
+MXNET_SRC=$(cd "$MXNET_SRC" && pwd)
+SUITES=${PEER_SUITES:-py-kvstore py-optimizer perl-kvstore perl-optimizers dist}
+VENV=$ROOT/build/py-venv
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+python_env() {
+    [[ -x $VENV/bin/python ]] || bash "$ROOT/python/run-tests.sh" >/dev/null
+    # `import mxnet` resolves to mxkv through the package's own alias module.
+    export PYTHONPATH=$ROOT/python/compat${PYTHONPATH:+:$PYTHONPATH}
+    export MXKV_LIBRARY=$ROOT/target/release/libmxkv.so
+}
+
+perl_env() {
+    [[ -d $ROOT/perl-shim/blib ]] || bash "$ROOT/perl-shim/run-tests.sh" >/dev/null
+}
+
+run_suite() {
+    case $1 in
+    py-kvstore)
+        python_env
+        (cd "$MXNET_SRC/tests/python/unittest" &&
+            "$VENV/bin/python" -m pytest -q -p no:cacheprovider test_kvstore.py test_kvstore_custom.py) ;;
+    py-optimizer)
+        python_env
+        # The file imports gluon at the top for tests outside mxkv's scope; they are deselected
+        # and the import gets an empty placeholder.
+        mkdir -p "$WORK/placeholder/mxnet_gluon_placeholder"
+        (cd "$MXNET_SRC/tests/python/unittest" &&
+            MXKV_GLUON_PLACEHOLDER=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider test_optimizer.py \
+                --deselect test_optimizer.py::test_sgd --deselect test_optimizer.py::test_nadam \
+                --deselect test_optimizer.py::test_lr_wd_mult) ;;
+    perl-kvstore)
+        perl_env
+        (cd "$MXNET_SRC/perl-package/AI-MXNet" && prove -I"$ROOT/perl-shim/blib/lib" -I"$ROOT/perl-shim/blib/arch" t/test_kvstore.t) ;;
+    perl-optimizers)
+        perl_env
+        (cd "$MXNET_SRC/perl-package/AI-MXNet" && prove -I"$ROOT/perl-shim/blib/lib" -I"$ROOT/perl-shim/blib/arch" t/test_optimizers.t) ;;
+    dist)
+        python_env
+        (cd "$MXNET_SRC/tests/nightly" && bash "$ROOT/.ci/peer-dist.sh" dist_sync_kvstore.py) ;;
+    *) echo "peer-tests: unknown suite $1" >&2; return 2 ;;
+    esac
+}
+
+failed=()
+for s in $SUITES; do
+    echo "== peer suite $s"
+    run_suite "$s" || failed+=("$s")
+done
+if ((${#failed[@]})); then
+    echo "peer-tests: failed: ${failed[*]}" >&2
+    exit 1
+fi
+echo "peer-tests: all passed ($SUITES)"
