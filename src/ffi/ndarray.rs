@@ -518,7 +518,7 @@ pub unsafe extern "C" fn MXNDArraySave(
                 .map(String::from)
                 .collect()
         };
-        io::write_file(fname, &io::save(&arrays, &names)?)
+        io::save_file(fname, &arrays, &names)
     })
 }
 
@@ -540,7 +540,7 @@ pub unsafe extern "C" fn MXNDArrayLoad(
             out_arg(out_name_size, "out_name_size")?,
             out_arg(out_names, "out_names")?,
         );
-        let (arrays, names) = io::load(&io::read_file(fname)?)?;
+        let (arrays, names) = io::load_file(fname)?;
         let names = names
             .into_iter()
             .map(|n| {
@@ -575,8 +575,7 @@ pub unsafe extern "C" fn MXNDArraySaveRawBytes(
     boundary(|| {
         let a = array(handle)?;
         let (out_size, out_buf) = (out_arg(out_size, "out_size")?, out_arg(out_buf, "out_buf")?);
-        let mut bytes = Vec::new();
-        io::save_array(&a, &mut bytes)?;
+        let bytes = io::save_array(&a)?;
         BUFFERS.with(|b| {
             let mut b = b.borrow_mut();
             b.raw_bytes = bytes;

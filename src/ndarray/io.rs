@@ -6,6 +6,8 @@
 //! shape  = i32 ndim, ndim × i64
 //! name   = u64 len, len bytes
 
+use std::io::{Read, Write};
+
 use super::{Context, DType, NDArray, Shape, Storage};
 use crate::error::{Error, Result};
 
@@ -15,8 +17,38 @@ const ARRAY_MAGIC_V2: u32 = 0xF993_FAC9;
 /// numpy-shape arrays (`ndim == -1` means unknown, i.e. none).
 const ARRAY_MAGIC_V3: u32 = 0xF993_FACA;
 
-/// A whole `.params` file: arrays and (empty, or one per array) names.
+/// A whole `.params` file in memory: arrays and (empty, or one per array) names.
 pub fn save(arrays: &[NDArray], names: &[String]) -> Result<Vec<u8>> {
+    check_names(arrays, names)?;
+    let size = arrays
+        .iter()
+        .fold(24, |n, a| n + record_size(a))
+        + names.iter().fold(8, |n, name| n + 8 + name.len());
+    let mut out = Vec::new();
+    out.try_reserve_exact(size)
+        .map_err(|_| Error::OutOfMemory(size))?;
+    write_file_body(arrays, names, &mut out).map_err(|e| Error::Panic(e.to_string()))?;
+    Ok(out)
+}
+
+/// Writes a whole `.params` file to `path` as it is serialised: no copy of the arrays in
+/// memory, so saving needs no memory beyond a small buffer.
+pub fn save_file(path: &str, arrays: &[NDArray], names: &[String]) -> Result<()> {
+    check_names(arrays, names)?;
+    let io_error = |e: std::io::Error| Error::Io {
+        path: path.to_string(),
+        detail: e.to_string(),
+    };
+    let file = std::fs::File::create(path).map_err(io_error)?;
+    let mut w = std::io::BufWriter::new(file);
+    write_file_body(arrays, names, &mut w).map_err(io_error)?;
+    w.into_inner()
+        .map_err(|e| io_error(e.into_error()))?
+        .sync_data()
+        .map_err(io_error)
+}
+
+fn check_names(arrays: &[NDArray], names: &[String]) -> Result<()> {
     if !names.is_empty() && names.len() != arrays.len() {
         return Err(Error::invalid(format!(
             "{} arrays but {} names",
@@ -24,82 +56,152 @@ pub fn save(arrays: &[NDArray], names: &[String]) -> Result<Vec<u8>> {
             names.len()
         )));
     }
-    let mut out = Vec::new();
-    out.extend_from_slice(&FILE_MAGIC.to_le_bytes());
-    out.extend_from_slice(&0u64.to_le_bytes());
-    out.extend_from_slice(&(arrays.len() as u64).to_le_bytes());
+    Ok(())
+}
+
+fn write_file_body(arrays: &[NDArray], names: &[String], w: &mut impl Write) -> std::io::Result<()> {
+    w.write_all(&FILE_MAGIC.to_le_bytes())?;
+    w.write_all(&0u64.to_le_bytes())?;
+    w.write_all(&(arrays.len() as u64).to_le_bytes())?;
     for a in arrays {
-        save_array(a, &mut out)?;
+        write_record(a, w)?;
     }
-    out.extend_from_slice(&(names.len() as u64).to_le_bytes());
+    w.write_all(&(names.len() as u64).to_le_bytes())?;
     for n in names {
-        out.extend_from_slice(&(n.len() as u64).to_le_bytes());
-        out.extend_from_slice(n.as_bytes());
+        w.write_all(&(n.len() as u64).to_le_bytes())?;
+        w.write_all(n.as_bytes())?;
     }
+    Ok(())
+}
+
+/// One array record (the `MXNDArraySaveRawBytes` format), in a buffer of its exact size.
+pub fn save_array(a: &NDArray) -> Result<Vec<u8>> {
+    let size = record_size(a);
+    let mut out = Vec::new();
+    out.try_reserve_exact(size)
+        .map_err(|_| Error::OutOfMemory(size))?;
+    write_record(a, &mut out).map_err(|e| Error::Panic(e.to_string()))?;
     Ok(out)
 }
 
-/// One array record (the `MXNDArraySaveRawBytes` format).
-pub fn save_array(a: &NDArray, out: &mut Vec<u8>) -> Result<()> {
-    out.extend_from_slice(&ARRAY_MAGIC_V2.to_le_bytes());
-    out.extend_from_slice(&(a.storage() as i32).to_le_bytes());
-    out.extend_from_slice(&(a.shape().ndim() as i32).to_le_bytes());
+/// Bytes of `a`'s record.
+fn record_size(a: &NDArray) -> usize {
+    let head = 4 + 4 + 4 + 8 * a.shape().ndim();
+    if a.is_none() {
+        head
+    } else {
+        head + 12 + a.nbytes()
+    }
+}
+
+/// A 0-d array needs the numpy-shape magic: in the legacy format `ndim == 0` means "none".
+fn write_record(a: &NDArray, w: &mut impl Write) -> std::io::Result<()> {
+    let ndim = a.shape().ndim();
+    let magic = if ndim == 0 && !a.is_none() {
+        ARRAY_MAGIC_V3
+    } else {
+        ARRAY_MAGIC_V2
+    };
+    w.write_all(&magic.to_le_bytes())?;
+    w.write_all(&(a.storage() as i32).to_le_bytes())?;
+    w.write_all(&(ndim as i32).to_le_bytes())?;
     for &d in &a.shape().0 {
-        out.extend_from_slice(&d.to_le_bytes());
+        w.write_all(&d.to_le_bytes())?;
     }
     if a.is_none() {
         return Ok(());
     }
     let ctx = a.context();
-    out.extend_from_slice(&ctx.dev_type.to_le_bytes());
-    out.extend_from_slice(&ctx.dev_id.to_le_bytes());
-    out.extend_from_slice(&a.dtype().code().to_le_bytes());
-    a.read(|bytes| out.extend_from_slice(bytes))
+    w.write_all(&ctx.dev_type.to_le_bytes())?;
+    w.write_all(&ctx.dev_id.to_le_bytes())?;
+    w.write_all(&a.dtype().code().to_le_bytes())?;
+    a.read(|bytes| w.write_all(bytes))
+        .map_err(|e| std::io::Error::other(e.to_string()))?
 }
 
+/// A whole `.params` file from memory.
 pub fn load(bytes: &[u8]) -> Result<(Vec<NDArray>, Vec<String>)> {
-    let mut r = Reader { bytes, pos: 0 };
-    let magic = r.u64()?;
+    let mut r = Reader::new(bytes, bytes.len() as u64);
+    check_file_magic(r.u64()?)?;
+    load_body(&mut r)
+}
+
+/// A whole `.params` file from `path`, parsed as it is read: the header is checked before
+/// anything else is read, and no count or size is believed beyond the bytes the file has.
+pub fn load_file(path: &str) -> Result<(Vec<NDArray>, Vec<String>)> {
+    let io_error = |e: std::io::Error| Error::Io {
+        path: path.to_string(),
+        detail: e.to_string(),
+    };
+    let mut file = std::fs::File::open(path).map_err(io_error)?;
+    let mut head = [0u8; 8];
+    file.read_exact(&mut head).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => {
+            Error::Format("not an MXNet array file (shorter than its 8-byte header)".into())
+        }
+        _ => io_error(e),
+    })?;
+    check_file_magic(u64::from_le_bytes(head))?;
+    let meta = file.metadata().map_err(io_error)?;
+    if meta.is_file() {
+        let left = meta.len().saturating_sub(8);
+        load_body(&mut Reader::new(std::io::BufReader::new(file), left))
+    } else {
+        // A pipe or device: its length is what it yields.
+        let mut rest = Vec::new();
+        file.read_to_end(&mut rest).map_err(io_error)?;
+        load_body(&mut Reader::new(&rest[..], rest.len() as u64))
+    }
+}
+
+fn check_file_magic(magic: u64) -> Result<()> {
     if magic != FILE_MAGIC {
         return Err(Error::Format(format!(
             "not an MXNet array file (header 0x{magic:x}, expected 0x112)"
         )));
     }
+    Ok(())
+}
+
+fn load_body<R: Read>(r: &mut Reader<R>) -> Result<(Vec<NDArray>, Vec<String>)> {
     r.u64()?; // reserved
     let count = r.count(4)?;
-    let arrays = (0..count)
-        .map(|_| load_record(&mut r))
-        .collect::<Result<Vec<_>>>()?;
+    let mut arrays = Vec::new();
+    for _ in 0..count {
+        arrays.push(load_record(r)?);
+    }
     let name_count = r.count(8)?;
     if name_count != 0 && name_count != count {
         return Err(Error::Format(format!(
             "{count} arrays but {name_count} names"
         )));
     }
-    let names = (0..name_count)
-        .map(|_| {
-            let len = r.count(1)?;
-            String::from_utf8(r.take(len)?.to_vec())
-                .map_err(|_| Error::Format("a name is not UTF-8".into()))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut names = Vec::new();
+    for _ in 0..name_count {
+        let len = r.count(1)?;
+        let mut name = vec![0; len];
+        r.fill(&mut name)?;
+        names.push(
+            String::from_utf8(name).map_err(|_| Error::Format("a name is not UTF-8".into()))?,
+        );
+    }
     Ok((arrays, names))
 }
 
 /// One array record, which must fill `bytes` exactly.
 pub fn load_array(bytes: &[u8]) -> Result<NDArray> {
-    let mut r = Reader { bytes, pos: 0 };
+    let mut r = Reader::new(bytes, bytes.len() as u64);
     let a = load_record(&mut r)?;
-    if r.pos != bytes.len() {
+    if r.left != 0 {
         return Err(Error::Format(format!(
             "{} bytes left over after the array",
-            bytes.len() - r.pos
+            r.left
         )));
     }
     Ok(a)
 }
 
-fn load_record(r: &mut Reader<'_>) -> Result<NDArray> {
+fn load_record<R: Read>(r: &mut Reader<R>) -> Result<NDArray> {
     let magic = r.u32()?;
     if magic != ARRAY_MAGIC_V2 && magic != ARRAY_MAGIC_V3 {
         return Err(Error::Format(format!(
@@ -117,9 +219,10 @@ fn load_record(r: &mut Reader<'_>) -> Result<NDArray> {
         return Ok(NDArray::none());
     }
     let ndim = usize::try_from(ndim).map_err(|_| Error::Format(format!("bad ndim {ndim}")))?;
-    let dims = (0..r.count_of(ndim, 8)?)
-        .map(|_| r.i64())
-        .collect::<Result<Vec<_>>>()?;
+    let mut dims = Vec::with_capacity(r.count_of(ndim, 8)?);
+    for _ in 0..ndim {
+        dims.push(r.i64()?);
+    }
     let shape = Shape(dims);
     let dev_type = r.i32()?;
     let dev_id = r.i32()?;
@@ -132,38 +235,48 @@ fn load_record(r: &mut Reader<'_>) -> Result<NDArray> {
     .map_err(|e| Error::Format(e.to_string()))?;
     let dtype = DType::from_code(r.i32()?)?;
     let size = shape.size().map_err(|e| Error::Format(e.to_string()))?;
-    let nbytes = r.count_of(size, dtype.size())? * dtype.size();
-    let data = r.take(nbytes)?;
+    r.count_of(size, dtype.size())?;
     let a = NDArray::new(shape, dtype, ctx)?;
-    a.write(|dst| dst.copy_from_slice(data))?;
+    a.write(|dst| r.fill(dst))??;
     Ok(a)
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+/// Reads a record stream from memory or a file, knowing how many bytes are left, so every
+/// count is checked against the data before anything is allocated for it.
+struct Reader<R> {
+    src: R,
+    pos: u64,
+    left: u64,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| {
-                Error::Format(format!(
-                    "truncated: needed {n} bytes at byte {}, only {} left",
-                    self.pos,
-                    self.bytes.len() - self.pos
-                ))
-            })?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
+impl<R: Read> Reader<R> {
+    fn new(src: R, left: u64) -> Reader<R> {
+        Reader { src, pos: 0, left }
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) -> Result<()> {
+        let n = buf.len() as u64;
+        let truncated = |left: u64, pos: u64| {
+            Error::Format(format!(
+                "truncated: needed {n} bytes at byte {pos}, only {left} left"
+            ))
+        };
+        if n > self.left {
+            return Err(truncated(self.left, self.pos));
+        }
+        // A file that shrinks while it is read ends early: that is truncation too.
+        self.src
+            .read_exact(buf)
+            .map_err(|_| truncated(self.left, self.pos))?;
+        self.pos += n;
+        self.left -= n;
+        Ok(())
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        Ok(self.take(N)?.try_into().expect("take returns N bytes"))
+        let mut b = [0; N];
+        self.fill(&mut b)?;
+        Ok(b)
     }
 
     fn u32(&mut self) -> Result<u32> {
@@ -190,30 +303,14 @@ impl<'a> Reader<'a> {
     }
 
     fn count_of(&self, n: usize, item: usize) -> Result<usize> {
-        let left = self.bytes.len() - self.pos;
         match n.checked_mul(item) {
-            Some(b) if b <= left => Ok(n),
+            Some(b) if b as u64 <= self.left => Ok(n),
             _ => Err(Error::Format(format!(
-                "truncated: {n} items of {item} bytes announced, {left} bytes left"
+                "truncated: {n} items of {item} bytes announced, {} bytes left",
+                self.left
             ))),
         }
     }
-}
-
-/// Reads a file into memory, naming the path in errors.
-pub fn read_file(path: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Io {
-        path: path.to_string(),
-        detail: e.to_string(),
-    })
-}
-
-/// Writes a file, naming the path in errors.
-pub fn write_file(path: &str, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|e| Error::Io {
-        path: path.to_string(),
-        detail: e.to_string(),
-    })
 }
 
 #[cfg(test)]
@@ -269,5 +366,72 @@ mod tests {
         assert!(with_stype(2).contains("csr storage is not supported"));
         assert!(with_stype(7).contains("unknown storage type 7"));
         assert!(with_stype(-1).contains("unknown storage type -1"));
+    }
+
+    fn temp_path(name: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("mxkv-io-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name).to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_zero_dim_array_round_trips_as_a_numpy_shape_record() {
+        let a = NDArray::new(Shape(vec![]), DType::F32, Context::cpu(0)).unwrap();
+        a.copy_from_bytes(bytemuck::bytes_of(&2.5f32), 1).unwrap();
+        let raw = save_array(&a).unwrap();
+        assert_eq!(raw[..4], ARRAY_MAGIC_V3.to_le_bytes());
+        let back = load_array(&raw).unwrap();
+        assert!(!back.is_none());
+        assert_eq!(back.shape().ndim(), 0);
+        assert_eq!(back.to_bytes().unwrap(), 2.5f32.to_le_bytes());
+        let none = NDArray::none();
+        let (arrays, _) = load(&save(&[a, none], &[]).unwrap()).unwrap();
+        assert_eq!(arrays[0].to_bytes().unwrap(), 2.5f32.to_le_bytes());
+        assert!(arrays[1].is_none());
+    }
+
+    #[test]
+    fn save_file_and_load_file_round_trip_and_match_the_in_memory_format() {
+        let a = NDArray::new(Shape(vec![3, 2]), DType::F16, Context::cpu(1)).unwrap();
+        a.write(|b| b.iter_mut().enumerate().for_each(|(i, x)| *x = i as u8))
+            .unwrap();
+        let path = temp_path("round.params");
+        save_file(&path, &[a.clone()], &["w".into()]).unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            save(&[a.clone()], &["w".into()]).unwrap()
+        );
+        let (arrays, names) = load_file(&path).unwrap();
+        assert_eq!(names, vec!["w"]);
+        assert_eq!(arrays[0].to_bytes().unwrap(), a.to_bytes().unwrap());
+        let err = save_file("/nonexistent-dir/x.params", &[a], &[]).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent-dir/x.params"), "{err}");
+    }
+
+    #[test]
+    fn load_file_checks_the_header_before_reading_on() {
+        // /dev/zero never ends: only a header check stops reading it.
+        let err = load_file("/dev/zero").unwrap_err().to_string();
+        assert!(err.contains("not an MXNet array file"), "{err}");
+        let short = temp_path("short.params");
+        std::fs::write(&short, [0x12, 0x01]).unwrap();
+        let err = load_file(&short).unwrap_err().to_string();
+        assert!(err.contains("8-byte header"), "{err}");
+    }
+
+    #[test]
+    fn load_file_believes_no_size_beyond_the_file() {
+        let a = NDArray::new(Shape(vec![4]), DType::F32, Context::cpu(0)).unwrap();
+        let mut bytes = save(&[a], &[]).unwrap();
+        // The record's single dimension (after header 24, magic 4, stype 4, ndim 4).
+        bytes[36..44].copy_from_slice(&(1i64 << 40).to_le_bytes());
+        let path = temp_path("huge-dim.params");
+        std::fs::write(&path, &bytes).unwrap();
+        let err = load_file(&path).unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
+        bytes[16..24].copy_from_slice(&(1u64 << 60).to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let err = load_file(&path).unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
     }
 }
