@@ -17,8 +17,15 @@ trap 'rm -rf "$WORK"' EXIT
 
 python_env() {
     [[ -x $VENV/bin/python ]] || bash "$ROOT/python/run-tests.sh" >/dev/null
-    # `import mxnet` resolves to mxkv through the package's own alias module.
-    export PYTHONPATH=$ROOT/python/compat${PYTHONPATH:+:$PYTHONPATH}
+    # MXNet's test helpers (common.py) import nose.
+    "$VENV/bin/python" -c 'import nose' 2>/dev/null || "$VENV/bin/python" -m pip install -q nose
+    # common.py also imports tests/python/common/models.py, which only symbol tests use: a copy of
+    # MXNet without that folder gets an empty placeholder.
+    local placeholders=$WORK/py-placeholders
+    mkdir -p "$placeholders"
+    [[ -f $MXNET_SRC/tests/python/common/models.py ]] || : >"$placeholders/models.py"
+    # `import mxnet` resolves to mxkv (python/compat), from the working tree.
+    export PYTHONPATH=$ROOT/python/compat:$ROOT/python:$placeholders${PYTHONPATH:+:$PYTHONPATH}
     export MXKV_LIBRARY=$ROOT/target/release/libmxkv.so
 }
 
@@ -35,10 +42,12 @@ run_suite() {
     py-optimizer)
         python_env
         # The file imports gluon at the top for tests outside mxkv's scope; they are deselected
-        # and the import gets an empty placeholder.
-        mkdir -p "$WORK/placeholder/mxnet_gluon_placeholder"
+        # and the import gets an empty placeholder module (a pytest plugin loaded first).
+        printf '%s\n' 'import types' 'import mxnet' \
+            'mxnet.gluon = types.ModuleType("mxnet.gluon", "empty placeholder: gluon is not part of mxkv")' \
+            >"$WORK/py-placeholders/mxkv_gluon_placeholder.py"
         (cd "$MXNET_SRC/tests/python/unittest" &&
-            MXKV_GLUON_PLACEHOLDER=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider test_optimizer.py \
+            "$VENV/bin/python" -m pytest -q -p no:cacheprovider -p mxkv_gluon_placeholder test_optimizer.py \
                 --deselect test_optimizer.py::test_sgd --deselect test_optimizer.py::test_nadam \
                 --deselect test_optimizer.py::test_lr_wd_mult) ;;
     perl-kvstore)

@@ -7,7 +7,7 @@ accepted here as in MXNet, and the library refuses arrays created on it.
 
 import threading
 
-__all__ = ["Context", "cpu", "gpu", "cpu_pinned", "current_context"]
+__all__ = ["Context", "cpu", "gpu", "cpu_pinned", "current_context", "num_gpus"]
 
 
 class Context:
@@ -77,3 +77,8 @@ def cpu_pinned(device_id=0):
 def gpu(device_id=0):
     """A GPU context; mxkv has no GPU support, so arrays created on it raise MXNetError."""
     return Context("gpu", device_id)
+
+
+def num_gpus():
+    """The number of GPUs mxkv can use: 0."""
+    return 0

@@ -18,8 +18,9 @@ from .base import (_LIB, MXNetError, check_call, c_array, c_handle_array, c_str,
                    integer_types, mx_uint, py_str, string_types)
 from .ndarray import NDArray
 from . import optimizer as opt
+from .kvstore_base import KVStoreBase, TestStore
 
-__all__ = ["KVStore", "create"]
+__all__ = ["KVStore", "KVStoreBase", "TestStore", "create"]
 
 _UPDATER = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 _STR_UPDATER = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
@@ -68,8 +69,8 @@ def _ctype_key_value(keys, vals):
     return _c_keys(flat_keys, kind), c_handle_array(flat_vals), kind is str, len(flat_keys)
 
 
-class KVStore:
-    """A key-value store for parameter synchronisation (``mx.kv.create(name)``)."""
+class KVStore(KVStoreBase):
+    """A key-value store for parameter synchronisation (``mx.kv.create(name)``), in the library."""
 
     def __init__(self, handle):
         self.handle = handle
@@ -251,9 +252,11 @@ class KVStore:
 
 
 def create(name="local"):
-    """Create a KVStore: 'local' (and any other name without 'dist'/'nccl') or 'dist_*'."""
-    if not isinstance(name, string_types):
-        raise TypeError("name must be a string")
+    """Create a KVStore: a class registered with ``KVStoreBase.register`` under that name, else
+    the library's 'local' (and any other name without 'dist'/'nccl') or 'dist_*'."""
+    registered = KVStoreBase.lookup(name)
+    if registered is not None:
+        return registered()
     handle = ctypes.c_void_p()
     check_call(_LIB.MXKVStoreCreate(name.encode("utf-8"), ctypes.byref(handle)))
     return KVStore(handle)

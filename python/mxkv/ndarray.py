@@ -346,7 +346,7 @@ class NDArray:
             return self._at(key)
         if isinstance(key, slice) and key.step in (None, 1) and self.shape:
             begin, end, _ = key.indices(self.shape[0])
-            return self._slice(begin, max(begin, end))
+            return self._slice(begin, end if end > begin else begin)
         if isinstance(key, tuple):
             view = self
             for position, part in enumerate(key):
@@ -422,7 +422,9 @@ class NDArray:
             return other
         return None
 
-    def _binary(self, other, func, reflected=False):
+    def _binary(self, other, func, reflected=False, out=None):
+        """``func(self, other)`` (``func(other, self)`` when reflected) element-wise with numpy's
+        broadcasting, into ``out`` or a new array of this array's dtype and context."""
         operand = self._operand(other)
         if operand is None:
             return NotImplemented
@@ -432,8 +434,23 @@ class NDArray:
                 result = func(operand, values) if reflected else func(values, operand)
             except ValueError as err:
                 raise MXNetError("operands shape mismatch: %s and %s" % (values.shape, np.shape(operand))) from err
-        out = NDArray(_new_alloc_handle(np.shape(result) or (1,), self.context, self._dtype_code))
-        out._assign(Ellipsis, result)
+        return self._result(result, out)
+
+    def _unary(self, func, out=None):
+        """``func`` of the values, into ``out`` or a new array of this array's dtype and context."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return self._result(func(self._values()), out)
+
+    def _result(self, values, out=None):
+        shape = np.shape(values) or (1,)
+        if out is None:
+            out = NDArray(_new_alloc_handle(shape, self.context, self._dtype_code))
+        elif not isinstance(out, NDArray):
+            raise TypeError("out must be an NDArray, not %s" % type(out).__name__)
+        elif out.shape != shape:
+            raise MXNetError("operands shape mismatch: the result has shape %s, out has shape %s"
+                             % (shape, out.shape))
+        out._assign(Ellipsis, values)
         return out
 
     def _inplace(self, other, func):
@@ -642,3 +659,19 @@ def load(fname):
     if name_count.value == 0:
         return arrays
     return {py_str(names[i]): arrays[i] for i in range(name_count.value)}
+
+
+# Element-wise math, reductions and joins live in ndarray_math (it builds on NDArray above);
+# ``mx.nd`` offers them as functions and NDArray as methods (``x.sqrt()`` is ``mx.nd.sqrt(x)``).
+# As in MXNet, ``max``, ``min``, ``sum``, ``abs`` and ``round`` then shadow the builtins here.
+from . import ndarray_math as _math  # noqa: E402  pylint: disable=wrong-import-position
+from .ndarray_math import *  # noqa: E402,F401,F403  pylint: disable=wrong-import-position,wildcard-import
+
+__all__ += _math.__all__
+
+
+for _name in ("sqrt", "rsqrt", "cbrt", "square", "abs", "sign", "reciprocal", "exp", "expm1", "log",
+              "log1p", "log2", "log10", "floor", "ceil", "round", "rint", "fix", "trunc", "sin", "cos",
+              "tan", "tanh", "sigmoid", "relu", "clip", "norm", "sum", "mean", "max", "min", "prod"):
+    setattr(NDArray, _name, getattr(_math, _name))
+del _name
