@@ -1,76 +1,412 @@
-//! Gradient-compression parameters (reference §3.8). Local stores validate and keep them;
-//! the quantisation itself applies to multi-device and distributed reductions.
+//! 2-bit gradient compression (reference §3.8): the setting, read and checked as MXNet
+//! 1.9.1 reads it, and the state of a store that compresses — for each key, one residual
+//! per pushed array slot, kept from push to push.
+//!
+//! A compressing push quantises each pushed array with its slot's residual into packed
+//! words ([`twobit`]), then forms the key's sum from the packed words alone: the first
+//! slot's values, then each further slot's added in slot order, as MXNet's `CommDevice`
+//! sums its dequantised copies. Only float32 keys can be compressed.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::param_float;
+use super::twobit;
 use crate::error::{Error, Result};
+use crate::ndarray::{DType, NDArray, Storage};
 
+/// The setting of `SetGradientCompression`: 1.9.1 knows one type, `2bit`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GradientCompression {
-    /// The 2-bit quantisation threshold (> 0).
+    /// The 2-bit quantisation threshold (> 0; may be +inf).
     pub threshold: f32,
 }
 
+/// MXNet's `CompressionType` codes, as they travel in [`GradientCompression::encode`].
+const TYPE_NONE: &str = "0";
+const TYPE_TWO_BIT: &str = "1";
+
 impl GradientCompression {
-    /// Parses `(key, value)` pairs as MXNet does: `type` is required and must be `2bit`,
-    /// `threshold` defaults to 0.5 and must be > 0; unknown keys are ignored.
+    /// Reads `(name, value)` pairs as MXNet's `GradientCompressionParam` does: in order, a
+    /// later pair overriding an earlier one; `threshold` (default 0.5) read as dmlc reads
+    /// a float, its errors reported at once; unknown names ignored; then `type` required,
+    /// `threshold > 0`, and `type` must be `2bit` — checked in that order, with MXNet's
+    /// messages.
     pub fn parse<'a>(
         params: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<GradientCompression> {
+        let refuse = |msg: String| Error::GradientCompression(msg);
         let mut kind = None;
         let mut threshold = 0.5f32;
-        for (key, value) in params {
-            match key {
+        for (name, value) in params {
+            match name {
                 "type" => kind = Some(value),
                 "threshold" => {
-                    threshold = value.trim().parse::<f32>().map_err(|_| {
-                        Error::GradientCompression(format!(
-                        "Invalid Parameter format for threshold expect float but value='{value}'"
-                    ))
-                    })?
+                    threshold =
+                        param_float::parse(value).map_err(|why| refuse(why.message(name, value)))?
                 }
                 _ => {}
             }
         }
+        let kind = kind
+            .ok_or_else(|| refuse("Required parameter type of string is not presented".into()))?;
+        if threshold.is_nan() || threshold <= 0.0 {
+            return Err(refuse(format!(
+                "Check failed: params.threshold > 0 ({} vs. 0) : threshold must be greater than 0",
+                param_float::display(threshold)
+            )));
+        }
+        if kind != "2bit" {
+            return Err(refuse(format!(
+                "Unknown type for gradient compression {kind}"
+            )));
+        }
+        Ok(GradientCompression { threshold })
+    }
+
+    /// The setting as MXNet's workers send it to servers (`EncodeParams`): the type code,
+    /// a comma and the threshold with six decimals, e.g. `1,0.500000`.
+    pub fn encode(&self) -> String {
+        format!("{TYPE_TWO_BIT},{:.6}", self.threshold)
+    }
+
+    /// Reads [`encode`](Self::encode)'s form; `0` (MXNet's "none") gives `None`.
+    pub fn decode(text: &str) -> Result<Option<GradientCompression>> {
+        let bad =
+            || Error::GradientCompression(format!("bad gradient compression setting '{text}'"));
+        let (kind, threshold) = text.split_once(',').unwrap_or((text, ""));
         match kind {
-            None => Err(Error::GradientCompression("Required parameter type of string is not presented".into())),
-            Some("2bit") if threshold > 0.0 => Ok(GradientCompression { threshold }),
-            Some("2bit") => Err(Error::GradientCompression(format!(
-                "Check failed: params.threshold > 0 ({threshold} vs. 0) : threshold must be greater than 0"
-            ))),
-            Some(other) => Err(Error::GradientCompression(format!(
-                "Unknown type for gradient compression {other} (supported: 2bit)"
-            ))),
+            TYPE_NONE => Ok(None),
+            TYPE_TWO_BIT => {
+                let threshold: f32 = threshold.parse().map_err(|_| bad())?;
+                if threshold.is_nan() || threshold <= 0.0 {
+                    return Err(bad());
+                }
+                Ok(Some(GradientCompression { threshold }))
+            }
+            _ => Err(bad()),
         }
     }
+}
+
+/// One pushed array slot of a key: its residual and the packed words of its last push.
+struct Slot {
+    residual: Vec<f32>,
+    packed: Vec<u32>,
+}
+
+/// The compression of a store: its setting (none until set; MXNet has no way back to
+/// none) and the slots of every key pushed since.
+#[derive(Default)]
+pub struct Compressor {
+    setting: RwLock<Option<GradientCompression>>,
+    keys: Mutex<HashMap<i32, Arc<Mutex<Vec<Slot>>>>>,
+}
+
+impl Compressor {
+    /// Sets or changes the setting. Residuals are kept: a changed threshold applies to
+    /// what they hold from then on, as in MXNet.
+    pub fn set(&self, setting: GradientCompression) {
+        *self.setting.write() = Some(setting);
+    }
+
+    pub fn setting(&self) -> Option<GradientCompression> {
+        *self.setting.read()
+    }
+
+    /// Checks, before a push changes anything, that `sources` can be compressed into a key
+    /// holding `stored`, and makes sure the key has a zeroed residual for each of them (a
+    /// slot first pushed now starts at zero; memory that cannot be had fails the push).
+    pub fn prepare(&self, key: i32, stored: &NDArray, sources: &[&NDArray]) -> Result<()> {
+        if stored.dtype() != DType::F32 {
+            return Err(Error::GradientCompression(format!(
+                "Gradient compression is only supported for float32 type of parameters: key {key} is {}",
+                stored.dtype().name()
+            )));
+        }
+        if sources.iter().any(|s| s.storage() != Storage::Dense) {
+            return Err(Error::GradientCompression(
+                "Gradient compression for row sparse storage type is not supported".into(),
+            ));
+        }
+        let n = stored.size();
+        let slots = self.slots(key);
+        let mut slots = slots.lock();
+        if slots.len() < sources.len() {
+            let add = sources.len() - slots.len();
+            slots
+                .try_reserve(add)
+                .map_err(|_| Error::OutOfMemory(add))?;
+            for _ in 0..add {
+                slots.push(Slot {
+                    residual: zeroed(n)?,
+                    packed: zeroed(twobit::packed_len(n))?,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `dst = Σ dequantise(quantise(sources[i], residual of slot i))`, slot by slot, after
+    /// [`prepare`](Self::prepare) passed for the same arrays. Each source is read once,
+    /// under its own lock; `dst` is written once, from the packed words, so a source may
+    /// be `dst` itself.
+    pub fn reduce_into(&self, key: i32, sources: &[&NDArray], dst: &NDArray) -> Result<()> {
+        let threshold = self
+            .setting()
+            .ok_or_else(|| Error::invalid("no gradient compression is set"))?
+            .threshold;
+        let slots = self.slots(key);
+        let mut slots = slots.lock();
+        for (slot, source) in slots.iter_mut().zip(sources) {
+            let quantize = |grad: &[u8]| {
+                twobit::quantize(
+                    bytemuck::cast_slice(grad),
+                    &mut slot.residual,
+                    threshold,
+                    &mut slot.packed,
+                )
+            };
+            if source.dtype() == DType::F32 {
+                source.read(quantize)?;
+            } else {
+                let converted = NDArray::new(source.shape().clone(), DType::F32, source.context())?;
+                converted.assign_sum(&[source])?;
+                converted.read(quantize)?;
+            }
+        }
+        dst.write(|out| {
+            let out: &mut [f32] = bytemuck::cast_slice_mut(out);
+            for (i, slot) in slots[..sources.len()].iter().enumerate() {
+                if i == 0 {
+                    twobit::dequantize(&slot.packed, threshold, out);
+                } else {
+                    twobit::dequantize_add(&slot.packed, threshold, out);
+                }
+            }
+        })
+    }
+
+    fn slots(&self, key: i32) -> Arc<Mutex<Vec<Slot>>> {
+        self.keys.lock().entry(key).or_default().clone()
+    }
+}
+
+/// `n` zeros, or an out-of-memory error instead of an abort.
+fn zeroed<T: Default + Clone>(n: usize) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| Error::OutOfMemory(n * std::mem::size_of::<T>()))?;
+    v.resize(n, T::default());
+    Ok(v)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ndarray::{Context, Shape};
+
+    fn params(p: &[(&str, &str)]) -> Result<GradientCompression> {
+        GradientCompression::parse(p.iter().copied())
+    }
+
+    fn msg(p: &[(&str, &str)]) -> String {
+        params(p).unwrap_err().to_string()
+    }
 
     #[test]
-    fn parses_and_rejects_like_mxnet() {
+    fn reads_settings_as_mxnet() {
+        assert_eq!(params(&[("type", "2bit")]).unwrap().threshold, 0.5);
+        let g = params(&[("threshold", "0.25"), ("type", "2bit"), ("other", "x")]).unwrap();
+        assert_eq!(g.threshold, 0.25);
+        // A later pair overrides an earlier one.
         assert_eq!(
-            GradientCompression::parse([("type", "2bit")])
+            params(&[("type", "x"), ("type", "2bit")])
                 .unwrap()
                 .threshold,
             0.5
         );
-        let g =
-            GradientCompression::parse([("threshold", "0.25"), ("type", "2bit"), ("other", "x")])
-                .unwrap();
-        assert_eq!(g.threshold, 0.25);
-        let msg = |p: &[(&str, &str)]| {
-            GradientCompression::parse(p.iter().copied())
-                .unwrap_err()
-                .to_string()
-        };
-        assert!(msg(&[("threshold", "1")])
-            .contains("Required parameter type of string is not presented"));
-        assert!(msg(&[("type", "2bit"), ("threshold", "0")])
-            .contains("threshold must be greater than 0"));
-        assert!(
-            msg(&[("type", "2bit"), ("threshold", "abc")]).contains("expect float but value='abc'")
+        let g = params(&[("threshold", "0"), ("threshold", "0.75"), ("type", "2bit")]).unwrap();
+        assert_eq!(g.threshold, 0.75);
+        assert_eq!(
+            params(&[("type", "2bit"), ("threshold", "inf")])
+                .unwrap()
+                .threshold,
+            f32::INFINITY
         );
-        assert!(msg(&[("type", "1bit")]).contains("Unknown type for gradient compression 1bit"));
+    }
+
+    #[test]
+    fn refuses_settings_with_mxnets_messages() {
+        assert_eq!(
+            msg(&[("threshold", "1")]),
+            "Required parameter type of string is not presented"
+        );
+        assert_eq!(
+            msg(&[]),
+            "Required parameter type of string is not presented"
+        );
+        assert_eq!(
+            msg(&[(" type", "2bit")]),
+            "Required parameter type of string is not presented"
+        );
+        assert_eq!(
+            msg(&[("type", "2bit"), ("threshold", "0")]),
+            "Check failed: params.threshold > 0 (0 vs. 0) : threshold must be greater than 0"
+        );
+        assert_eq!(
+            msg(&[("type", "2bit"), ("threshold", "-1.5e-7")]),
+            "Check failed: params.threshold > 0 (-1.5e-07 vs. 0) : threshold must be greater than 0"
+        );
+        assert!(msg(&[("type", "2bit"), ("threshold", "nan")]).contains("(nan vs. 0)"));
+        assert!(msg(&[("type", "2bit"), ("threshold", "-")]).contains("(-0 vs. 0)"));
+        assert_eq!(
+            msg(&[("type", "2bit"), ("threshold", "abc")]),
+            "Invalid Parameter format for threshold expect float but value='abc'"
+        );
+        assert_eq!(
+            msg(&[("type", "2bit"), ("threshold", "0.5abc")]),
+            "Some trailing characters could not be parsed: 'abc'"
+        );
+        assert_eq!(
+            msg(&[("type", "2bit"), ("threshold", "1e40")]),
+            "Out of range value for threshold, value='1e40'"
+        );
+        assert_eq!(
+            msg(&[("type", "1bit")]),
+            "Unknown type for gradient compression 1bit"
+        );
+        assert_eq!(
+            msg(&[("type", "2BIT")]),
+            "Unknown type for gradient compression 2BIT"
+        );
+        assert_eq!(
+            msg(&[("type", "2bit "),]),
+            "Unknown type for gradient compression 2bit "
+        );
+        // The order of MXNet's checks: a bad float first, then the missing type, then the
+        // threshold, then the type.
+        assert!(msg(&[("threshold", "abc")]).contains("Invalid Parameter format"));
+        assert!(
+            msg(&[("type", "xx"), ("threshold", "0")]).contains("threshold must be greater than 0")
+        );
+        assert!(
+            msg(&[("threshold", "abc"), ("threshold", "0.5"), ("type", "2bit")])
+                .contains("value='abc'")
+        );
+    }
+
+    #[test]
+    fn encodes_as_mxnet_sends_it_to_servers() {
+        let g = params(&[("type", "2bit")]).unwrap();
+        assert_eq!(g.encode(), "1,0.500000");
+        assert_eq!(GradientCompression::decode("1,0.500000").unwrap(), Some(g));
+        assert_eq!(
+            GradientCompression::decode("1,0.25")
+                .unwrap()
+                .unwrap()
+                .threshold,
+            0.25
+        );
+        assert_eq!(GradientCompression::decode("0").unwrap(), None);
+        assert!(GradientCompression::decode("1,x").is_err());
+        assert!(GradientCompression::decode("1,0").is_err());
+        assert!(GradientCompression::decode("7,0.5").is_err());
+    }
+
+    fn filled(values: &[f32]) -> NDArray {
+        let a = NDArray::new(
+            Shape(vec![values.len() as i64]),
+            DType::F32,
+            Context::cpu(0),
+        )
+        .unwrap();
+        a.copy_from_bytes(bytemuck::cast_slice(values), values.len())
+            .unwrap();
+        a
+    }
+
+    fn values(a: &NDArray) -> Vec<f32> {
+        bytemuck::cast_slice(&a.to_bytes().unwrap()).to_vec()
+    }
+
+    fn push(c: &Compressor, key: i32, sources: &[&NDArray], dst: &NDArray) -> Vec<f32> {
+        c.prepare(key, dst, sources).unwrap();
+        c.reduce_into(key, sources, dst).unwrap();
+        values(dst)
+    }
+
+    #[test]
+    fn residuals_are_kept_per_key_and_per_slot() {
+        // MXNet 1.9.1, 'device' store, threshold 0.5, values [0.3,-0.3,0.6,-1.2] and
+        // [0.2,0.4,-0.6,2.0] pushed together to key 1 four times, and the first alone to
+        // key 2 three times.
+        let c = Compressor::default();
+        c.set(params(&[("type", "2bit")]).unwrap());
+        let (a, b) = (
+            filled(&[0.3, -0.3, 0.6, -1.2]),
+            filled(&[0.2, 0.4, -0.6, 2.0]),
+        );
+        let (k1, k2) = (filled(&[0.0; 4]), filled(&[0.0; 4]));
+        let k1_sums: Vec<Vec<f32>> = (0..4).map(|_| push(&c, 1, &[&a, &b], &k1)).collect();
+        assert_eq!(
+            k1_sums,
+            [
+                [0.0, 0.0, 0.0, 0.0],
+                [0.5, 0.0, 0.0, 0.0],
+                [0.5, 0.5, 0.0, 0.0],
+                [0.5, 0.0, 0.0, 0.0]
+            ]
+        );
+        let k2_sums: Vec<Vec<f32>> = (0..3).map(|_| push(&c, 2, &[&a], &k2)).collect();
+        assert_eq!(
+            k2_sums,
+            [
+                [0.0, 0.0, 0.5, -0.5],
+                [0.5, -0.5, 0.5, -0.5],
+                [0.0, 0.0, 0.5, -0.5]
+            ]
+        );
+    }
+
+    #[test]
+    fn a_later_push_with_more_arrays_starts_their_residuals_at_zero() {
+        let c = Compressor::default();
+        c.set(params(&[("type", "2bit")]).unwrap());
+        let (g, dst) = (filled(&[0.3]), filled(&[0.0]));
+        assert_eq!(push(&c, 0, &[&g], &dst), [0.0]);
+        // Slot 0 holds 0.3 and sends 0.5; slot 1 is new and sends nothing.
+        assert_eq!(push(&c, 0, &[&g, &g], &dst), [0.5]);
+        // Slot 0: 0.1 + 0.3; slot 1: 0.6; slot 2: 0.3.
+        assert_eq!(push(&c, 0, &[&g, &g, &g], &dst), [0.5]);
+    }
+
+    #[test]
+    fn a_changed_threshold_applies_to_the_kept_residuals() {
+        let c = Compressor::default();
+        c.set(params(&[("type", "2bit")]).unwrap());
+        let (g, dst) = (filled(&[0.3]), filled(&[0.0]));
+        assert_eq!(push(&c, 0, &[&g], &dst), [0.0]);
+        c.set(params(&[("type", "2bit"), ("threshold", "0.2")]).unwrap());
+        for _ in 0..3 {
+            assert_eq!(push(&c, 0, &[&g], &dst), [0.2]);
+        }
+    }
+
+    #[test]
+    fn other_dtypes_convert_into_a_float32_key_and_other_keys_are_refused() {
+        let c = Compressor::default();
+        c.set(params(&[("type", "2bit")]).unwrap());
+        let dst = filled(&[0.0, 0.0]);
+        let g64 = NDArray::new(Shape(vec![2]), DType::F64, Context::cpu(0)).unwrap();
+        g64.copy_from_bytes(bytemuck::cast_slice(&[0.75f64, -2.0]), 2)
+            .unwrap();
+        assert_eq!(push(&c, 3, &[&g64], &dst), [0.5, -0.5]);
+        let half = NDArray::new(Shape(vec![2]), DType::F16, Context::cpu(0)).unwrap();
+        let err = c.prepare(4, &half, &[&half]).unwrap_err().to_string();
+        assert!(err.contains("only supported for float32"), "{err}");
+        assert!(err.contains("key 4 is float16"), "{err}");
     }
 }

@@ -7,6 +7,8 @@
 //! local kind is a single-member cluster.
 
 pub mod compression;
+pub mod param_float;
+pub mod twobit;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
