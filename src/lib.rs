@@ -8,5 +8,6 @@ pub mod error;
 pub mod ffi;
 pub mod kvstore;
 pub mod ndarray;
+pub mod optimizer;
 
 pub use error::{Error, Result};

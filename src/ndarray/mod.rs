@@ -278,6 +278,12 @@ impl NDArray {
         }
     }
 
+    /// Identity of the memory block under this view (`None` for the empty array): views
+    /// with one id share one lock, and locks on several blocks are taken in ascending id.
+    pub fn memory_id(&self) -> Option<usize> {
+        self.0.chunk.as_ref().map(|c| c.addr())
+    }
+
     /// True when no other array or handle refers to this array's memory.
     pub fn is_sole_view(&self) -> bool {
         Arc::strong_count(&self.0) == 1

@@ -1,0 +1,25 @@
+//! MXNet 1.9.1's optimizers, natively: the update operators (`sgd_mom_update`,
+//! `adam_update`, …) on float32, float64 and float16 arrays (float16 also with float32
+//! master weights, `mp_*`), with MXNet's parameter names and its arithmetic, one operation
+//! at a time in MXNet's order, so that float32 results are MXNet's bit for bit.
+//!
+//! [`ops`] names the operators and checks their arguments; one module per rule family
+//! holds the arithmetic on typed slices ([`real`] makes one generic body serve every
+//! dtype); [`lanes`] splits large arrays over both cores.
+
+pub mod access;
+pub mod adam;
+pub mod composed;
+pub mod ftrl;
+pub mod lanes;
+pub mod ops;
+pub mod params;
+pub mod real;
+pub mod rmsprop;
+pub mod sgd;
+pub mod signum;
+
+pub use ops::{apply, Rule, OPERATORS};
+
+#[cfg(test)]
+mod tests;

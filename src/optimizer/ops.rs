@@ -1,0 +1,641 @@
+//! The update operators by name, as MXNet 1.9.1 registers them (`sgd_mom_update`,
+//! `adam_update`, …) with their parameter names, defaults and inputs, plus `mxkv_*`
+//! operators for the optimizers that MXNet composes in Python (AdaGrad, AdaDelta, Adamax,
+//! Nadam). [`Rule::parse`] checks a name and its parameters; [`Rule::apply`] checks the
+//! arrays, then updates them in place.
+
+use super::access::write_all;
+use super::adam::{self, Adam, LambPhase1, LambPhase2};
+use super::composed::{self, AdaDelta, AdaGrad, Adamax, Grad, Nadam};
+use super::ftrl::{self, Ftml, Ftrl};
+use super::params::Params;
+use super::real::{Half, Real, Storage};
+use super::rmsprop::{self, RmsProp};
+use super::sgd::{self, Sgd};
+use super::signum::{self, Signum};
+use crate::error::{Error, Result};
+use crate::ndarray::{DType, NDArray};
+
+/// An update operator with its parsed parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    Sgd(Sgd),
+    SgdMom(Sgd),
+    MpSgd(Sgd),
+    MpSgdMom(Sgd),
+    MultiSgd(Sgd),
+    MultiMpSgd(Sgd),
+    NagMom(Sgd),
+    MpNagMom(Sgd),
+    Adam(Adam),
+    RmsProp(RmsProp),
+    RmsPropAlex(RmsProp),
+    Ftrl(Ftrl),
+    Ftml(Ftml),
+    SignSgd(Signum),
+    Signum(Signum),
+    LambPhase1(LambPhase1),
+    LambPhase2(LambPhase2),
+    MpLambPhase1(LambPhase1),
+    MpLambPhase2(LambPhase2),
+    AdaGrad(AdaGrad),
+    AdaDelta(AdaDelta),
+    Adamax(Adamax),
+    Nadam(Nadam),
+}
+
+/// The names of every operator [`Rule::parse`] knows.
+pub const OPERATORS: &[&str] = &[
+    "sgd_update",
+    "sgd_mom_update",
+    "mp_sgd_update",
+    "mp_sgd_mom_update",
+    "multi_sgd_update",
+    "multi_sgd_mom_update",
+    "multi_mp_sgd_update",
+    "multi_mp_sgd_mom_update",
+    "nag_mom_update",
+    "mp_nag_mom_update",
+    "adam_update",
+    "rmsprop_update",
+    "rmspropalex_update",
+    "ftrl_update",
+    "ftml_update",
+    "signsgd_update",
+    "signum_update",
+    "lamb_update_phase1",
+    "lamb_update_phase2",
+    "mp_lamb_update_phase1",
+    "mp_lamb_update_phase2",
+    "mxkv_adagrad_update",
+    "mxkv_adadelta_update",
+    "mxkv_adamax_update",
+    "mxkv_nadam_update",
+];
+
+/// What an operator takes: its arrays by name, and from which one on they are float32
+/// (a multi-precision operator's float32 states), the rest sharing the weight's dtype.
+struct Signature {
+    arrays: &'static [&'static str],
+    float32_from: usize,
+}
+
+const fn sig(arrays: &'static [&'static str]) -> Signature {
+    Signature {
+        arrays,
+        float32_from: arrays.len(),
+    }
+}
+
+const fn mp(arrays: &'static [&'static str], float32_from: usize) -> Signature {
+    Signature {
+        arrays,
+        float32_from,
+    }
+}
+
+const SGD_PARAMS: &[&str] = &["lr", "wd", "rescale_grad", "clip_gradient", "lazy_update"];
+const SGD_MOM_PARAMS: &[&str] = &[
+    "lr",
+    "momentum",
+    "wd",
+    "rescale_grad",
+    "clip_gradient",
+    "lazy_update",
+];
+const MULTI_SGD_PARAMS: &[&str] = &[
+    "lrs",
+    "wds",
+    "momentum",
+    "rescale_grad",
+    "clip_gradient",
+    "num_weights",
+];
+const GRAD_PARAMS: [&str; 2] = ["rescale_grad", "clip_gradient"];
+
+fn sgd_params(p: &Params, momentum: bool) -> Result<Sgd> {
+    Ok(Sgd {
+        lr: p.f32("lr", None)?,
+        momentum: if momentum {
+            p.f32("momentum", Some(0.0))?
+        } else {
+            0.0
+        },
+        wd: p.f32("wd", Some(0.0))?,
+        rescale_grad: p.f32("rescale_grad", Some(1.0))?,
+        clip_gradient: p.f32("clip_gradient", Some(-1.0))?,
+    })
+}
+
+/// `multi_*sgd*_update` of one weight: `lrs` and `wds` are one-element tuples.
+fn multi_sgd_params(op: &str, p: &Params, momentum: bool) -> Result<Sgd> {
+    let num = p.int("num_weights", Some(1))?;
+    if num != 1 {
+        return Err(Error::invalid(format!(
+            "{op}: mxkv updates one weight per call (num_weights=1), got num_weights={num}"
+        )));
+    }
+    let one = |name: &str| -> Result<f32> {
+        let text = p.text_of(name).ok_or_else(|| {
+            Error::invalid(format!(
+                "Required parameter {name} of tuple of <float> is not presented, in operator {op}"
+            ))
+        })?;
+        let inner = text
+            .trim_start_matches(['(', '['])
+            .trim_end_matches([')', ']']);
+        let items: Vec<&str> = inner
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        match items.as_slice() {
+            [v] => v.parse().map_err(|_| {
+                Error::invalid(format!(
+                    "Invalid Parameter format for {name} expect tuple of <float> but value='{text}', in operator {op}"
+                ))
+            }),
+            _ => Err(Error::invalid(format!(
+                "{op}: {name} must hold one value for one weight, got '{text}'"
+            ))),
+        }
+    };
+    Ok(Sgd {
+        lr: one("lrs")?,
+        momentum: if momentum {
+            p.f32("momentum", Some(0.0))?
+        } else {
+            0.0
+        },
+        wd: one("wds")?,
+        rescale_grad: p.f32("rescale_grad", Some(1.0))?,
+        clip_gradient: p.f32("clip_gradient", Some(-1.0))?,
+    })
+}
+
+fn grad_params(p: &Params) -> Result<Grad> {
+    Ok(Grad {
+        rescale_grad: p.f64("rescale_grad", Some(1.0))?,
+        clip_gradient: p.f64("clip_gradient", Some(-1.0))?,
+    })
+}
+
+fn with_grad(names: &[&'static str]) -> Vec<&'static str> {
+    names.iter().copied().chain(GRAD_PARAMS).collect()
+}
+
+impl Rule {
+    /// The operator `op` with its parameters; unknown names, missing required parameters
+    /// and unreadable values are errors.
+    pub fn parse(op: &str, pairs: &[(&str, &str)]) -> Result<Rule> {
+        let p = |known: &[&str]| Params::new(op, pairs, known);
+        Ok(match op {
+            "sgd_update" => Rule::Sgd(sgd_params(&p(SGD_PARAMS)?, false)?),
+            "sgd_mom_update" => Rule::SgdMom(sgd_params(&p(SGD_MOM_PARAMS)?, true)?),
+            "mp_sgd_update" => Rule::MpSgd(sgd_params(&p(SGD_PARAMS)?, false)?),
+            "mp_sgd_mom_update" => Rule::MpSgdMom(sgd_params(&p(SGD_MOM_PARAMS)?, true)?),
+            "multi_sgd_update" => {
+                Rule::MultiSgd(multi_sgd_params(op, &p(MULTI_SGD_PARAMS)?, false)?)
+            }
+            "multi_sgd_mom_update" => {
+                Rule::SgdMom(multi_sgd_params(op, &p(MULTI_SGD_PARAMS)?, true)?)
+            }
+            "multi_mp_sgd_update" => {
+                Rule::MultiMpSgd(multi_sgd_params(op, &p(MULTI_SGD_PARAMS)?, false)?)
+            }
+            "multi_mp_sgd_mom_update" => {
+                Rule::MpSgdMom(multi_sgd_params(op, &p(MULTI_SGD_PARAMS)?, true)?)
+            }
+            "nag_mom_update" => Rule::NagMom(sgd_params(&p(SGD_MOM_PARAMS)?, true)?),
+            "mp_nag_mom_update" => Rule::MpNagMom(sgd_params(&p(SGD_MOM_PARAMS)?, true)?),
+            "adam_update" => {
+                let p = p(&[
+                    "lr",
+                    "beta1",
+                    "beta2",
+                    "epsilon",
+                    "wd",
+                    "rescale_grad",
+                    "clip_gradient",
+                    "lazy_update",
+                ])?;
+                Rule::Adam(Adam {
+                    lr: p.f32("lr", None)?,
+                    beta1: p.f32("beta1", Some(0.9))?,
+                    beta2: p.f32("beta2", Some(0.999))?,
+                    epsilon: p.f32("epsilon", Some(1e-8))?,
+                    wd: p.f32("wd", Some(0.0))?,
+                    rescale_grad: p.f32("rescale_grad", Some(1.0))?,
+                    clip_gradient: p.f32("clip_gradient", Some(-1.0))?,
+                })
+            }
+            "rmsprop_update" | "rmspropalex_update" => {
+                let centered = op == "rmspropalex_update";
+                let mut known = vec![
+                    "lr",
+                    "gamma1",
+                    "epsilon",
+                    "wd",
+                    "rescale_grad",
+                    "clip_gradient",
+                    "clip_weights",
+                ];
+                if centered {
+                    known.push("gamma2");
+                }
+                let p = p(&known)?;
+                let r = RmsProp {
+                    lr: p.f32("lr", None)?,
+                    gamma1: p.f32("gamma1", Some(0.95))?,
+                    gamma2: if centered {
+                        p.f32("gamma2", Some(0.9))?
+                    } else {
+                        0.0
+                    },
+                    epsilon: p.f32("epsilon", Some(1e-8))?,
+                    wd: p.f32("wd", Some(0.0))?,
+                    rescale_grad: p.f32("rescale_grad", Some(1.0))?,
+                    clip_gradient: p.f32("clip_gradient", Some(-1.0))?,
+                    clip_weights: p.f32("clip_weights", Some(-1.0))?,
+                };
+                if centered {
+                    Rule::RmsPropAlex(r)
+                } else {
+                    Rule::RmsProp(r)
+                }
+            }
+            "ftrl_update" => {
+                let p = p(&[
+                    "lr",
+                    "lamda1",
+                    "beta",
+                    "wd",
+                    "rescale_grad",
+                    "clip_gradient",
+                ])?;
+                Rule::Ftrl(Ftrl {
+                    lr: p.f32("lr", None)?,
+                    lamda1: p.f32("lamda1", Some(0.01))?,
+                    beta: p.f32("beta", Some(1.0))?,
+                    wd: p.f32("wd", Some(0.0))?,
+                    rescale_grad: p.f32("rescale_grad", Some(1.0))?,
+                    clip_gradient: p.f32("clip_gradient", Some(-1.0))?,
+                })
+            }
+            "ftml_update" => {
+                let p = p(&[
+                    "lr",
+                    "beta1",
+                    "beta2",
+                    "epsilon",
+                    "t",
+                    "wd",
+                    "rescale_grad",
+                    "clip_grad",
+                ])?;
+                Rule::Ftml(Ftml {
+                    lr: p.f32("lr", None)?,
+                    beta1: p.f32("beta1", Some(0.6))?,
+                    beta2: p.f32("beta2", Some(0.999))?,
+                    epsilon: p.f64("epsilon", Some(1e-8f32 as f64))?,
+                    t: p.int("t", None)?,
+                    wd: p.f32("wd", Some(0.0))?,
+                    rescale_grad: p.f32("rescale_grad", Some(1.0))?,
+                    clip_grad: p.f32("clip_grad", Some(-1.0))?,
+                })
+            }
+            "signsgd_update" | "signum_update" => {
+                let signum = op == "signum_update";
+                let mut known = vec!["lr", "wd", "rescale_grad", "clip_gradient"];
+                if signum {
+                    known.extend(["momentum", "wd_lh"]);
+                }
+                let p = p(&known)?;
+                let s = Signum {
+                    lr: p.f32("lr", None)?,
+                    momentum: if signum {
+                        p.f32("momentum", Some(0.0))?
+                    } else {
+                        0.0
+                    },
+                    wd: p.f32("wd", Some(0.0))?,
+                    rescale_grad: p.f32("rescale_grad", Some(1.0))?,
+                    clip_gradient: p.f32("clip_gradient", Some(-1.0))?,
+                    wd_lh: if signum {
+                        p.f32("wd_lh", Some(0.0))?
+                    } else {
+                        0.0
+                    },
+                };
+                if signum {
+                    Rule::Signum(s)
+                } else {
+                    Rule::SignSgd(s)
+                }
+            }
+            "lamb_update_phase1" | "mp_lamb_update_phase1" => {
+                let p = p(&[
+                    "beta1",
+                    "beta2",
+                    "epsilon",
+                    "t",
+                    "bias_correction",
+                    "wd",
+                    "rescale_grad",
+                    "clip_gradient",
+                ])?;
+                let l = LambPhase1 {
+                    beta1: p.f32("beta1", Some(0.9))?,
+                    beta2: p.f32("beta2", Some(0.999))?,
+                    epsilon: p.f32("epsilon", Some(1e-6))?,
+                    t: p.int("t", None)?,
+                    bias_correction: p.bool("bias_correction", true)?,
+                    wd: p.f32("wd", None)?,
+                    rescale_grad: p.f32("rescale_grad", Some(1.0))?,
+                    clip_gradient: p.f32("clip_gradient", Some(-1.0))?,
+                };
+                if op == "lamb_update_phase1" {
+                    Rule::LambPhase1(l)
+                } else {
+                    Rule::MpLambPhase1(l)
+                }
+            }
+            "lamb_update_phase2" | "mp_lamb_update_phase2" => {
+                let p = p(&["lr", "lower_bound", "upper_bound"])?;
+                let l = LambPhase2 {
+                    lr: p.f32("lr", None)?,
+                    lower_bound: p.f32("lower_bound", Some(-1.0))?,
+                    upper_bound: p.f32("upper_bound", Some(-1.0))?,
+                };
+                if op == "lamb_update_phase2" {
+                    Rule::LambPhase2(l)
+                } else {
+                    Rule::MpLambPhase2(l)
+                }
+            }
+            "mxkv_adagrad_update" => {
+                let p = p(&with_grad(&["lr", "wd", "epsilon"]))?;
+                Rule::AdaGrad(AdaGrad {
+                    lr: p.f64("lr", None)?,
+                    wd: p.f64("wd", Some(0.0))?,
+                    eps: p.f64("epsilon", Some(1e-7))?,
+                    grad: grad_params(&p)?,
+                })
+            }
+            "mxkv_adadelta_update" => {
+                let p = p(&with_grad(&["rho", "epsilon", "wd"]))?;
+                Rule::AdaDelta(AdaDelta {
+                    rho: p.f64("rho", Some(0.9))?,
+                    epsilon: p.f64("epsilon", Some(1e-5))?,
+                    wd: p.f64("wd", Some(0.0))?,
+                    grad: grad_params(&p)?,
+                })
+            }
+            "mxkv_adamax_update" => {
+                let p = p(&with_grad(&["lr", "beta1", "beta2", "wd"]))?;
+                Rule::Adamax(Adamax {
+                    lr: p.f64("lr", None)?,
+                    beta1: p.f64("beta1", Some(0.9))?,
+                    beta2: p.f64("beta2", Some(0.999))?,
+                    wd: p.f64("wd", Some(0.0))?,
+                    grad: grad_params(&p)?,
+                })
+            }
+            "mxkv_nadam_update" => {
+                let p = p(&with_grad(&[
+                    "lr",
+                    "beta1",
+                    "beta2",
+                    "epsilon",
+                    "wd",
+                    "t",
+                    "momentum_t",
+                    "momentum_t_1",
+                    "m_schedule",
+                    "m_schedule_next",
+                ]))?;
+                Rule::Nadam(Nadam {
+                    lr: p.f64("lr", None)?,
+                    beta1: p.f64("beta1", Some(0.9))?,
+                    beta2: p.f64("beta2", Some(0.999))?,
+                    epsilon: p.f64("epsilon", Some(1e-8))?,
+                    wd: p.f64("wd", Some(0.0))?,
+                    t: p.int("t", None)?,
+                    momentum_t: p.f64("momentum_t", None)?,
+                    momentum_t_1: p.f64("momentum_t_1", None)?,
+                    m_schedule: p.f64("m_schedule", None)?,
+                    m_schedule_next: p.f64("m_schedule_next", None)?,
+                    grad: grad_params(&p)?,
+                })
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "unknown update operator '{op}' (known: {})",
+                    OPERATORS.join(", ")
+                )))
+            }
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rule::Sgd(_) => "sgd_update",
+            Rule::SgdMom(_) => "sgd_mom_update",
+            Rule::MpSgd(_) => "mp_sgd_update",
+            Rule::MpSgdMom(_) => "mp_sgd_mom_update",
+            Rule::MultiSgd(_) => "multi_sgd_update",
+            Rule::MultiMpSgd(_) => "multi_mp_sgd_update",
+            Rule::NagMom(_) => "nag_mom_update",
+            Rule::MpNagMom(_) => "mp_nag_mom_update",
+            Rule::Adam(_) => "adam_update",
+            Rule::RmsProp(_) => "rmsprop_update",
+            Rule::RmsPropAlex(_) => "rmspropalex_update",
+            Rule::Ftrl(_) => "ftrl_update",
+            Rule::Ftml(_) => "ftml_update",
+            Rule::SignSgd(_) => "signsgd_update",
+            Rule::Signum(_) => "signum_update",
+            Rule::LambPhase1(_) => "lamb_update_phase1",
+            Rule::LambPhase2(_) => "lamb_update_phase2",
+            Rule::MpLambPhase1(_) => "mp_lamb_update_phase1",
+            Rule::MpLambPhase2(_) => "mp_lamb_update_phase2",
+            Rule::AdaGrad(_) => "mxkv_adagrad_update",
+            Rule::AdaDelta(_) => "mxkv_adadelta_update",
+            Rule::Adamax(_) => "mxkv_adamax_update",
+            Rule::Nadam(_) => "mxkv_nadam_update",
+        }
+    }
+
+    fn signature(&self) -> Signature {
+        match self {
+            Rule::Sgd(_) | Rule::MultiSgd(_) | Rule::SignSgd(_) => sig(&["weight", "grad"]),
+            Rule::SgdMom(_) | Rule::NagMom(_) | Rule::Signum(_) => sig(&["weight", "grad", "mom"]),
+            Rule::MpSgd(_) | Rule::MultiMpSgd(_) => mp(&["weight", "grad", "weight32"], 2),
+            Rule::MpSgdMom(_) | Rule::MpNagMom(_) => mp(&["weight", "grad", "mom", "weight32"], 2),
+            Rule::Adam(_) => sig(&["weight", "grad", "mean", "var"]),
+            Rule::RmsProp(_) => sig(&["weight", "grad", "n"]),
+            Rule::RmsPropAlex(_) => sig(&["weight", "grad", "n", "g", "delta"]),
+            Rule::Ftrl(_) => sig(&["weight", "grad", "z", "n"]),
+            Rule::Ftml(_) => sig(&["weight", "grad", "d", "v", "z"]),
+            Rule::LambPhase1(_) => sig(&["weight", "grad", "mean", "var", "out"]),
+            Rule::LambPhase2(_) => sig(&["weight", "g", "r1", "r2"]),
+            Rule::MpLambPhase1(_) => mp(&["weight", "grad", "mean", "var", "weight32", "out"], 2),
+            Rule::MpLambPhase2(_) => mp(&["weight", "g", "r1", "r2", "weight32"], 1),
+            Rule::AdaGrad(_) => sig(&["weight", "grad", "history"]),
+            Rule::AdaDelta(_) => sig(&["weight", "grad", "acc_g", "acc_delta"]),
+            Rule::Adamax(_) | Rule::Nadam(_) => sig(&["weight", "grad", "mean", "var"]),
+        }
+    }
+
+    /// The names of the arrays the operator takes, in order.
+    pub fn array_names(&self) -> &'static [&'static str] {
+        self.signature().arrays
+    }
+
+    fn is_multi_precision(&self) -> bool {
+        self.signature().float32_from < self.signature().arrays.len()
+    }
+
+    /// Checks the arrays (count, dtypes, shapes, distinct memory), then updates them in
+    /// place; on an error nothing has changed.
+    pub fn apply(&self, arrays: &[&NDArray]) -> Result<()> {
+        let op = self.name();
+        let sig = self.signature();
+        if arrays.len() != sig.arrays.len() {
+            return Err(Error::invalid(format!(
+                "{op} takes {} arrays ({}), got {}",
+                sig.arrays.len(),
+                sig.arrays.join(", "),
+                arrays.len()
+            )));
+        }
+        let weight = arrays[0];
+        let dtype = weight.dtype();
+        let allowed: &[DType] = if self.is_multi_precision() {
+            &[DType::F16, DType::F32]
+        } else {
+            &[DType::F32, DType::F64, DType::F16]
+        };
+        if !allowed.contains(&dtype) {
+            let names: Vec<&str> = allowed.iter().map(|d| d.name()).collect();
+            return Err(Error::invalid(format!(
+                "{op}: weight has dtype {}, supported: {}",
+                dtype.name(),
+                names.join(", ")
+            )));
+        }
+        let scalar = |name: &str| {
+            matches!(self, Rule::LambPhase2(_) | Rule::MpLambPhase2(_))
+                && (name == "r1" || name == "r2")
+        };
+        for (i, (a, name)) in arrays.iter().zip(sig.arrays).enumerate() {
+            let want = if i < sig.float32_from {
+                dtype
+            } else {
+                DType::F32
+            };
+            if a.dtype() != want {
+                return Err(Error::invalid(format!(
+                    "{op}: {name} has dtype {}, expected {}",
+                    a.dtype().name(),
+                    want.name()
+                )));
+            }
+            if scalar(name) {
+                if a.size() != 1 {
+                    return Err(Error::invalid(format!(
+                        "{op}: {name} must hold one element (a norm), it has shape {}",
+                        a.shape()
+                    )));
+                }
+            } else if a.shape() != weight.shape() {
+                return Err(Error::invalid(format!(
+                    "{op}: {name} has shape {}, the weight {}",
+                    a.shape(),
+                    weight.shape()
+                )));
+            }
+        }
+        write_all(arrays, sig.arrays, |bytes| match dtype {
+            DType::F32 if self.is_multi_precision() => self.run_mp::<f32>(bytes),
+            DType::F16 if self.is_multi_precision() => self.run_mp::<Half>(bytes),
+            DType::F32 => self.run::<f32>(bytes),
+            DType::F64 => self.run::<f64>(bytes),
+            _ => self.run::<Half>(bytes),
+        })
+    }
+
+    /// The operators whose arrays all share the weight's dtype.
+    fn run<T: Real>(&self, b: &mut [&mut [u8]]) {
+        fn m<T: Real>(b: &mut [u8]) -> &mut [T] {
+            bytemuck::cast_slice_mut(b)
+        }
+        match (self, b) {
+            (Rule::Sgd(p), [w, g]) => sgd::sgd(m::<T>(w), m(g), p),
+            (Rule::MultiSgd(p), [w, g]) => sgd::multi_sgd(m::<T>(w), m(g), p),
+            (Rule::SgdMom(p), [w, g, mom]) => sgd::sgd_mom(m::<T>(w), m(g), m(mom), p),
+            (Rule::NagMom(p), [w, g, mom]) => sgd::nag_mom(m::<T>(w), m(g), m(mom), p),
+            (Rule::SignSgd(p), [w, g]) => signum::signsgd(m::<T>(w), m(g), p),
+            (Rule::Signum(p), [w, g, mom]) => signum::signum(m::<T>(w), m(g), m(mom), p),
+            (Rule::Adam(p), [w, g, mean, var]) => adam::adam(m::<T>(w), m(g), m(mean), m(var), p),
+            (Rule::RmsProp(p), [w, g, n]) => rmsprop::rmsprop(m::<T>(w), m(g), m(n), p),
+            (Rule::RmsPropAlex(p), [w, g, n, mean, delta]) => {
+                rmsprop::rmspropalex(m::<T>(w), m(g), m(n), m(mean), m(delta), p)
+            }
+            (Rule::Ftrl(p), [w, g, z, n]) => ftrl::ftrl(m::<T>(w), m(g), m(z), m(n), p),
+            (Rule::Ftml(p), [w, g, d, v, z]) => ftrl::ftml(m::<T>(w), m(g), m(d), m(v), m(z), p),
+            (Rule::LambPhase1(p), [w, g, mean, var, out]) => {
+                adam::lamb_phase1(m::<T>(w), m(g), m(mean), m(var), m(out), p)
+            }
+            (Rule::LambPhase2(p), [w, g, r1, r2]) => {
+                let (r1, r2) = (m::<T>(r1)[0], m::<T>(r2)[0]);
+                adam::lamb_phase2(m::<T>(w), m(g), r1, r2, p)
+            }
+            (Rule::AdaGrad(p), [w, g, h]) => composed::adagrad(m::<T>(w), m(g), m(h), p),
+            (Rule::AdaDelta(p), [w, g, ag, ad]) => {
+                composed::adadelta(m::<T>(w), m(g), m(ag), m(ad), p)
+            }
+            (Rule::Adamax(p), [w, g, mean, u]) => {
+                composed::adamax(m::<T>(w), m(g), m(mean), m(u), p)
+            }
+            (Rule::Nadam(p), [w, g, mean, var]) => {
+                composed::nadam(m::<T>(w), m(g), m(mean), m(var), p)
+            }
+            (rule, _) => unreachable!("{} is checked to be a same-dtype operator", rule.name()),
+        }
+    }
+
+    /// The multi-precision operators: weight and gradient in `S`, states in float32.
+    fn run_mp<S: Storage>(&self, b: &mut [&mut [u8]]) {
+        fn m<T: bytemuck::Pod>(b: &mut [u8]) -> &mut [T] {
+            bytemuck::cast_slice_mut(b)
+        }
+        match (self, b) {
+            (Rule::MpSgd(p), [w, g, w32]) => sgd::mp_sgd(m::<S>(w), m(g), m(w32), p),
+            (Rule::MultiMpSgd(p), [w, g, w32]) => sgd::multi_mp_sgd(m::<S>(w), m(g), m(w32), p),
+            (Rule::MpSgdMom(p), [w, g, mom, w32]) => {
+                sgd::mp_sgd_mom(m::<S>(w), m(g), m(mom), m(w32), p)
+            }
+            (Rule::MpNagMom(p), [w, g, mom, w32]) => {
+                sgd::mp_nag_mom(m::<S>(w), m(g), m(mom), m(w32), p)
+            }
+            (Rule::MpLambPhase1(p), [_, g, mean, var, w32, out]) => {
+                adam::mp_lamb_phase1(m::<S>(g), m(mean), m(var), m(w32), m(out), p)
+            }
+            (Rule::MpLambPhase2(p), [w, g, r1, r2, w32]) => {
+                let (r1, r2) = (m::<f32>(r1)[0], m::<f32>(r2)[0]);
+                adam::mp_lamb_phase2(m::<S>(w), m(g), r1, r2, m(w32), p)
+            }
+            (rule, _) => unreachable!(
+                "{} is checked to be a multi-precision operator",
+                rule.name()
+            ),
+        }
+    }
+}
+
+/// Runs the update operator `op` with MXNet-style string parameters on `arrays` (its
+/// inputs in MXNet's order; the result goes into the weight, `arrays[0]`, except for the
+/// LAMB phase one operators, which write the extra last array `out`).
+pub fn apply(op: &str, arrays: &[&NDArray], params: &[(&str, &str)]) -> Result<()> {
+    Rule::parse(op, params)?.apply(arrays)
+}
