@@ -20,9 +20,7 @@ const ARRAY_MAGIC_V3: u32 = 0xF993_FACA;
 /// A whole `.params` file in memory: arrays and (empty, or one per array) names.
 pub fn save(arrays: &[NDArray], names: &[String]) -> Result<Vec<u8>> {
     check_names(arrays, names)?;
-    let size = arrays
-        .iter()
-        .fold(24, |n, a| n + record_size(a))
+    let size = arrays.iter().fold(24, |n, a| n + record_size(a))
         + names.iter().fold(8, |n, name| n + 8 + name.len());
     let mut out = Vec::new();
     out.try_reserve_exact(size)
@@ -59,7 +57,11 @@ fn check_names(arrays: &[NDArray], names: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn write_file_body(arrays: &[NDArray], names: &[String], w: &mut impl Write) -> std::io::Result<()> {
+fn write_file_body(
+    arrays: &[NDArray],
+    names: &[String],
+    w: &mut impl Write,
+) -> std::io::Result<()> {
     w.write_all(&FILE_MAGIC.to_le_bytes())?;
     w.write_all(&0u64.to_le_bytes())?;
     w.write_all(&(arrays.len() as u64).to_le_bytes())?;
@@ -405,7 +407,10 @@ mod tests {
         assert_eq!(names, vec!["w"]);
         assert_eq!(arrays[0].to_bytes().unwrap(), a.to_bytes().unwrap());
         let err = save_file("/nonexistent-dir/x.params", &[a], &[]).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent-dir/x.params"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent-dir/x.params"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -66,8 +66,7 @@ fn cases() -> Vec<Case> {
 
 /// Runs one case; returns the largest distance in ulps over all output elements.
 fn run_case(case: &Case) -> u64 {
-    let bytes = io::read_file(&format!("{FIXTURES}/{}.params", case.name)).unwrap();
-    let (arrays, names) = io::load(&bytes).unwrap();
+    let (arrays, names) = io::load_file(&format!("{FIXTURES}/{}.params", case.name)).unwrap();
     let get = |prefix: &str| -> Vec<(String, NDArray)> {
         names
             .iter()
