@@ -91,6 +91,30 @@ impl GradientCompression {
     }
 }
 
+impl GradientCompression {
+    /// The values that `packed` (from [`Compressor::quantize`]) carries, written into
+    /// `dst` or, with `add`, added onto it: a server's sum of its workers' pushes. `dst`
+    /// is float32 with as many values as were quantised.
+    pub fn dequantize_into(&self, packed: &[u32], dst: &NDArray, add: bool) -> Result<()> {
+        if dst.dtype() != DType::F32 || packed.len() != twobit::packed_len(dst.size()) {
+            return Err(Error::GradientCompression(format!(
+                "{} packed words cannot be dequantised into a {} array of {} values",
+                packed.len(),
+                dst.dtype().name(),
+                dst.size()
+            )));
+        }
+        dst.write(|out| {
+            let out: &mut [f32] = bytemuck::cast_slice_mut(out);
+            if add {
+                twobit::dequantize_add(packed, self.threshold, out);
+            } else {
+                twobit::dequantize(packed, self.threshold, out);
+            }
+        })
+    }
+}
+
 /// One pushed array slot of a key: its residual and the packed words of its last push.
 struct Slot {
     residual: Vec<f32>,
@@ -154,43 +178,63 @@ impl Compressor {
     /// under its own lock; `dst` is written once, from the packed words, so a source may
     /// be `dst` itself.
     pub fn reduce_into(&self, key: i32, sources: &[&NDArray], dst: &NDArray) -> Result<()> {
-        let threshold = self
-            .setting()
-            .ok_or_else(|| Error::invalid("no gradient compression is set"))?
-            .threshold;
+        let setting = self.in_force()?;
         let slots = self.slots(key);
         let mut slots = slots.lock();
         for (slot, source) in slots.iter_mut().zip(sources) {
-            let quantize = |grad: &[u8]| {
-                twobit::quantize(
-                    bytemuck::cast_slice(grad),
-                    &mut slot.residual,
-                    threshold,
-                    &mut slot.packed,
-                )
-            };
-            if source.dtype() == DType::F32 {
-                source.read(quantize)?;
-            } else {
-                let converted = NDArray::new(source.shape().clone(), DType::F32, source.context())?;
-                converted.assign_sum(&[source])?;
-                converted.read(quantize)?;
-            }
+            quantize_slot(slot, source, setting.threshold)?;
         }
         dst.write(|out| {
             let out: &mut [f32] = bytemuck::cast_slice_mut(out);
             for (i, slot) in slots[..sources.len()].iter().enumerate() {
                 if i == 0 {
-                    twobit::dequantize(&slot.packed, threshold, out);
+                    twobit::dequantize(&slot.packed, setting.threshold, out);
                 } else {
-                    twobit::dequantize_add(&slot.packed, threshold, out);
+                    twobit::dequantize_add(&slot.packed, setting.threshold, out);
                 }
             }
         })
     }
 
+    /// A distributed worker's push of one key's merged value (MXNet's `PushCompressed`):
+    /// `merged` quantised with the key's own residual, as the packed words to send. The
+    /// receiver reads them with [`GradientCompression::dequantize_into`].
+    pub fn quantize(&self, key: i32, merged: &NDArray) -> Result<Vec<u32>> {
+        let setting = self.in_force()?;
+        self.prepare(key, merged, &[merged])?;
+        let slots = self.slots(key);
+        let mut slots = slots.lock();
+        quantize_slot(&mut slots[0], merged, setting.threshold)?;
+        Ok(slots[0].packed.clone())
+    }
+
+    fn in_force(&self) -> Result<GradientCompression> {
+        self.setting()
+            .ok_or_else(|| Error::invalid("no gradient compression is set"))
+    }
+
     fn slots(&self, key: i32) -> Arc<Mutex<Vec<Slot>>> {
         self.keys.lock().entry(key).or_default().clone()
+    }
+}
+
+/// Quantises `source` (converted to float32 if it is not) with the slot's residual into
+/// the slot's packed words.
+fn quantize_slot(slot: &mut Slot, source: &NDArray, threshold: f32) -> Result<()> {
+    let quantize = |grad: &[u8]| {
+        twobit::quantize(
+            bytemuck::cast_slice(grad),
+            &mut slot.residual,
+            threshold,
+            &mut slot.packed,
+        )
+    };
+    if source.dtype() == DType::F32 {
+        source.read(quantize)
+    } else {
+        let converted = NDArray::new(source.shape().clone(), DType::F32, source.context())?;
+        converted.assign_sum(&[source])?;
+        converted.read(quantize)
     }
 }
 
@@ -393,6 +437,35 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(push(&c, 0, &[&g], &dst), [0.2]);
         }
+    }
+
+    #[test]
+    fn a_worker_quantises_its_merged_value_and_a_server_sums_the_words() {
+        let setting = params(&[("type", "2bit"), ("threshold", "0.5")]).unwrap();
+        let workers = [Compressor::default(), Compressor::default()];
+        for w in &workers {
+            w.set(setting);
+        }
+        let merged = [filled(&[0.3, -0.6, 0.9]), filled(&[0.3, 0.6, -0.1])];
+        let server = filled(&[9.0; 3]);
+        let mut sums = Vec::new();
+        for _ in 0..2 {
+            for (i, (w, m)) in workers.iter().zip(&merged).enumerate() {
+                let words = w.quantize(7, m).unwrap();
+                assert_eq!(words.len(), 1);
+                setting.dequantize_into(&words, &server, i > 0).unwrap();
+            }
+            sums.push(values(&server));
+        }
+        // Worker 0 sends 0, -0.5, 0.5 then 0.5, -0.5, 0.5; worker 1 sends 0, 0.5, 0 then
+        // 0.5, 0.5, 0 (each keeps the rest in its own residual).
+        assert_eq!(sums, [[0.0, 0.0, 0.5], [1.0, 0.0, 0.5]]);
+        let wrong = NDArray::new(Shape(vec![40]), DType::F32, Context::cpu(0)).unwrap();
+        let err = setting
+            .dequantize_into(&[0], &wrong, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("1 packed words cannot be dequantised into a float32 array of 40"));
     }
 
     #[test]
