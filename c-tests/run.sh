@@ -3,7 +3,8 @@
 #   shared    linked to libmxkv.so (rpath)
 #   static    linked to libmxkv.a
 #   asan      -fsanitize=address,undefined, against the .so
-#   valgrind  the shared build under valgrind (memcheck, definite leaks are errors)
+#   valgrind  the shared build under valgrind (memcheck, definite leaks are errors; forked
+#             children report through their parent, which checks what they did)
 # plus the header compiled as strict C99 and as C++11. Ends with "N passed, M failed"
 # (test programs x modes, and the two header checks); exits non-zero on any failure.
 set -u
@@ -139,7 +140,7 @@ for src in "$ROOT"/c-tests/*.c; do
         record "$name [asan] (build)" 1
     fi
     if [ -x "$bin" ]; then
-        run_mode "$name" valgrind valgrind -q --error-exitcode=1 --leak-check=full \
+        run_mode "$name" valgrind valgrind -q --error-exitcode=1 --leak-check=full --child-silent-after-fork=yes \
             --errors-for-leak-kinds=definite --show-leak-kinds=definite "$bin"
     else
         record "$name [valgrind] (build)" 1

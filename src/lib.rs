@@ -9,5 +9,6 @@ pub mod ffi;
 pub mod kvstore;
 pub mod ndarray;
 pub mod optimizer;
+mod pool;
 
 pub use error::{Error, Result};

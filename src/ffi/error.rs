@@ -26,7 +26,8 @@ pub(crate) fn set_last_error(e: &Error) {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    LAST_ERROR.with(|slot| {
+    // During thread teardown the slot may be gone: the message is then lost, never a panic.
+    let _ = LAST_ERROR.try_with(|slot| {
         let mut buf = slot.borrow_mut();
         buf.clear();
         buf.extend(
@@ -63,8 +64,14 @@ pub fn boundary(body: impl FnOnce() -> Result<()>) -> c_int {
 /// stays valid until the next failure on this thread; later successes do not clear it.
 #[no_mangle]
 pub extern "C" fn MXGetLastError() -> *const c_char {
-    LAST_ERROR.with(|slot| slot.borrow().as_ptr() as *const c_char)
+    LAST_ERROR
+        .try_with(|slot| slot.borrow().as_ptr() as *const c_char)
+        .unwrap_or(SLOT_GONE.as_ptr())
 }
+
+/// What `MXGetLastError` gives on a thread whose thread-local storage is being destroyed.
+const SLOT_GONE: &std::ffi::CStr =
+    c"MXNetError: this thread is exiting: its last-error message is no longer kept";
 
 #[cfg(test)]
 mod tests {

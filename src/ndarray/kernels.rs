@@ -3,7 +3,7 @@
 //! Both work on raw element bytes and dispatch once per call on the dtypes. The sum is
 //! formed block by block (a block stays in L1 while every source is added to it), so each
 //! source is read once and the destination written once, as a hand-written C loop would.
-//! Large jobs are split over the rayon pool; small ones never leave the calling thread.
+//! Large jobs are split over the process's pool ([`crate::pool`]); small ones never leave the calling thread.
 
 use std::ops::Range;
 
@@ -44,11 +44,14 @@ pub fn sum_into(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>]) {
     let n = dst.len() / dst_dtype.size();
     debug_assert!(!srcs.is_empty() && srcs.iter().all(|s| s.len() == n));
     let touched: usize = dst.len() + srcs.iter().map(|s| s.bytes.len()).sum::<usize>();
-    if touched < PARALLEL_BYTES || n < 2 * BLOCK || rayon::current_num_threads() < 2 {
-        sum_serial(dst, dst_dtype, srcs);
-        return;
-    }
-    let threads = rayon::current_num_threads();
+    let pool = match crate::pool::pool() {
+        Some(p) if touched >= PARALLEL_BYTES && n >= 2 * BLOCK && p.current_num_threads() >= 2 => p,
+        _ => {
+            sum_serial(dst, dst_dtype, srcs);
+            return;
+        }
+    };
+    let threads = pool.current_num_threads();
     // Pieces of whole blocks, one per thread.
     let per = n.div_ceil(threads).div_ceil(BLOCK) * BLOCK;
     let esize = dst_dtype.size();
@@ -60,7 +63,7 @@ pub fn sum_into(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>]) {
     };
     // The calling thread sums the first piece itself (its caches hold the data it just
     // wrote); pool threads take the others: one thread hop, not two.
-    rayon::in_place_scope(|scope| {
+    pool.in_place_scope(|scope| {
         let mut pieces = dst.chunks_mut(per * esize).enumerate();
         let first = pieces.next();
         for (i, piece) in pieces {

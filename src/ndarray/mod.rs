@@ -341,9 +341,15 @@ impl NDArray {
         Ok(())
     }
 
-    /// The view's bytes, copied out.
+    /// The view's bytes, copied out (out of memory is an error, not an abort).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        self.read(|b| b.to_vec())
+        self.read(|b| {
+            let mut copy = Vec::new();
+            copy.try_reserve_exact(b.len())
+                .map_err(|_| Error::OutOfMemory(b.len()))?;
+            copy.extend_from_slice(b);
+            Ok(copy)
+        })?
     }
 
     /// Checks that `other` can be copied or summed into this array.

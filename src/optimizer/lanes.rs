@@ -56,15 +56,25 @@ tuple_lanes!(A, B, C, D);
 tuple_lanes!(A, B, C, D, E);
 tuple_lanes!(A, B, C, D, E, F);
 
-/// Runs `body` over `lanes`, in pieces on both cores when there are many elements.
+/// Runs `body` over `lanes`, in pieces on both cores when there are many elements (on the
+/// process's own pool, [`crate::pool`], so a forked child never waits on its parent's).
 pub fn run<L: Lanes>(lanes: L, body: &(impl Fn(L) + Sync)) {
+    match crate::pool::pool() {
+        Some(pool) if lanes.len() >= 2 * GRAIN && pool.current_num_threads() >= 2 => {
+            pool.install(|| split(lanes, body))
+        }
+        _ => body(lanes),
+    }
+}
+
+fn split<L: Lanes>(lanes: L, body: &(impl Fn(L) + Sync)) {
     let n = lanes.len();
-    if n < 2 * GRAIN || rayon::current_num_threads() < 2 {
+    if n < 2 * GRAIN {
         body(lanes);
         return;
     }
     let (a, b) = lanes.split_at(n / 2);
-    rayon::join(|| run(a, body), || run(b, body));
+    rayon::join(|| split(a, body), || split(b, body));
 }
 
 #[cfg(test)]
