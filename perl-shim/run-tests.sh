@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Perl distribution against the checkout's libmxkv and runs its tests.
-# Installs what it needs from Debian when missing (PDL, Mouse), builds the library when it is
+# Installs what it needs from Debian when missing (PDL, Mouse, Function::Parameters), builds the library when it is
 # missing or older than its sources. Exits non-zero on any failure.
 #
 #   bash perl-shim/run-tests.sh            # from anywhere
@@ -14,6 +14,7 @@ root="$(cd "$here/.." && pwd)"
 missing=()
 perl -MPDL -e1 2>/dev/null || missing+=(pdl)
 perl -MMouse -e1 2>/dev/null || missing+=(libmouse-perl)
+perl -MFunction::Parameters -e1 2>/dev/null || missing+=(libfunction-parameters-perl)
 perl -MExtUtils::MakeMaker -e1 2>/dev/null || missing+=(perl)
 command -v make >/dev/null || missing+=(make)
 command -v cc >/dev/null || missing+=(gcc)

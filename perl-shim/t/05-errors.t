@@ -123,11 +123,27 @@ subtest 'freed and foreign handles' => sub {
 
 subtest 'bad arguments' => sub {
     my $kv = store();
-    dies_like(sub { $kv->pull(3) }, qr/out => .* is required/, 'pull without out');
-    dies_like(sub { $kv->push(3, 'x') }, qr/must be an NDArray or an array ref of NDArrays/, 'a value that is no array');
-    dies_like(sub { $kv->push(3, []) }, qr/must be an NDArray or an array ref of NDArrays/, 'an empty list of values');
-    dies_like(sub { $kv->push([3, 5], [mx->nd->ones($shape)]) }, qr/one entry per key/, 'fewer values than keys');
-    dies_like(sub { $kv->push(3, mx->nd->ones($shape), prio => 1) }, qr/unknown argument\(s\): prio/, 'a misspelt option');
+    # AI::MXNet's signature checks and messages.
+    dies_like(sub { $kv->pull(3) }, qr/^Too few arguments for method pull/, 'pull without out');
+    dies_like(sub { $kv->push(3, 'x') },
+        qr/^In method push: parameter 2 \(\$value\): Validation failed for 'AI::MXNet::NDArray\|ArrayRef\[AI::MXNet::NDArray\]\|ArrayRef\[ArrayRef\[AI::MXNet::NDArray\]\]' with value x /,
+        'a value that is no array');
+    dies_like(sub { $kv->push({}, mx->nd->ones($shape)) },
+        qr/^In method push: parameter 1 \(\$key\): Validation failed for 'ArrayRef\[Str\]\|Str'/, 'a hash as key');
+    dies_like(sub { $kv->pull(3, out => 'x') }, qr/^In method pull: parameter 2 \(\$out\): Validation failed/,
+        'pull into a string');
+    dies_like(sub { $kv->push(3, []) }, qr/^AssertionError: the value of key '3' must be an NDArray/,
+        'an empty list of values');
+    dies_like(sub { $kv->push(3, [[mx->nd->ones($shape)]]) }, qr/^AssertionError: the value of key '3'/,
+        'a nested list for one key');
+    dies_like(sub { $kv->push([3, 5], [mx->nd->ones($shape)]) }, qr/^AssertionError: .*one entry per key/,
+        'fewer values than keys');
+    dies_like(sub { $kv->init([7, 9], mx->nd->ones($shape)) }, qr/^AssertionError: .*one entry per key/,
+        'one array for a list of keys');
+    dies_like(sub { $kv->push(3, mx->nd->ones($shape), prio => 1) },
+        qr/^In method push: no such named parameter: prio/, 'a misspelt option');
+    dies_like(sub { $kv->push(3, mx->nd->ones($shape), priority => 'high') },
+        qr/^In method push: parameter 3 \(\$priority\): Validation failed for 'Int'/, 'a priority that is no number');
     dies_like(sub { mx->nd->ones([2], ctx => mx->gpu(0)) }, qr/MXNetError: .*gpu/, 'an array on a GPU');
     dies_like(sub { mx->nd->ones([2], dtype => 'float8') }, qr/unknown dtype 'float8'/, 'an unknown dtype');
     dies_like(sub { mx->kv->create('nccl') }, qr/MXNetError: .*nccl/, 'an nccl store');

@@ -32,6 +32,9 @@ sub gpu        { $_[0]->new(device_type => 'gpu',        device_id => $_[1] // 0
 sub cpu_pinned { $_[0]->new(device_type => 'cpu_pinned', device_id => $_[1] // 0) }
 sub cpu_shared { $_[0]->new(device_type => 'cpu_shared', device_id => $_[1] // 0) }
 
+# The number of GPUs mxkv can use: none.
+sub num_gpus { 0 }
+
 my $current;
 sub current_ctx { $current //= __PACKAGE__->cpu(0) }
 

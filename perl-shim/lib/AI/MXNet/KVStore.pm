@@ -6,10 +6,11 @@ use Scalar::Util qw(blessed);
 use MIME::Base64 ();
 use Storable ();
 use AI::MXNetCAPI;
-use AI::MXNet::Base;
+use AI::MXNet::Base qw(check_call assert);
 use AI::MXNet::NDArray;
 use AI::MXNet::Optimizer;
 use Mouse;
+use AI::MXNet::Function::Parameters;
 
 # The store's handle frees the store when the last reference to it goes.
 has 'handle'   => (is => 'ro', isa => 'KVStoreHandle', required => 1);
@@ -36,31 +37,37 @@ sub _options
     return \%opt;
 }
 
-sub init
+# init, push and pull check their arguments with AI::MXNet's signatures, so a call that does not
+# fit dies with AI::MXNet's message (In method push: parameter 2 ($value): Validation failed ...).
+method init(
+    Str|ArrayRef[Str] $key,
+    AI::MXNet::NDArray|ArrayRef[AI::MXNet::NDArray]|ArrayRef[ArrayRef[AI::MXNet::NDArray]] $value
+)
 {
-    my ($self, $key, $value) = @_;
     my ($keys, $vals) = _key_value($key, $value);
     check_call(AI::MXNetCAPI::KVStoreInitEx($self->handle, scalar(@$keys), $keys, $vals));
 }
 
-sub push
+method push(
+    Str|ArrayRef[Str] $key,
+    AI::MXNet::NDArray|ArrayRef[AI::MXNet::NDArray]|ArrayRef[ArrayRef[AI::MXNet::NDArray]] $value,
+    Int :$priority=0
+)
 {
-    my ($self, $key, $value, @args) = @_;
-    my $priority = @args ? _options('push', { priority => 0 }, \@args)->{priority} : 0;
     my ($keys, $vals) = _key_value($key, $value);
     check_call(AI::MXNetCAPI::KVStorePushEx($self->handle, scalar(@$keys), $keys, $vals, $priority));
 }
 
-sub pull
+method pull(
+    Str|ArrayRef[Str] $key,
+    AI::MXNet::NDArray|ArrayRef[AI::MXNet::NDArray]|ArrayRef[ArrayRef[AI::MXNet::NDArray]] :$out,
+    Int :$priority=0,
+    Bool :$ignore_sparse=1
+)
 {
-    my ($self, $key, @args) = @_;
-    my $opt = @args == 2 && $args[0] eq 'out'
-        ? { out => $args[1], priority => 0, ignore_sparse => 1 }
-        : _options('pull', { out => undef, priority => 0, ignore_sparse => 1 }, \@args);
-    confess('pull: out => (the arrays to pull into) is required') unless defined $opt->{out};
-    my ($keys, $vals) = _key_value($key, $opt->{out});
+    my ($keys, $vals) = _key_value($key, $out);
     check_call(AI::MXNetCAPI::KVStorePullWithSparseEx(
-        $self->handle, scalar(@$keys), $keys, $vals, $opt->{priority}, $opt->{ignore_sparse} ? 1 : 0));
+        $self->handle, scalar(@$keys), $keys, $vals, $priority, $ignore_sparse ? 1 : 0));
 }
 
 sub row_sparse_pull
@@ -174,20 +181,21 @@ sub _is_ndarray { blessed($_[0]) and $_[0]->isa('AI::MXNet::NDArray') }
 
 # (key, value) arguments to the flat lists of the C API: a key with an NDArray, a key with
 # several NDArrays (one per device: the key repeats), or an array ref of keys with one such
-# value per key. Keys are sent as strings.
+# value per key. Keys are sent as strings. Values that do not line up with the keys die with
+# AI::MXNet's AssertionError, followed by what is wrong.
 sub _key_value
 {
     my ($keys, $vals) = @_;
     if (not ref $keys) {
         confess('a key must be defined') unless defined $keys;
         return (["$keys"], [$vals->{handle}]) if _is_ndarray($vals);
-        confess("the value of key '$keys' must be an NDArray or an array ref of NDArrays")
-            unless ref $vals eq 'ARRAY' and @$vals and not grep { not _is_ndarray($_) } @$vals;
+        assert(ref $vals eq 'ARRAY' && @$vals && !grep({ not _is_ndarray($_) } @$vals),
+            "AssertionError: the value of key '$keys' must be an NDArray or an array ref of NDArrays");
         return ([("$keys") x @$vals], [map { $_->{handle} } @$vals]);
     }
     confess('keys must be a key or an array ref of keys') unless ref $keys eq 'ARRAY';
-    confess('with an array ref of keys, the values must be an array ref with one entry per key')
-        unless ref $vals eq 'ARRAY' and not blessed($vals) and @$keys == @$vals;
+    assert(ref $vals eq 'ARRAY' && !blessed($vals) && @$keys == @$vals,
+        'AssertionError: with an array ref of keys, the values must be an array ref with one entry per key');
     my (@c_keys, @c_vals);
     for my $i (0 .. $#$keys) {
         confess('keys must be strings or numbers') if ref $keys->[$i];

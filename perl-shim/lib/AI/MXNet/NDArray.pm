@@ -3,24 +3,45 @@ use strict;
 use warnings;
 use Carp qw(confess cluck);
 use Scalar::Util qw(blessed looks_like_number);
+use POSIX ();
 use PDL::Lite;
 use AI::MXNetCAPI;
-use AI::MXNet::Base;
+use AI::MXNet::Base qw(check_call product DTYPE_STR_TO_MX DTYPE_MX_TO_STR DTYPE_MX_TO_PDL
+                      STORAGE_TYPE_ID_TO_STR);
 use AI::MXNet::Context;
+use AI::MXNet::NDArray::Math;
 
+# AI::MXNet's overloads; the element-wise functions behind % ** == ... sqrt abs come from
+# AI::MXNet::NDArray::Math.
 use overload
-    '""'   => \&stringify,
-    'bool' => sub { 1 },
-    '+'    => \&add,
-    '+='   => \&iadd,
-    '-'    => \&subtract,
-    '-='   => \&isubtract,
-    '*'    => \&multiply,
-    '*='   => \&imultiply,
-    '/'    => \&divide,
-    '/='   => \&idivide,
-    'neg'  => \&negative,
-    '.='   => \&set,
+    '""'    => \&stringify,
+    'bool'  => sub { 1 },
+    '+'     => \&add,
+    '+='    => \&iadd,
+    '-'     => \&subtract,
+    '-='    => \&isubtract,
+    '*'     => \&multiply,
+    '*='    => \&imultiply,
+    '/'     => \&divide,
+    '/='    => \&idivide,
+    '%'     => \&modulo,
+    '%='    => \&imodulo,
+    '**'    => \&power,
+    '=='    => \&equal,
+    '!='    => \&not_equal,
+    '>'     => \&greater,
+    '>='    => \&greater_equal,
+    '<'     => \&lesser,
+    '<='    => \&lesser_equal,
+    'neg'   => \&negative,
+    'sqrt'  => sub { $_[0]->sqrt },
+    'abs'   => sub { $_[0]->abs },
+    'sin'   => sub { $_[0]->sin },
+    'cos'   => sub { $_[0]->cos },
+    'log'   => sub { $_[0]->log },
+    'exp'   => sub { $_[0]->exp },
+    'atan2' => \&atan2,
+    '.='    => \&set,
     # `$b = $a; $a += 1` changes the one array both name, as in MXNet: that is what lets an
     # updater's `$stored += ...` reach the store.
     '='    => sub { $_[0] };
@@ -58,7 +79,7 @@ sub dtype
 sub stype
 {
     my $code = check_call(AI::MXNetCAPI::NDArrayGetStorageType($_[0]{handle}));
-    return STYPE_MX_TO_STR->{$code} // "storage type $code";
+    return STORAGE_TYPE_ID_TO_STR->{$code} // "storage type $code";
 }
 
 sub context
@@ -98,18 +119,25 @@ sub _check_shape
     return [@$shape];
 }
 
-# (ctx => ..., dtype => ...), also accepting a context as the first argument (as the KVStore POD
-# examples write `mx->nd->ones($shape, $ctx)`).
+# (ctx => ..., dtype => ..., stype => 'default', name => ...; out => where $with_out), also
+# accepting a context as the first argument (as the KVStore POD examples write
+# `mx->nd->ones($shape, $ctx)`). Gives (ctx, dtype, out).
 sub _creation_args
 {
-    my @args = @_;
+    my ($what, $with_out, @args) = @_;
     unshift @args, 'ctx' if @args % 2 and blessed($args[0]) and $args[0]->isa('AI::MXNet::Context');
+    confess("$what: arguments after the shape must be name => value pairs") if @args % 2;
     my %args = @args;
-    my @unknown = grep { $_ ne 'ctx' and $_ ne 'dtype' } keys %args;
-    confess("unknown argument(s): @unknown") if @unknown;
+    my @unknown = grep { not /^(?:ctx|dtype|stype|name)$/ and not ($with_out and $_ eq 'out') } keys %args;
+    confess("$what: unknown argument(s): @{[ sort @unknown ]}") if @unknown;
+    my $stype = $args{stype} // 'default';
+    confess("$what: storage type '$stype' is not available (mxkv's Perl shim has dense arrays)")
+        unless $stype eq 'default';
     my $ctx = $args{ctx} // AI::MXNet::Context->current_ctx;
     confess('ctx must be an AI::MXNet::Context') unless blessed($ctx) and $ctx->isa('AI::MXNet::Context');
-    return ($ctx, $args{dtype} // 'float32');
+    confess("$what: out must be an AI::MXNet::NDArray")
+        if defined $args{out} and not (blessed($args{out}) and $args{out}->isa(__PACKAGE__));
+    return ($ctx, $args{dtype} // 'float32', $args{out});
 }
 
 sub _new_alloc_handle
@@ -126,21 +154,52 @@ sub _new_alloc_handle
 sub empty
 {
     my ($class, $shape, @args) = @_;
-    my ($ctx, $dtype) = _creation_args(@args);
+    my ($ctx, $dtype) = _creation_args('empty', 0, @args);
     return __PACKAGE__->new(handle => _new_alloc_handle(_check_shape($shape), $ctx, 0, _dtype_code($dtype)));
 }
 
+# full($shape, $value, ...): a new array, or $value written into out => $array (of that shape).
 sub full
 {
     my ($class, $shape, $value, @args) = @_;
     confess('full: the value must be a number') unless looks_like_number($value);
-    my $arr = $class->empty($shape, @args);
+    my ($ctx, $dtype, $out) = _creation_args('full', 1, @args);
+    $shape = _check_shape($shape);
+    confess("full: out has shape [@{ $out->shape }], not [@$shape]") if $out and "@{ $out->shape }" ne "@$shape";
+    confess('trying to modify a readonly NDArray') if $out and not $out->{writable};
+    my $arr = $out // __PACKAGE__->new(handle => _new_alloc_handle($shape, $ctx, 0, _dtype_code($dtype)));
     AI::MXNet::NDArray::Kernel::fill($arr->{handle}, $value);
     return $arr;
 }
 
 sub zeros { my ($class, $shape, @args) = @_; $class->full($shape, 0, @args) }
 sub ones  { my ($class, $shape, @args) = @_; $class->full($shape, 1, @args) }
+
+# arange(start => 0, stop => .., step => 1, repeat => 1, ctx => .., dtype => 'float32'), or
+# arange($stop) / arange($start, $stop, ...): evenly spaced values in [start, stop), each
+# repeated `repeat` times.
+sub arange
+{
+    my ($class, @args) = @_;
+    my @positional;
+    push @positional, shift @args while @args and looks_like_number($args[0]) and @positional < 3;
+    confess('arange: arguments must be numbers, then name => value pairs') if @args % 2;
+    my %opt = (start => 0, stop => undef, step => 1, repeat => 1, infer_range => 0, @args);
+    if (@positional == 1) { $opt{stop} = $positional[0] }
+    elsif (@positional) { @opt{qw(start stop step)} = (@positional, $opt{step})[0 .. 2] }
+    my %create = map { exists $opt{$_} ? ($_ => delete $opt{$_}) : () } qw(ctx dtype name);
+    my ($start, $stop, $step, $repeat) = delete @opt{qw(start stop step repeat)};
+    delete $opt{infer_range};
+    confess("arange: unknown argument(s): @{[ sort keys %opt ]}") if %opt;
+    ($start, $stop) = (0, $start) unless defined $stop;
+    confess('arange: step must not be 0') if $step == 0;
+    confess('arange: repeat must be a positive integer') unless $repeat =~ /^\d+$/ and $repeat > 0;
+    my $count = POSIX::ceil(($stop - $start) / $step);
+    $count = 0 if $count < 0;
+    my @values = map { my $v = $start + $_ * $step; ($v) x $repeat } 0 .. $count - 1;
+    return $class->empty([0], %create) unless @values;
+    return $class->array(\@values, %create);
+}
 
 sub _pdl_type { PDL::Type->new(DTYPE_MX_TO_PDL->{ _dtype_code($_[0]) }) }
 
@@ -149,7 +208,7 @@ sub _pdl_type { PDL::Type->new(DTYPE_MX_TO_PDL->{ _dtype_code($_[0]) }) }
 sub array
 {
     my ($class, $source, @args) = @_;
-    my ($ctx, $dtype) = _creation_args(@args);
+    my ($ctx, $dtype) = _creation_args('array', 0, @args);
     if (blessed($source) and $source->isa(__PACKAGE__)) {
         my $arr = $class->empty($source->shape, ctx => $ctx, dtype => $dtype);
         $source->copyto($arr);
@@ -239,6 +298,17 @@ sub copyto
 }
 
 sub copy          { $_[0]->copyto($_[0]->context) }
+
+# A dense copy (only 'default' storage in this shim).
+sub tostype
+{
+    my ($self, $stype) = @_;
+    confess("tostype: storage type '${\ ($stype // 'undef') }' is not available (mxkv's Perl shim has dense arrays)")
+        unless defined $stype and $stype eq 'default';
+    return $self->copy;
+}
+
+sub random { require AI::MXNet::Random; 'AI::MXNet::Random' }
 sub as_in_context { $_[0]->context == $_[1] ? $_[0] : $_[0]->copyto($_[1]) }
 
 sub astype
@@ -249,21 +319,23 @@ sub astype
     return $res;
 }
 
-# A view with the new shape (one dimension may be -1, and 0 keeps that dimension).
-sub reshape
+# A view with the new shape (one dimension may be -1, and 0 keeps that dimension). at, slice and
+# reshape are lvalue methods, as in AI::MXNet: `$x->slice(0) .= 1`, `$x->at(1) += $y`.
+sub reshape : lvalue
 {
     my ($self, $shape) = @_;
     $shape = [$shape] unless ref $shape;
     confess('reshape: the shape must be an array ref of integers')
         if grep { not defined or not /^-?\d+$/ } @$shape;
     my $handle = check_call(AI::MXNetCAPI::NDArrayReshape64($self->{handle}, scalar(@$shape), $shape, 0));
-    return __PACKAGE__->new(handle => $handle, writable => $self->{writable});
+    my $view = __PACKAGE__->new(handle => $handle, writable => $self->{writable});
+    $view;
 }
 
 # MXNet's slice: an index, 'X' (everything) or [begin, end] with an INCLUSIVE end, negative
 # indices counting from the end; a view that shares memory. Only the first dimension can be
 # sliced ('X' for the others).
-sub slice
+sub slice : lvalue
 {
     my ($self, @slices) = @_;
     confess('No slices supplied') unless @slices;
@@ -280,7 +352,8 @@ sub slice
         $_ += $dim if $_ < 0;
     }
     confess("slice begin $begin > end $end") if $begin > $end;
-    return $self->_slice($begin, $end + 1);
+    my $view = $self->_slice($begin, $end + 1);
+    $view;
 }
 
 sub _slice
@@ -290,12 +363,13 @@ sub _slice
     return __PACKAGE__->new(handle => $handle, writable => $self->{writable});
 }
 
-sub at
+sub at : lvalue
 {
     my ($self, $idx) = @_;
     my $dim = $self->shape->[0];
     confess("index $idx out of range for dimension 0 of size $dim") if $idx >= $dim or $idx < -$dim;
-    return $self->_at($idx < 0 ? $idx + $dim : $idx);
+    my $view = $self->_at($idx < 0 ? $idx + $dim : $idx);
+    $view;
 }
 
 sub _at
@@ -394,18 +468,39 @@ sub add       { _apply('add', 'add',  $_[0], $_[1], $_[2]) }
 sub subtract  { _apply('sub', 'rsub', $_[0], $_[1], $_[2]) }
 sub multiply  { _apply('mul', 'mul',  $_[0], $_[1], $_[2]) }
 sub divide    { _apply('div', 'rdiv', $_[0], $_[1], $_[2]) }
-sub maximum   { _apply('max', 'max',  $_[0], $_[1]) }
-sub minimum   { _apply('min', 'min',  $_[0], $_[1]) }
 sub negative  { _apply('rsub', 'rsub', $_[0], 0) }
 sub iadd      { _inplace('add', $_[0], $_[1]) }
 sub isubtract { _inplace('sub', $_[0], $_[1]) }
 sub imultiply { _inplace('mul', $_[0], $_[1]) }
 sub idivide   { _inplace('div', $_[0], $_[1]) }
 
+# maximum($a, $b, out => $o), as a method or mx->nd->maximum(...); either operand may be a
+# number (max and min are symmetric).
+sub maximum { _extremum('max', AI::MXNet::NDArray::Math::_args(@_)) }
+sub minimum { _extremum('min', AI::MXNet::NDArray::Math::_args(@_)) }
+
+sub _extremum
+{
+    my ($op, $lhs, $rhs, @args) = @_;
+    ($lhs, $rhs) = ($rhs, $lhs) unless blessed($lhs);
+    confess("${op}imum: one operand must be an AI::MXNet::NDArray")
+        unless blessed($lhs) and $lhs->isa(__PACKAGE__);
+    my $opt = AI::MXNet::NDArray::Math::_options("${op}imum", [qw(out name)], @args);
+    return _apply($op, $op, $lhs, $rhs, 0, $opt->{out});
+}
+
+# clip($x, $a_min, $a_max, out => $o) or clip($x, a_min => .., a_max => ..), as a method or
+# mx->nd->clip(...).
 sub clip
 {
-    my ($self, $lo, $hi) = @_;
-    my $out = _apply('max', 'max', $self, $lo);
+    my ($self, @args) = AI::MXNet::NDArray::Math::_args(@_);
+    confess('clip: the data must be an AI::MXNet::NDArray') unless blessed($self) and $self->isa(__PACKAGE__);
+    my @bounds = @args >= 2 && looks_like_number($args[0]) ? splice(@args, 0, 2) : ();
+    my $opt = AI::MXNet::NDArray::Math::_options('clip', [qw(a_min a_max out name)], @args);
+    my ($lo, $hi) = @bounds ? @bounds : @$opt{qw(a_min a_max)};
+    confess('clip: a_min and a_max must both be numbers')
+        unless defined $lo and defined $hi and looks_like_number($lo) and looks_like_number($hi);
+    my $out = _apply('max', 'max', $self, $lo, 0, $opt->{out});
     return _apply('min', 'min', $out, $hi, 0, $out);
 }
 
