@@ -87,13 +87,6 @@ def random_arrays(*shapes):
     return arrays[0] if len(arrays) == 1 else arrays
 
 
-def random_uniform_arrays(*shapes, low=0.0, high=1.0, dtype=None):
-    """numpy arrays of uniform values in ``[low, high)``, one per shape."""
-    dtype = default_dtype() if dtype is None else dtype
-    arrays = [np.random.uniform(low, high, size=s).astype(dtype) for s in shapes]
-    return arrays[0] if len(arrays) == 1 else arrays
-
-
 def rand_ndarray(shape, stype="default", density=None, dtype=None, modifier_func=None,
                  shuffle_csr_indices=False, distribution=None, ctx=None):
     """An NDArray of ``shape`` with random standard-normal values."""

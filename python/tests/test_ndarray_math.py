@@ -79,6 +79,16 @@ def test_binary_functions_broadcast_and_keep_dtype():
         mx.nd.maximum("a", a.asnumpy().tolist())
 
 
+@pytest.mark.parametrize("alias, name", sorted(ndarray_math._BROADCAST_ALIASES.items()))
+def test_broadcast_names_are_the_same_functions(alias, name):
+    assert getattr(mx.nd, alias) is getattr(mx.nd, name)
+    a = mx.nd.array([[1, 2], [3, 4]])
+    b = mx.nd.array([2, 1])
+    got = getattr(mx.nd, alias)(a, b).asnumpy()
+    reference = ndarray_math._BINARY[name](a.asnumpy(), b.asnumpy())
+    np.testing.assert_allclose(got, reference)
+
+
 def test_binary_of_two_numbers_is_a_number():
     assert mx.nd.power(0.9, 2) == pytest.approx(0.81)
     assert mx.nd.maximum(2, 5) == 5

@@ -10,12 +10,6 @@ class_type 'AI::MXNet::NDArray';
 subtype 'Index'    => as 'Int';
 subtype 'DimSize'  => as 'Int' => where { $_ >= 0 };
 subtype 'Shape'    => as 'ArrayRef[DimSize]';
-subtype 'WholeDim' => as 'Str' => where { $_ eq 'X' };
-subtype 'Slice'    => as 'ArrayRef[Index]|WholeDim|Index' => where { ref $_ ? @$_ > 0 : 1 };
-subtype 'Dtype'    => as enum([qw(float32 float64 float16 bfloat16 uint8 int8 int32 int64
-                                  bool int16 uint16 uint32 uint64)]);
-subtype 'Stype'    => as enum([qw(default row_sparse csr)]);
-subtype 'KVKey'    => as 'Str|ArrayRef[Str]';
 
 no Mouse::Util::TypeConstraints;
 
@@ -26,6 +20,6 @@ __END__
 =head1 NAME
 
 AI::MXNet::Types - the Mouse types of AI::MXNet's signatures: C<Index>, C<DimSize>, C<Shape>,
-C<Slice>, C<Dtype>, C<Stype>, C<KVKey>
+and AI::MXNet::NDArray as a class type
 
 =cut
