@@ -13,7 +13,7 @@ CFLAGS    += -std=c99 -Wall -Wextra -pedantic -I$(CURDIR)/include
 LDFLAGS   += -L$(LIBDIR) -Wl,-rpath,$(LIBDIR)
 LDLIBS    += -lmxkv -lm -lpthread
 
-.PHONY: all lib header demo bench test deps test-rust test-header test-c test-perl test-python test-readme test-pkg peer-tests clean
+.PHONY: all lib header demo bench test deps test-rust test-header test-c test-perl test-python test-readme test-pkg peer-tests soak clean
 
 all: lib
 
@@ -72,6 +72,16 @@ test-pkg: lib
 # MXNet 1.9.1's own test files, run unmodified from a copy outside the repository.
 peer-tests: lib
 	MXNET_SRC=$(MXNET_SRC) PEER_SUITES="$(PEER_SUITES)" bash .ci/peer-tests.sh
+
+# Random sequences of C API calls checked against a model, under ASan+UBSan, for SECONDS
+# (make test runs the same program for 2 s with seed 1 in every mode of c-tests/run.sh).
+SECONDS ?= 60
+SEED    ?= $(shell date +%s)
+soak: lib
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -DMXKV_BUILD_DIR=\"$(BUILD)\" \
+		-o $(BUILD)/soak c-tests/test_soak.c $(LDFLAGS) $(LDLIBS)
+	MXKV_SOAK_SECONDS=$(SECONDS) MXKV_SOAK_SEED=$(SEED) $(BUILD)/soak
 
 clean:
 	$(CARGO) clean
