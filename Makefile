@@ -66,8 +66,11 @@ test-python: lib
 test-readme: lib
 	bash .ci/check-readme.sh
 
+# Install, pkg-config and drop-in tests; then the Python wheel and the Perl shim as users build and
+# install them (.ci/check-packages.sh).
 test-pkg: lib
 	bash c-tests/pkg/run.sh
+	bash .ci/check-packages.sh
 
 # MXNet 1.9.1's own test files, run unmodified from a copy outside the repository.
 peer-tests: lib

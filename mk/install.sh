@@ -85,7 +85,8 @@ EOF
 }
 
 do_install() {
-    local src=$MXKV_SRCDIR/target/release inc=$MXKV_SRCDIR/include f
+    # Where `cargo build --release` put the library (CARGO_TARGET_DIR, an absolute path, moves it).
+    local src=${CARGO_TARGET_DIR:-$MXKV_SRCDIR/target}/release inc=$MXKV_SRCDIR/include f
     for f in "$src/libmxkv.so" "$src/libmxkv.a" "$inc/mxkv.h" "$inc/mxnet/c_api.h"; do
         [[ -f $f ]] || { echo "install: $f is missing (build with 'make lib' first)" >&2; exit 1; }
     done

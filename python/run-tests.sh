@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Python tests: a venv in build/py-venv with numpy, pytest and this package (`pip install ./python`),
-# then pytest on python/tests against target/release/libmxkv.so.
+# Python tests: a venv in build/py-venv with numpy, pytest and this package (`pip install ./python`,
+# which builds the library into the package; without build isolation, with the build tools in the
+# venv, so it reuses target/ and runs offline), then pytest on python/tests against
+# target/release/libmxkv.so.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=$ROOT/build/py-venv
@@ -32,12 +34,12 @@ if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
         python3 -m venv "$VENV"
     fi
 fi
-if ! "$VENV/bin/python" -c 'import numpy, pytest' >/dev/null 2>&1; then
-    "$VENV/bin/python" -m pip install -q numpy pytest
+if ! "$VENV/bin/python" -c 'import numpy, pytest, setuptools_rust' >/dev/null 2>&1; then
+    "$VENV/bin/python" -m pip install -q numpy pytest "setuptools>=70.1" "setuptools-rust>=1.9"
 fi
 # A fresh install of the package from the working tree (no stale build output inside it).
 rm -rf "$ROOT/python/build" "$ROOT/python/mxkv.egg-info"
-(cd "$ROOT" && "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps ./python)
+(cd "$ROOT" && "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps --no-build-isolation ./python)
 rm -rf "$ROOT/python/build" "$ROOT/python/mxkv.egg-info"
 
 cd "$ROOT"

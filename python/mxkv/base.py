@@ -2,7 +2,8 @@
 
 The library is looked up in this order:
 1. the file named by the environment variable ``MXKV_LIBRARY``;
-2. ``libmxkv.so`` beside this package (a wheel that bundles it);
+2. ``libmxkv.so`` inside this package, where building the package puts it (``pip install ./python``,
+   a wheel);
 3. ``target/release/libmxkv.so`` of the source tree this package sits in;
 4. the system (``ctypes.util.find_library('mxkv')``, then ``libmxkv.so.0`` by name).
 """

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -27,11 +28,42 @@ def test_library_search_order():
     assert mxkv.base._library_candidates(env={}, package_dir="/p/python/mxkv")[0] == "/p/python/mxkv/libmxkv.so"
 
 
-def test_source_tree_finds_target_release(tmp_path):
+def _checkout(root, bundled):
+    """A copy of this package at root/python/mxkv, the loaded library at root/target/release, and
+    with bundled also inside the package, as a wheel has it."""
+    package = root / "python" / "mxkv"
+    shutil.copytree(os.path.dirname(mxkv.__file__), str(package),
+                    ignore=shutil.ignore_patterns("libmxkv.so", "__pycache__"))
+    (root / "target" / "release").mkdir(parents=True)
+    shutil.copy(mxkv.base.library_path(), str(root / "target" / "release" / "libmxkv.so"))
+    if bundled:
+        shutil.copy(mxkv.base.library_path(), str(package / "libmxkv.so"))
+    return root
+
+
+def _loaded_from(checkout, cwd, **env):
     code = "import mxkv; print(mxkv.base.library_path())"
-    result = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), capture_output=True, text=True,
-                            env=_env(PYTHONPATH=str(REPO / "python")), check=True)
-    assert result.stdout.strip() == str(REPO / "target" / "release" / "libmxkv.so")
+    result = subprocess.run([sys.executable, "-c", code], cwd=str(cwd), capture_output=True, text=True,
+                            env=_env(PYTHONPATH=str(checkout / "python"), **env), check=True)
+    return result.stdout.strip()
+
+
+def test_source_tree_finds_target_release(tmp_path):
+    checkout = _checkout(tmp_path / "repo", bundled=False)
+    assert _loaded_from(checkout, tmp_path) == str(checkout / "target" / "release" / "libmxkv.so")
+
+
+def test_bundled_library_comes_first(tmp_path):
+    checkout = _checkout(tmp_path / "repo", bundled=True)
+    assert _loaded_from(checkout, tmp_path) == str(checkout / "python" / "mxkv" / "libmxkv.so")
+
+
+def test_mxkv_library_overrides_the_bundled_one(tmp_path):
+    checkout = _checkout(tmp_path / "repo", bundled=True)
+    other = tmp_path / "elsewhere" / "libmxkv.so"
+    other.parent.mkdir()
+    shutil.copy(mxkv.base.library_path(), str(other))
+    assert _loaded_from(checkout, tmp_path, MXKV_LIBRARY=str(other)) == str(other)
 
 
 def test_missing_explicit_library_is_reported(tmp_path):
