@@ -24,21 +24,10 @@ RUN=$W/elsewhere
 export CARGO_TARGET_DIR=$ROOT/build/packages-target
 unset MXKV_LIBRARY MXKV_INCLUDE MXKV_LIBDIR MXKV_BUILD MXKV_FEATURES PYTHONPATH PERL5LIB LD_LIBRARY_PATH
 
-passed=0
-failed=0
-pass() { echo "ok - $1"; passed=$((passed + 1)); }
-fail() { echo "not ok - $1"; failed=$((failed + 1)); }
-# check DESCRIPTION COMMAND...: runs the command quietly (output in $W/last.log, shown on failure).
-check() {
-    local desc=$1
-    shift
-    if "$@" >"$W/last.log" 2>&1; then
-        pass "$desc"
-    else
-        fail "$desc"
-        sed 's/^/    /' "$W/last.log" | tail -n 30
-    fi
-}
+CHECK_LOG=$W/last.log
+# shellcheck source=checks.sh
+source "$ROOT/.ci/checks.sh"
+
 # check_output DESCRIPTION EXPECTED COMMAND...: the command's output, trimmed, must be EXPECTED.
 check_output() {
     local desc=$1 expected=$2 got
@@ -144,5 +133,4 @@ check "without LD_LIBRARY_PATH, MXNetCAPI.so resolves $SONAME in the prefix" \
     bash -c "ldd '$AUTO/MXNetCAPI.so' | grep -q '$SONAME => $PREFIX/lib/$SONAME'"
 check "the shim's tests pass against the installed modules" installed_tests "$PP"
 
-echo "$passed passed, $failed failed"
-[[ $failed == 0 ]]
+summary

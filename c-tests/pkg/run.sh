@@ -18,21 +18,9 @@ CACHE=$ROOT/build/cache/mxnet-1.9.1
 CC=${CC:-gcc}
 CFLAGS_TEST="-std=c99 -Wall -Wextra -Werror -O1"
 
-passed=0
-failed=0
-pass() { echo "ok - $1"; passed=$((passed + 1)); }
-fail() { echo "not ok - $1"; failed=$((failed + 1)); }
-# check DESCRIPTION COMMAND...: runs the command quietly (output in $BUILD/last.log, shown on failure).
-check() {
-    local desc=$1
-    shift
-    if "$@" >"$BUILD/last.log" 2>&1; then
-        pass "$desc"
-    else
-        fail "$desc"
-        sed 's/^/    /' "$BUILD/last.log" | tail -n 30
-    fi
-}
+CHECK_LOG=$BUILD/last.log
+# shellcheck source=../../.ci/checks.sh
+source "$ROOT/.ci/checks.sh"
 
 apt_updated=0
 apt_install() {
@@ -232,5 +220,4 @@ fi
 # ---------------------------------------------------------------- 3. Perl FFI::Platypus example
 check "perl-ffi/run-tests.sh (FFI::Platypus, no XS)" bash "$ROOT/perl-ffi/run-tests.sh"
 
-echo "$passed passed, $failed failed"
-[[ $failed == 0 ]]
+summary
