@@ -144,6 +144,11 @@ subtest 'mx->context and the scope' => sub {
         MxkvTest::dies_like(sub { mx->$name }, qr/^mx->$name is not part of mxkv: .*outside its scope/,
             "mx->$name names mxkv's scope");
     }
+    MxkvTest::dies_like(sub { mx->nd->dot(mx->nd->ones([2]), mx->nd->ones([2])) },
+        qr/^mx->nd->dot is not part of mxkv: .*operator library is outside its scope/, 'mx->nd->dot names the scope');
+    MxkvTest::dies_like(sub { mx->nd->ones([2])->softmax }, qr/^mx->nd->softmax is not part of mxkv/,
+        '$x->softmax names the scope');
+    ok(!AI::MXNet::NDArray->can('softmax'), 'and can() still says no');
 };
 
 done_testing();

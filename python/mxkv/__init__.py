@@ -15,7 +15,7 @@ data iterators) is outside mxkv's scope: ``mx.gluon`` and the like raise :class:
 """
 
 from . import base
-from .base import MXNetError
+from .base import MXNetError, NotInScopeError
 from . import context
 from .context import Context, cpu, cpu_pinned, gpu, current_context
 from . import ndarray
@@ -34,10 +34,6 @@ __all__ = ["MXNetError", "NotInScopeError", "Context", "cpu", "cpu_pinned", "gpu
            "context", "base"]
 
 
-class NotInScopeError(MXNetError, NotImplementedError):
-    """A part of MXNet that mxkv does not provide."""
-
-
 # MXNet's top-level names for the parts outside mxkv's scope.
 _OUT_OF_SCOPE = frozenset([
     "sym", "symbol", "gluon", "autograd", "mod", "module", "model", "io", "init", "initializer",
@@ -50,9 +46,5 @@ _OUT_OF_SCOPE = frozenset([
 
 def __getattr__(name):
     if name in _OUT_OF_SCOPE:
-        raise NotInScopeError(
-            "mx.%s is not part of mxkv: mxkv provides MXNet's KVStore with NDArrays as data "
-            "carriers (nd, kv, optimizer, lr_scheduler, random, test_utils, context); symbols, "
-            "autograd, Gluon, Module, data iterators and the operator library are outside its "
-            "scope" % name)
+        raise NotInScopeError("mx.%s is not part of mxkv: %s" % (name, base.SCOPE))
     raise AttributeError("module 'mxkv' has no attribute %r" % name)

@@ -12,8 +12,9 @@ import ctypes
 import ctypes.util
 import os
 
-__all__ = ["MXNetError", "check_call", "mx_uint", "NDArrayHandle", "KVStoreHandle", "py_str", "c_str",
-           "string_types", "integer_types", "library_path", "last_error_message"]
+__all__ = ["MXNetError", "NotInScopeError", "OperatorNotInScopeError", "check_call", "mx_uint",
+           "NDArrayHandle", "KVStoreHandle", "py_str", "c_str", "string_types", "integer_types",
+           "library_path", "last_error_message"]
 
 mx_uint = ctypes.c_uint32
 dim_t = ctypes.c_int64
@@ -28,6 +29,20 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 class MXNetError(RuntimeError):
     """An error reported by the library (the text of ``MXGetLastError``)."""
+
+
+class NotInScopeError(MXNetError, NotImplementedError):
+    """A part of MXNet that mxkv does not provide (symbols, autograd, Gluon, Module, ...)."""
+
+
+class OperatorNotInScopeError(NotInScopeError, AttributeError):
+    """An ``mx.nd`` operator that mxkv does not provide; also an AttributeError, so ``hasattr``
+    and ``getattr`` with a default treat it as absent."""
+
+
+SCOPE = ("mxkv provides MXNet's KVStore with NDArrays as data carriers (nd, kv, optimizer, "
+         "lr_scheduler, random, test_utils, context); symbols, autograd, Gluon, Module, data "
+         "iterators and the operator library are outside its scope")
 
 
 class _TypedErrors:

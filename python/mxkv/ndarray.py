@@ -18,7 +18,8 @@ import warnings
 
 import numpy as np
 
-from .base import _LIB, MXNetError, check_call, c_array, c_handle_array, c_str_array, mx_uint, py_str
+from .base import (_LIB, SCOPE, MXNetError, OperatorNotInScopeError, check_call, c_array, c_handle_array,
+                   c_str_array, mx_uint, py_str)
 from .context import Context, current_context
 
 __all__ = ["NDArray", "empty", "zeros", "ones", "full", "array", "zeros_like", "ones_like", "waitall",
@@ -675,3 +676,10 @@ for _name in ("sqrt", "rsqrt", "cbrt", "square", "abs", "sign", "reciprocal", "e
               "tan", "tanh", "sigmoid", "relu", "clip", "norm", "sum", "mean", "max", "min", "prod"):
     setattr(NDArray, _name, getattr(_math, _name))
 del _name
+
+
+def __getattr__(name):
+    """``mx.nd.<operator>`` that mxkv does not provide names mxkv's scope."""
+    if name.startswith("_"):
+        raise AttributeError("module 'mxkv.ndarray' has no attribute %r" % name)
+    raise OperatorNotInScopeError("mx.nd.%s is not part of mxkv: %s" % (name, SCOPE))

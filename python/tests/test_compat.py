@@ -61,6 +61,17 @@ def test_from_mxnet_import_out_of_scope_gives_the_scope_message():
     assert "NotInScopeError: mx.gluon is not part of mxkv" in result.stderr
 
 
+def test_out_of_scope_operators_of_nd_name_mxkvs_scope():
+    with pytest.raises(mx.base.OperatorNotInScopeError, match="mx.nd.dot is not part of mxkv.*operator library"):
+        mx.nd.dot  # pylint: disable=pointless-statement
+    with pytest.raises(mx.NotInScopeError):
+        mx.nd.FullyConnected  # pylint: disable=pointless-statement
+    assert not hasattr(mx.nd, "softmax")
+    assert getattr(mx.nd, "softmax", None) is None
+    with pytest.raises(AttributeError, match="no attribute '_private'"):
+        mx.nd._private  # pylint: disable=pointless-statement
+
+
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'frobnicate'"):
         mx.frobnicate  # pylint: disable=pointless-statement

@@ -504,6 +504,19 @@ sub clip
     return _apply('min', 'min', $out, $hi, 0, $out);
 }
 
+# An operator of AI::MXNet's library that mxkv does not provide (mx->nd->dot, $x->softmax ...)
+# dies naming mxkv's scope, instead of Perl's "Can't locate object method".
+our $AUTOLOAD;
+sub AUTOLOAD
+{
+    my $name = $AUTOLOAD =~ s/.*:://r;
+    confess("mx->nd->$name is not part of mxkv: mxkv provides AI::MXNet's KVStore with NDArrays as "
+        . 'data carriers; the operator library is outside its scope');
+}
+
+# The handle object frees the array; this keeps object destruction away from AUTOLOAD.
+sub DESTROY { }
+
 # ---- files and serialisation ------------------------------------------------------------------
 
 # save($fname, [$a, $b]) or save($fname, { name => $a, ... }) in MXNet's .params format.
