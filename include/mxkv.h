@@ -34,6 +34,11 @@
 #define MXKV_MXNET_VERSION 10901
 
 /**
+ * Values per packed word.
+ */
+#define VALUES_PER_WORD 16
+
+/**
  * An opaque KVStore handle.
  */
 typedef void *KVStoreHandle;
@@ -187,7 +192,7 @@ int MXKVStorePushPullEx(KVStoreHandle handle, mx_uint vnum, const char **vkeys, 
 /**
  * Sets the updater (NULL removes it). For a string-keyed store it receives each key's
  * registration index. `updater_handle` is passed back on every call. The updater runs on
- * the pushing thread, one updater at a time in the process; it owns `recv` and `local`
+ * the pushing thread (updaters of different keys at the same time); it owns `recv` and `local`
  * (free them with MXNDArrayFree) and may call any function of the API.
  */
 int MXKVStoreSetUpdater(KVStoreHandle handle, MXKVStoreUpdater updater, void *updater_handle);

@@ -61,6 +61,9 @@ pub enum Error {
     )]
     Nccl(String),
 
+    #[error("cannot push key {0} from inside an updater now: its updater is running on another thread and waits for a key this thread holds, so waiting would deadlock")]
+    WouldDeadlock(String),
+
     #[error("{0} needs the distributed engine, which this build of mxkv does not include")]
     NoDist(String),
 

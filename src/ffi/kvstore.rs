@@ -10,7 +10,7 @@ use super::{
     boundary, count, mx_uint, out_arg, slice_arg, str_arg, str_list, KVStoreHandle, NDArrayHandle,
 };
 use crate::error::{Error, Result};
-use crate::kvstore::{self, GradientCompression, KVStore, Keys, Role, Updater};
+use crate::kvstore::{GradientCompression, KVStore, Keys, Role, UpdateKey, Updater};
 use crate::ndarray::NDArray;
 
 /// Called once per pushed key with the summed gradient `recv` and the stored value `local`.
@@ -360,37 +360,41 @@ pub unsafe extern "C" fn MXKVStorePushPullEx(
     })
 }
 
-fn int_updater(
-    f: unsafe extern "C" fn(c_int, NDArrayHandle, NDArrayHandle, *mut c_void),
+/// The C updaters of a store. When only one is given it serves both key kinds (spec §4.5):
+/// string keys reach the int updater as their registration index, as in MXNet, and int
+/// keys reach the string updater as their decimal text.
+struct CUpdater {
+    int: MXKVStoreUpdater,
+    str: MXKVStoreStrUpdater,
     data: CallerData,
-) -> kvstore::IntUpdater {
-    Box::new(move |key, recv, local| {
-        let (recv, local) = (
-            NDARRAYS.insert(Arc::new(recv)),
-            NDARRAYS.insert(Arc::new(local)),
-        );
-        unsafe { f(key, recv, local, data.get()) }
-    })
 }
 
-fn str_updater(
-    f: unsafe extern "C" fn(*const c_char, NDArrayHandle, NDArrayHandle, *mut c_void),
-    data: CallerData,
-) -> kvstore::StrUpdater {
-    Box::new(move |key, recv, local| {
-        // Keys came from C strings, so they hold no NUL.
-        let key = CString::new(key).unwrap_or_default();
+impl Updater for CUpdater {
+    fn update(&self, key: UpdateKey<'_>, recv: NDArray, local: NDArray) {
         let (recv, local) = (
             NDARRAYS.insert(Arc::new(recv)),
             NDARRAYS.insert(Arc::new(local)),
         );
-        unsafe { f(key.as_ptr(), recv, local, data.get()) }
-    })
+        let data = self.data.get();
+        match (key, self.int, self.str) {
+            (UpdateKey::Str { name, .. }, _, Some(f)) => {
+                // Keys came from C strings, so they hold no NUL.
+                let name = CString::new(name).unwrap_or_default();
+                unsafe { f(name.as_ptr(), recv, local, data) }
+            }
+            (key, Some(f), _) => unsafe { f(key.int(), recv, local, data) },
+            (UpdateKey::Int(key), None, Some(f)) => {
+                let name = CString::new(key.to_string()).unwrap_or_default();
+                unsafe { f(name.as_ptr(), recv, local, data) }
+            }
+            (_, None, None) => {}
+        }
+    }
 }
 
 /// Sets the updater (NULL removes it). For a string-keyed store it receives each key's
 /// registration index. `updater_handle` is passed back on every call. The updater runs on
-/// the pushing thread, one updater at a time in the process; it owns `recv` and `local`
+/// the pushing thread (updaters of different keys at the same time); it owns `recv` and `local`
 /// (free them with MXNDArrayFree) and may call any function of the API.
 #[no_mangle]
 pub extern "C" fn MXKVStoreSetUpdater(
@@ -412,13 +416,15 @@ pub extern "C" fn MXKVStoreSetUpdaterEx(
 ) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        let data = CallerData(updater_handle);
-        let updaters = Updater {
-            int: updater.map(|f| int_updater(f, data)),
-            str: str_updater_fn.map(|f| str_updater(f, data)),
-        };
-        s.store
-            .set_updater((updaters.int.is_some() || updaters.str.is_some()).then_some(updaters));
+        if updater.is_none() && str_updater_fn.is_none() {
+            s.store.remove_updater();
+        } else {
+            s.store.set_updater(CUpdater {
+                int: updater,
+                str: str_updater_fn,
+                data: CallerData(updater_handle),
+            });
+        }
         Ok(())
     })
 }
@@ -442,7 +448,7 @@ pub unsafe extern "C" fn MXKVStoreGetType(
 pub unsafe extern "C" fn MXKVStoreGetRank(handle: KVStoreHandle, ret: *mut c_int) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        *out_arg(ret, "ret")? = s.store.cluster().rank();
+        *out_arg(ret, "ret")? = s.store.engine().rank();
         Ok(())
     })
 }
@@ -452,14 +458,14 @@ pub unsafe extern "C" fn MXKVStoreGetRank(handle: KVStoreHandle, ret: *mut c_int
 pub unsafe extern "C" fn MXKVStoreGetGroupSize(handle: KVStoreHandle, ret: *mut c_int) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        *out_arg(ret, "ret")? = s.store.cluster().group_size();
+        *out_arg(ret, "ret")? = s.store.engine().group_size();
         Ok(())
     })
 }
 
 fn role_query(ret: *mut c_int, role: Role) -> c_int {
     boundary(|| {
-        *unsafe { out_arg(ret, "ret")? } = (kvstore::role() == role) as c_int;
+        *unsafe { out_arg(ret, "ret")? } = (Role::from_env() == role) as c_int;
         Ok(())
     })
 }
@@ -485,7 +491,7 @@ pub extern "C" fn MXKVStoreIsSchedulerNode(ret: *mut c_int) -> c_int {
 /// Waits for every worker (returns at once for local stores).
 #[no_mangle]
 pub extern "C" fn MXKVStoreBarrier(handle: KVStoreHandle) -> c_int {
-    boundary(|| store(handle)?.store.cluster().barrier())
+    boundary(|| store(handle)?.store.engine().barrier())
 }
 
 /// Whether freeing a worker's store waits for the other workers first (default 1).
@@ -518,7 +524,7 @@ pub extern "C" fn MXKVStoreRunServer(
                 unsafe { f(head, body.as_ptr(), data.get()) }
             }
         };
-        s.store.cluster().run_server(&mut forward)
+        s.store.engine().run_server(&mut forward)
     })
 }
 
@@ -537,7 +543,7 @@ pub unsafe extern "C" fn MXKVStoreSendCommmandToServers(
         } else {
             str_arg(cmd_body, "cmd_body")?
         };
-        s.store.cluster().send_command_to_servers(cmd_id, body)
+        s.store.engine().send_command_to_servers(cmd_id, body)
     })
 }
 
@@ -552,7 +558,7 @@ pub unsafe extern "C" fn MXKVStoreGetNumDeadNode(
 ) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        *out_arg(number, "number")? = s.store.cluster().num_dead_nodes(node_id, timeout_sec)?;
+        *out_arg(number, "number")? = s.store.engine().num_dead_nodes(node_id, timeout_sec)?;
         Ok(())
     })
 }

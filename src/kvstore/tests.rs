@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex};
 
 use super::*;
+use crate::error::Error;
 use crate::ndarray::{DType, Shape};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn array(values: &[f32]) -> NDArray {
     let a = NDArray::new(
@@ -15,6 +17,11 @@ fn array(values: &[f32]) -> NDArray {
     a.copy_from_bytes(bytemuck::cast_slice(values), values.len())
         .unwrap();
     a
+}
+
+/// An updater that sees every key as the store's internal int key.
+fn int_updater(f: impl Fn(i32, NDArray, NDArray) + Send + Sync + 'static) -> impl Updater {
+    move |key: UpdateKey<'_>, recv: NDArray, local: NDArray| f(key.int(), recv, local)
 }
 
 fn values(a: &NDArray) -> Vec<f32> {
@@ -59,16 +66,13 @@ fn updater_runs_once_per_key_in_ascending_order_and_writes_through_local() {
     .unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    kv.set_updater(Some(Updater {
-        int: Some(Box::new(move |key, recv, local| {
-            log.lock().unwrap().push(key);
-            let r = values(&recv)[0];
-            let l = values(&local)[0];
-            local
-                .copy_from_bytes(bytemuck::cast_slice(&[l + 2.0 * r]), 1)
-                .unwrap();
-        })),
-        str: None,
+    kv.set_updater(int_updater(move |key, recv, local| {
+        log.lock().unwrap().push(key);
+        let r = values(&recv)[0];
+        let l = values(&local)[0];
+        local
+            .copy_from_bytes(bytemuck::cast_slice(&[l + 2.0 * r]), 1)
+            .unwrap();
     }));
     let one = array(&[1.0]);
     kv.push(
@@ -79,7 +83,7 @@ fn updater_runs_once_per_key_in_ascending_order_and_writes_through_local() {
     assert_eq!(*seen.lock().unwrap(), vec![1, 5, 9]);
     assert_eq!(pulled(&kv, Keys::Int(&[5]), 1), vec![5.0]);
     assert_eq!(pulled(&kv, Keys::Int(&[9]), 1), vec![3.0]);
-    kv.set_updater(None);
+    kv.remove_updater();
     kv.push(Keys::Int(&[9]), &[array(&[4.0])]).unwrap();
     assert_eq!(pulled(&kv, Keys::Int(&[9]), 1), vec![4.0]);
 }
@@ -92,10 +96,7 @@ fn string_keys_reach_the_int_updater_as_their_registration_index() {
     kv.init(Keys::Str(&["z"]), &[array(&[0.0])]).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    kv.set_updater(Some(Updater {
-        int: Some(Box::new(move |k, _, _| log.lock().unwrap().push(k))),
-        str: None,
-    }));
+    kv.set_updater(int_updater(move |k, _, _| log.lock().unwrap().push(k)));
     kv.push(Keys::Str(&["z", "x"]), &[array(&[1.0]), array(&[1.0])])
         .unwrap();
     assert_eq!(*seen.lock().unwrap(), vec![0, 2]);
@@ -220,18 +221,15 @@ fn concurrent_pushes_with_an_updater_lose_nothing() {
         &(0..5).map(|_| array(&[0.0; 64])).collect::<Vec<_>>(),
     )
     .unwrap();
-    kv.set_updater(Some(Updater {
-        int: Some(Box::new(|_, recv, local| {
-            let sum: Vec<f32> = values(&local)
-                .iter()
-                .zip(values(&recv))
-                .map(|(l, r)| l + r)
-                .collect();
-            local
-                .copy_from_bytes(bytemuck::cast_slice(&sum), sum.len())
-                .unwrap();
-        })),
-        str: None,
+    kv.set_updater(int_updater(|_, recv, local| {
+        let sum: Vec<f32> = values(&local)
+            .iter()
+            .zip(values(&recv))
+            .map(|(l, r)| l + r)
+            .collect();
+        local
+            .copy_from_bytes(bytemuck::cast_slice(&sum), sum.len())
+            .unwrap();
     }));
     let threads: Vec<_> = (0..4)
         .map(|t| {
@@ -281,16 +279,13 @@ fn updaters_pulling_each_others_keys_on_two_threads_do_not_deadlock() {
     kv.init(Keys::Int(&[0, 1]), &[array(&[0.0; 16]), array(&[0.0; 16])])
         .unwrap();
     let store = Arc::downgrade(&kv);
-    kv.set_updater(Some(Updater {
-        int: Some(Box::new(move |key, recv, local| {
-            if let Some(kv) = store.upgrade() {
-                let other = 1 - key;
-                kv.pull(Keys::Int(&[other]), &[array(&[0.0; 16])], true)
-                    .unwrap();
-            }
-            local.assign_sum(&[&local, &recv]).unwrap();
-        })),
-        str: None,
+    kv.set_updater(int_updater(move |key, recv, local| {
+        if let Some(kv) = store.upgrade() {
+            let other = 1 - key;
+            kv.pull(Keys::Int(&[other]), &[array(&[0.0; 16])], true)
+                .unwrap();
+        }
+        local.assign_sum(&[&local, &recv]).unwrap();
     }));
     push_ones_2000_times_on_two_threads(&kv);
     assert_eq!(pulled(&kv, Keys::Int(&[0]), 16), vec![2000.0; 16]);
@@ -304,22 +299,33 @@ fn updaters_pushing_each_others_keys_on_two_threads_do_not_deadlock() {
         .unwrap();
     let store = Arc::downgrade(&kv);
     std::thread_local!(static NESTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    kv.set_updater(Some(Updater {
-        int: Some(Box::new(move |key, recv, local| {
-            if let (Some(kv), false) = (store.upgrade(), NESTED.with(|n| n.get())) {
-                NESTED.with(|n| n.set(true));
-                kv.push(Keys::Int(&[1 - key]), &[array(&[1.0; 16])])
-                    .unwrap();
-                NESTED.with(|n| n.set(false));
-            }
-            local.assign_sum(&[&local, &recv]).unwrap();
-        })),
-        str: None,
+    let landed = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let counts = landed.clone();
+    kv.set_updater(int_updater(move |key, recv, local| {
+        let landed = &counts;
+        if let (Some(kv), false) = (store.upgrade(), NESTED.with(|n| n.get())) {
+            NESTED.with(|n| n.set(true));
+            // Fails only when the other thread's updater is pushing this key now.
+            match kv.push(Keys::Int(&[1 - key]), &[array(&[1.0; 16])]) {
+                Ok(()) => landed[(1 - key) as usize].fetch_add(1, Ordering::Relaxed),
+                Err(e) => {
+                    assert_eq!(e, Error::WouldDeadlock((1 - key).to_string()));
+                    0
+                }
+            };
+            NESTED.with(|n| n.set(false));
+        }
+        local.assign_sum(&[&local, &recv]).unwrap();
     }));
     push_ones_2000_times_on_two_threads(&kv);
-    // Each push adds one to its key and one to the other key.
-    assert_eq!(pulled(&kv, Keys::Int(&[0]), 16), vec![4000.0; 16]);
-    assert_eq!(pulled(&kv, Keys::Int(&[1]), 16), vec![4000.0; 16]);
+    // Each push adds one to its key, and one to the other key unless it failed.
+    for key in 0..2 {
+        let nested = landed[key].load(Ordering::Relaxed) as f32;
+        assert_eq!(
+            pulled(&kv, Keys::Int(&[key as i32]), 16),
+            vec![2000.0 + nested; 16]
+        );
+    }
 }
 
 #[test]
@@ -330,12 +336,9 @@ fn one_scratch_buffer_per_store_serves_every_key() {
     kv.init(Keys::Int(&[0, 1, 2]), &zeros).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    kv.set_updater(Some(Updater {
-        int: Some(Box::new(move |_, recv: NDArray, local: NDArray| {
-            local.assign_sum(&[&local, &recv]).unwrap();
-            log.lock().unwrap().push(recv.data_addr().unwrap());
-        })),
-        str: None,
+    kv.set_updater(int_updater(move |_, recv: NDArray, local: NDArray| {
+        local.assign_sum(&[&local, &recv]).unwrap();
+        log.lock().unwrap().push(recv.data_addr().unwrap());
     }));
     let twice = |key: i32, n: usize| {
         kv.push(
@@ -366,11 +369,8 @@ fn a_recv_kept_by_the_updater_is_not_overwritten_by_later_pushes() {
     kv.init(Keys::Int(&[0]), &[array(&[0.0; 8])]).unwrap();
     let kept = Arc::new(Mutex::new(Vec::new()));
     let log = kept.clone();
-    kv.set_updater(Some(Updater {
-        int: Some(Box::new(move |_, recv: NDArray, _| {
-            log.lock().unwrap().push(recv)
-        })),
-        str: None,
+    kv.set_updater(int_updater(move |_, recv: NDArray, _| {
+        log.lock().unwrap().push(recv)
     }));
     for v in [1.0, 2.0, 3.0] {
         kv.push(Keys::Int(&[0, 0]), &[array(&[v; 8]), array(&[v; 8])])
@@ -388,12 +388,9 @@ fn a_push_that_cannot_get_its_sum_buffer_fails_whole() {
         .unwrap();
     let calls = Arc::new(Mutex::new(0));
     let count = calls.clone();
-    kv.set_updater(Some(Updater {
-        int: Some(Box::new(move |_, recv: NDArray, local: NDArray| {
-            *count.lock().unwrap() += 1;
-            local.assign_sum(&[&local, &recv]).unwrap();
-        })),
-        str: None,
+    kv.set_updater(int_updater(move |_, recv: NDArray, local: NDArray| {
+        *count.lock().unwrap() += 1;
+        local.assign_sum(&[&local, &recv]).unwrap();
     }));
     let two = array(&[2.0; 4]);
     let values = [two.clone(), two.clone(), two.clone(), two.clone()];
@@ -407,4 +404,83 @@ fn a_push_that_cannot_get_its_sum_buffer_fails_whole() {
     kv.push(Keys::Int(&[0, 0, 1, 1]), &values).unwrap();
     assert_eq!(*calls.lock().unwrap(), 2);
     assert_eq!(pulled(&kv, Keys::Int(&[1]), 4), vec![5.0; 4]);
+}
+
+#[test]
+fn updaters_of_different_keys_run_at_the_same_time() {
+    let kv = Arc::new(KVStore::create("local").unwrap());
+    let keys = [0, 1, 2, 3];
+    let zeros: Vec<NDArray> = keys.iter().map(|_| array(&[0.0; 4])).collect();
+    kv.init(Keys::Int(&keys), &zeros).unwrap();
+    kv.set_updater(int_updater(|_, recv, local| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        local.assign_sum(&[&local, &recv]).unwrap();
+    }));
+    let start = std::time::Instant::now();
+    let threads: Vec<_> = keys
+        .iter()
+        .map(|&key| {
+            let kv = kv.clone();
+            std::thread::spawn(move || {
+                let one = array(&[1.0; 4]);
+                for _ in 0..10 {
+                    kv.push(Keys::Int(&[key]), std::slice::from_ref(&one))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // One at a time, 40 updates of 10 ms would need 400 ms.
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_millis(250),
+        "{elapsed:?}"
+    );
+    for key in keys {
+        assert_eq!(pulled(&kv, Keys::Int(&[key]), 4), vec![10.0; 4]);
+    }
+}
+
+#[test]
+fn updaters_pushing_each_others_keys_at_the_same_moment_fail_one_push_not_hang() {
+    // Thread A's updater of key 1 and thread B's updater of key 2 each push the other key
+    // once both are inside: the first waits for the other key, the second would close the
+    // circle and fails instead.
+    let kv = Arc::new(KVStore::create("local").unwrap());
+    kv.init(Keys::Int(&[1, 2]), &[array(&[0.0]), array(&[0.0])])
+        .unwrap();
+    let store = Arc::downgrade(&kv);
+    let inside = Arc::new(std::sync::Barrier::new(2));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let (both, log) = (inside.clone(), results.clone());
+    kv.set_updater(int_updater(move |key, recv, local| {
+        if values(&recv)[0] == 1.0 {
+            both.wait();
+            let kv = store.upgrade().unwrap();
+            let nested = kv.push(Keys::Int(&[3 - key]), &[array(&[10.0])]);
+            log.lock().unwrap().push((3 - key, nested));
+        }
+        local.assign_sum(&[&local, &recv]).unwrap();
+    }));
+    let threads: Vec<_> = [1, 2]
+        .into_iter()
+        .map(|key| {
+            let kv = kv.clone();
+            std::thread::spawn(move || kv.push(Keys::Int(&[key]), &[array(&[1.0])]).unwrap())
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let results = results.lock().unwrap();
+    assert_eq!(results.len(), 2);
+    // The failed push returns at once; the other one waited for its key.
+    assert!(results[1].1.is_ok(), "{:?}", results[1]);
+    let (failed_key, failed) = &results[0];
+    assert_eq!(*failed, Err(Error::WouldDeadlock(failed_key.to_string())));
+    assert_eq!(pulled(&kv, Keys::Int(&[*failed_key]), 1), vec![1.0]);
+    assert_eq!(pulled(&kv, Keys::Int(&[3 - *failed_key]), 1), vec![11.0]);
 }

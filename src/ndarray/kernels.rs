@@ -4,6 +4,8 @@
 //! formed block by block (a block stays in L1 while every source is added to it), so each
 //! source is read once and the destination written once, as a hand-written C loop would.
 //! Large jobs are split over the process's pool ([`crate::pool`]); small ones never leave the calling thread.
+//! The additions happen in the order MXNet's reduce uses ([`SumOrder`]), element by
+//! element, so a float sum is the same bits as MXNet's whatever the split.
 
 use std::ops::Range;
 
@@ -38,16 +40,40 @@ impl<'a> Elems<'a> {
     }
 }
 
-/// `dst = srcs[0] + srcs[1] + …`, each source converted to the destination's accumulator
-/// type. With one source this is a converting copy. Every source has `dst`'s element count.
-pub fn sum_into(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>]) {
+/// The order in which the sources of a sum are added (float addition is not associative,
+/// so the order decides the bits of the result).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SumOrder {
+    /// `((s0 + s1) + s2) + …`: MXNet's `ElementwiseSum`, used by the `device` store's
+    /// reduce (`CommDevice::Reduce`).
+    Sequential,
+    /// `s0 + (s1 + s2 + s3 + s4) + (s5 + …)`: the first source accumulates the others in
+    /// groups of up to four, each group summed left to right first — MXNet's CPU reduce
+    /// (`CommCPU::ReduceSumCPU`), used by the local stores.
+    GroupsOfFour,
+}
+
+impl SumOrder {
+    /// How many sources are summed together before they are added to the first.
+    fn group(self) -> usize {
+        match self {
+            SumOrder::Sequential => 1,
+            SumOrder::GroupsOfFour => 4,
+        }
+    }
+}
+
+/// `dst = srcs[0] + srcs[1] + …` in `order`, each source converted to the destination's
+/// accumulator type. With one source this is a converting copy. Every source has `dst`'s
+/// element count.
+pub fn sum_into(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: SumOrder) {
     let n = dst.len() / dst_dtype.size();
     debug_assert!(!srcs.is_empty() && srcs.iter().all(|s| s.len() == n));
     let touched: usize = dst.len() + srcs.iter().map(|s| s.bytes.len()).sum::<usize>();
     let pool = match crate::pool::pool() {
         Some(p) if touched >= PARALLEL_BYTES && n >= 2 * BLOCK && p.current_num_threads() >= 2 => p,
         _ => {
-            sum_serial(dst, dst_dtype, srcs);
+            sum_serial(dst, dst_dtype, srcs, order);
             return;
         }
     };
@@ -59,7 +85,7 @@ pub fn sum_into(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>]) {
         let start = i * per;
         let r = start..start + piece.len() / esize;
         let parts: Vec<Elems<'_>> = srcs.iter().map(|s| s.range(&r)).collect();
-        sum_serial(piece, dst_dtype, &parts);
+        sum_serial(piece, dst_dtype, &parts, order);
     };
     // The calling thread sums the first piece itself (its caches hold the data it just
     // wrote); pool threads take the others: one thread hop, not two.
@@ -75,22 +101,22 @@ pub fn sum_into(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>]) {
     });
 }
 
-fn sum_serial(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>]) {
+fn sum_serial(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: SumOrder) {
     if srcs.len() == 1 && srcs[0].dtype == dst_dtype {
         dst.copy_from_slice(srcs[0].bytes);
         return;
     }
     let same = srcs.iter().all(|s| s.dtype == dst_dtype);
     match dst_dtype {
-        DType::F32 if same => native::<f32>(dst, srcs),
-        DType::F64 if same => native::<f64>(dst, srcs),
-        DType::I32 if same => native::<i32>(dst, srcs),
-        DType::I64 if same => native::<i64>(dst, srcs),
+        DType::F32 if same => native::<f32>(dst, srcs, order),
+        DType::F64 if same => native::<f64>(dst, srcs, order),
+        DType::I32 if same => native::<i32>(dst, srcs, order),
+        DType::I64 if same => native::<i64>(dst, srcs, order),
         DType::F32 | DType::F16 | DType::BF16 => {
-            with_dtype!(dst_dtype, D => accumulate::<D, f32>(dst, srcs))
+            with_dtype!(dst_dtype, D => accumulate::<D, f32>(dst, srcs, order))
         }
-        DType::F64 => accumulate::<f64, f64>(dst, srcs),
-        _ => with_dtype!(dst_dtype, D => accumulate::<D, i64>(dst, srcs)),
+        DType::F64 => accumulate::<f64, f64>(dst, srcs, order),
+        _ => with_dtype!(dst_dtype, D => accumulate::<D, i64>(dst, srcs, order)),
     }
 }
 
@@ -125,7 +151,7 @@ impl NativeAdd for i64 {
 }
 
 /// All sources already have the destination's type: add in place, block by block.
-fn native<T: NativeAdd>(dst: &mut [u8], srcs: &[Elems<'_>]) {
+fn native<T: NativeAdd>(dst: &mut [u8], srcs: &[Elems<'_>], order: SumOrder) {
     let dst: &mut [T] = bytemuck::cast_slice_mut(dst);
     let srcs: Vec<&[T]> = srcs
         .iter()
@@ -134,9 +160,43 @@ fn native<T: NativeAdd>(dst: &mut [u8], srcs: &[Elems<'_>]) {
     for (b, block) in dst.chunks_mut(BLOCK).enumerate() {
         let r = b * BLOCK..b * BLOCK + block.len();
         block.copy_from_slice(&srcs[0][r.clone()]);
-        for src in &srcs[1..] {
-            for (d, &x) in block.iter_mut().zip(&src[r.clone()]) {
-                *d = d.add(x);
+        for group in srcs[1..].chunks(order.group()) {
+            add_group(block, group, &r);
+        }
+    }
+}
+
+/// `block += ((g0 + g1) + g2) + g3` over the elements `r` of a group of one to four sources.
+#[inline(always)]
+fn add_group<T: NativeAdd>(block: &mut [T], group: &[&[T]], r: &Range<usize>) {
+    let it = block.iter_mut();
+    match group {
+        [a] => {
+            for (d, &a) in it.zip(&a[r.clone()]) {
+                *d = d.add(a);
+            }
+        }
+        [a, b] => {
+            for ((d, &a), &b) in it.zip(&a[r.clone()]).zip(&b[r.clone()]) {
+                *d = d.add(a.add(b));
+            }
+        }
+        [a, b, c] => {
+            let abc = a[r.clone()].iter().zip(&b[r.clone()]).zip(&c[r.clone()]);
+            for (d, ((&a, &b), &c)) in it.zip(abc) {
+                *d = d.add(a.add(b).add(c));
+            }
+        }
+        _ => {
+            let (a, b, c, e) = (
+                &group[0][r.clone()],
+                &group[1][r.clone()],
+                &group[2][r.clone()],
+                &group[3][r.clone()],
+            );
+            let abce = a.iter().zip(b).zip(c).zip(e);
+            for (d, (((&a, &b), &c), &e)) in it.zip(abce) {
+                *d = d.add(a.add(b).add(c).add(e));
             }
         }
     }
@@ -194,26 +254,39 @@ impl Accumulator for i64 {
     }
 }
 
-/// Converting sum: every source is widened into the accumulator, the total is narrowed once.
-fn accumulate<D: Element, A: Accumulator>(dst: &mut [u8], srcs: &[Elems<'_>]) {
+/// Converting sum: every source is widened into the accumulator and added in `order`; the
+/// total is narrowed once.
+fn accumulate<D: Element, A: Accumulator>(dst: &mut [u8], srcs: &[Elems<'_>], order: SumOrder) {
     let dst: &mut [D] = bytemuck::cast_slice_mut(dst);
-    let mut acc = [A::default(); BLOCK];
+    let (mut acc, mut part) = ([A::default(); BLOCK], [A::default(); BLOCK]);
     for (b, block) in dst.chunks_mut(BLOCK).enumerate() {
         let r = b * BLOCK..b * BLOCK + block.len();
-        let acc = &mut acc[..block.len()];
-        acc.fill(A::default());
-        for src in srcs {
-            with_dtype!(src.dtype, S => {
-                let s: &[S] = bytemuck::cast_slice(src.bytes);
-                for (a, &x) in acc.iter_mut().zip(&s[r.clone()]) {
-                    *a = a.plus(A::of(x));
-                }
-            });
+        let (acc, part) = (&mut acc[..block.len()], &mut part[..block.len()]);
+        widen(acc, &srcs[0], &r, |_, x| x);
+        for group in srcs[1..].chunks(order.group()) {
+            widen(part, &group[0], &r, |_, x| x);
+            for src in &group[1..] {
+                widen(part, src, &r, A::plus);
+            }
+            for (a, &p) in acc.iter_mut().zip(part.iter()) {
+                *a = a.plus(p);
+            }
         }
         for (d, a) in block.iter_mut().zip(acc.iter()) {
             *d = a.to::<D>();
         }
     }
+}
+
+/// `out[i] = f(out[i], src[r][i] widened)` for each element of the block.
+#[inline(always)]
+fn widen<A: Accumulator>(out: &mut [A], src: &Elems<'_>, r: &Range<usize>, f: impl Fn(A, A) -> A) {
+    with_dtype!(src.dtype, S => {
+        let s: &[S] = bytemuck::cast_slice(src.bytes);
+        for (o, &x) in out.iter_mut().zip(&s[r.clone()]) {
+            *o = f(*o, A::of(x));
+        }
+    });
 }
 
 #[cfg(test)]
@@ -242,7 +315,7 @@ mod tests {
                 dtype: DType::F32,
             },
         ];
-        sum_into(&mut out, DType::F32, &srcs);
+        sum_into(&mut out, DType::F32, &srcs, SumOrder::GroupsOfFour);
         let out: &[f32] = bytemuck::cast_slice(&out);
         assert!(out.iter().enumerate().all(|(i, &v)| v == 3.0 * i as f32));
     }
@@ -259,9 +332,74 @@ mod tests {
             })
             .collect();
         let mut out = vec![0u8; n * 4];
-        sum_into(&mut out, DType::F32, &elems);
+        sum_into(&mut out, DType::F32, &elems, SumOrder::GroupsOfFour);
         let out: &[f32] = bytemuck::cast_slice(&out);
         assert!(out.iter().all(|&v| v == 8.0));
+    }
+
+    fn f32_elems(v: &[Vec<u8>]) -> Vec<Elems<'_>> {
+        v.iter()
+            .map(|b| Elems {
+                bytes: b,
+                dtype: DType::F32,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sums_add_in_the_order_of_mxnets_reduce() {
+        // 1 + 1e8 - 1e8 ...: the result depends on which additions happen first.
+        let vals = [1.0f32, 1e8, -1e8, 1.0, 3.0, -1e8, 1e8, 0.5];
+        let srcs: Vec<Vec<u8>> = vals.iter().map(|&v| bytes(&[v; 5000])).collect();
+        let sum = |order| {
+            let mut out = vec![0u8; 5000 * 4];
+            sum_into(&mut out, DType::F32, &f32_elems(&srcs), order);
+            let out: Vec<f32> = bytemuck::cast_slice(&out).to_vec();
+            assert!(out.iter().all(|&v| v == out[0]));
+            out[0]
+        };
+        // CommCPU: v0 + (((v1 + v2) + v3) + v4) + ((v5 + v6) + v7).
+        let grouped = 1.0f32 + (((1e8f32 + -1e8) + 1.0) + 3.0) + ((-1e8f32 + 1e8) + 0.5);
+        // ElementwiseSum: left to right.
+        let sequential = vals.iter().skip(1).fold(vals[0], |a, &v| a + v);
+        assert_eq!(grouped, 5.5);
+        assert_eq!(sequential, 0.5);
+        assert_eq!(sum(SumOrder::GroupsOfFour).to_bits(), grouped.to_bits());
+        assert_eq!(sum(SumOrder::Sequential).to_bits(), sequential.to_bits());
+        // The same orders when the sources are converted (float64 into a float32 sum).
+        let wide: Vec<Vec<u8>> = vals.iter().map(|&v| bytes(&[v as f64; 3])).collect();
+        let elems: Vec<Elems<'_>> = wide
+            .iter()
+            .map(|b| Elems {
+                bytes: b,
+                dtype: DType::F64,
+            })
+            .collect();
+        for (order, want) in [
+            (SumOrder::GroupsOfFour, grouped),
+            (SumOrder::Sequential, sequential),
+        ] {
+            let mut out = vec![0u8; 12];
+            sum_into(&mut out, DType::F32, &elems, order);
+            assert_eq!(bytemuck::cast_slice::<u8, f32>(&out), &[want; 3]);
+        }
+    }
+
+    #[test]
+    fn large_sums_split_over_threads_keep_the_order() {
+        let n = 1 << 20;
+        let vals = [1.0f32, 1e8, -1e8, 1.0, 3.0, -1e8, 1e8, 0.5];
+        let srcs: Vec<Vec<u8>> = vals.iter().map(|&v| bytes(&vec![v; n])).collect();
+        let mut out = vec![0u8; n * 4];
+        sum_into(
+            &mut out,
+            DType::F32,
+            &f32_elems(&srcs),
+            SumOrder::GroupsOfFour,
+        );
+        assert!(bytemuck::cast_slice::<u8, f32>(&out)
+            .iter()
+            .all(|&v| v == 5.5));
     }
 
     #[test]
@@ -284,7 +422,7 @@ mod tests {
                 dtype: DType::F16,
             },
         ];
-        sum_into(&mut out, DType::F16, &srcs);
+        sum_into(&mut out, DType::F16, &srcs, SumOrder::GroupsOfFour);
         assert_eq!(bytemuck::cast_slice::<u8, f16>(&out)[0].to_f32(), 2050.0);
         let b = bytes(&[bf16::from_f32(1.5)]);
         let mut out = vec![0u8; 2];
@@ -301,6 +439,7 @@ mod tests {
                     dtype: DType::BF16,
                 },
             ],
+            SumOrder::Sequential,
         );
         assert_eq!(bytemuck::cast_slice::<u8, bf16>(&out)[0].to_f32(), 3.0);
     }
@@ -316,6 +455,7 @@ mod tests {
                 bytes: &a,
                 dtype: DType::F64,
             }],
+            SumOrder::Sequential,
         );
         assert_eq!(bytemuck::cast_slice::<u8, i32>(&out), &[1, -2, 3]);
         let i = bytes(&[7i64, 0, -1]);
@@ -327,6 +467,7 @@ mod tests {
                 bytes: &i,
                 dtype: DType::I64,
             }],
+            SumOrder::Sequential,
         );
         assert_eq!(out, vec![1, 0, 1]);
     }
@@ -348,6 +489,7 @@ mod tests {
                     dtype: DType::I32,
                 },
             ],
+            SumOrder::Sequential,
         );
         assert_eq!(bytemuck::cast_slice::<u8, i32>(&out)[0], -2);
     }

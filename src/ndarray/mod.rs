@@ -16,6 +16,7 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use dtype::DType;
 use kernels::Elems;
+pub use kernels::SumOrder;
 
 use crate::error::{Error, Result};
 
@@ -363,10 +364,15 @@ impl NDArray {
         Ok(())
     }
 
-    /// `self = srcs[0] + srcs[1] + …`, converting dtypes (one source: a converting copy).
-    /// Shapes are the caller's to check. Locks are taken once per chunk, in address order,
-    /// so that two threads copying in opposite directions cannot deadlock.
+    /// `self = srcs[0] + srcs[1] + …`, added left to right, converting dtypes (one source:
+    /// a converting copy). Shapes are the caller's to check.
     pub fn assign_sum(&self, srcs: &[&NDArray]) -> Result<()> {
+        self.assign_sum_in(SumOrder::Sequential, srcs)
+    }
+
+    /// As [`NDArray::assign_sum`], adding in `order`. Locks are taken once per chunk, in
+    /// address order, so that two threads copying in opposite directions cannot deadlock.
+    pub fn assign_sum_in(&self, order: SumOrder, srcs: &[&NDArray]) -> Result<()> {
         let dst_chunk = self.dense("cannot write it")?;
         if srcs.is_empty() {
             return Err(Error::invalid("nothing to sum"));
@@ -434,7 +440,7 @@ impl NDArray {
             .collect();
         let range = self.byte_range();
         let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut write[..]);
-        kernels::sum_into(&mut dst[range], self.0.dtype, &elems);
+        kernels::sum_into(&mut dst[range], self.0.dtype, &elems, order);
         Ok(())
     }
 
@@ -459,6 +465,7 @@ impl NDArray {
                 bytes: &src_bytes[src.byte_range()],
                 dtype: src.0.dtype,
             }],
+            SumOrder::Sequential,
         );
         Ok(())
     }

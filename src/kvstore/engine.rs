@@ -1,0 +1,144 @@
+//! The engine of a store: how a validated call's values travel and come back.
+//!
+//! A store validates every call whole, resolves keys, groups and sums the arrays pushed
+//! for each key, and runs the updater; all of that is shared by every store kind. What
+//! differs between kinds — where a key's merged value goes, where a pulled value comes
+//! from, who applies the updater, and the group of processes — is an [`Engine`]. The
+//! local kind ([`LocalEngine`]) is a group of one whose values never leave the process;
+//! distributed kinds (spec §6) send them to other processes.
+//!
+//! The store calls every engine method outside its own locks (key table, updater, key
+//! locks), so an engine may communicate and wait; an engine that needs a key's value
+//! whole takes the key's lock itself, through [`Entry`], and never communicates while it
+//! holds it.
+
+use super::entry::Entry;
+use super::merge::Merged;
+use crate::error::{Error, Result};
+use crate::ndarray::NDArray;
+
+/// The role of this process, from `DMLC_ROLE` as MXNet reads it (unset means worker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Worker,
+    Server,
+    Scheduler,
+}
+
+impl Role {
+    pub fn from_env() -> Role {
+        match std::env::var("DMLC_ROLE").as_deref() {
+            Ok("server") => Role::Server,
+            Ok("scheduler") => Role::Scheduler,
+            _ => Role::Worker,
+        }
+    }
+}
+
+/// What differs between store kinds. Every method is called without any store lock held.
+pub trait Engine: Send + Sync {
+    /// Keys were just added by an Init or Broadcast: `(key, stored value)` pairs, each value
+    /// already a deep copy of the caller's array, in the order given. A distributed engine
+    /// makes rank 0's values the initial ones everywhere (reference §3.3, §5).
+    fn init(&self, added: &[(i32, &Entry)]) -> Result<()>;
+
+    /// One key's merged value — the sum of the arrays pushed for it in one call — leaves
+    /// this process. Returns the value the store then applies here (hands to its updater,
+    /// or assigns), or `None` when it is applied elsewhere (by servers).
+    fn push<'a>(&self, key: i32, entry: &Entry, merged: Merged<'a>) -> Result<Option<Merged<'a>>>;
+
+    /// Fills `out` with the key's value: local stores copy the stored value; distributed
+    /// ones fetch it first.
+    fn pull(&self, key: i32, entry: &Entry, out: &NDArray) -> Result<()>;
+
+    /// Whether a pushed value is applied in this process (local and serverless stores), so
+    /// that the store's updater runs here; `false` when servers apply it.
+    fn updates_locally(&self) -> bool;
+
+    /// This process's rank among the workers.
+    fn rank(&self) -> i32;
+
+    /// The number of workers.
+    fn group_size(&self) -> i32;
+
+    /// Waits until every worker has reached the barrier.
+    fn barrier(&self) -> Result<()>;
+
+    /// How many nodes of group `node_id` have not been heard from for `timeout_sec` seconds.
+    fn num_dead_nodes(&self, node_id: i32, timeout_sec: i32) -> Result<i32>;
+
+    /// Sends a controller command to every server.
+    fn send_command_to_servers(&self, head: i32, body: &str) -> Result<()>;
+
+    /// Runs the server loop until the workers stop it, handing controller commands to
+    /// `controller` on the calling thread.
+    fn run_server(&self, controller: &mut dyn FnMut(i32, &str)) -> Result<()>;
+
+    /// This process's role in the group.
+    fn role(&self) -> Role;
+
+    /// The store is being freed. A distributed worker waits for the others first when
+    /// `barrier_before_exit` is set, and rank 0 then stops the servers (reference §5).
+    fn close(&self, barrier_before_exit: bool) -> Result<()>;
+}
+
+/// A single process: rank 0 of a group of 1, whose values never leave it; server
+/// operations are no-ops that succeed.
+pub struct LocalEngine;
+
+impl Engine for LocalEngine {
+    fn init(&self, _added: &[(i32, &Entry)]) -> Result<()> {
+        Ok(())
+    }
+    fn push<'a>(
+        &self,
+        _key: i32,
+        _entry: &Entry,
+        merged: Merged<'a>,
+    ) -> Result<Option<Merged<'a>>> {
+        Ok(Some(merged))
+    }
+    fn pull(&self, _key: i32, entry: &Entry, out: &NDArray) -> Result<()> {
+        entry.copy_to(out)
+    }
+    fn updates_locally(&self) -> bool {
+        true
+    }
+    fn rank(&self) -> i32 {
+        0
+    }
+    fn group_size(&self) -> i32 {
+        1
+    }
+    fn barrier(&self) -> Result<()> {
+        Ok(())
+    }
+    fn num_dead_nodes(&self, _node_id: i32, _timeout_sec: i32) -> Result<i32> {
+        Ok(0)
+    }
+    fn send_command_to_servers(&self, _head: i32, _body: &str) -> Result<()> {
+        Ok(())
+    }
+    fn run_server(&self, _controller: &mut dyn FnMut(i32, &str)) -> Result<()> {
+        Ok(())
+    }
+    fn role(&self) -> Role {
+        Role::from_env()
+    }
+    fn close(&self, _barrier_before_exit: bool) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The engine for a lower-cased store name, by MXNet's rules (reference §3.1): a name
+/// containing `dist` asks for a distributed store, one containing `nccl` for NCCL; every
+/// other name is local. Distributed engines come with the `dist` feature.
+pub fn engine_for(type_name: &str) -> Result<Box<dyn Engine>> {
+    if type_name.contains("dist") {
+        return Err(Error::NoDist(type_name.to_string()));
+    }
+    if type_name.contains("nccl") {
+        return Err(Error::Nccl(type_name.to_string()));
+    }
+    Ok(Box::new(LocalEngine))
+}
