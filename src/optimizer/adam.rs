@@ -59,6 +59,10 @@ pub struct LambPhase2 {
     pub lr: f32,
     pub lower_bound: f32,
     pub upper_bound: f32,
+    /// Multi-precision: write the new weight into the float32 master copy too, as MXNet's
+    /// aggregated `multi_mp_lamb_update` (a store's LAMB) does and its
+    /// `mp_lamb_update_phase2` operator does not.
+    pub update_master: bool,
 }
 
 /// The phase-one arithmetic in `T` (the element type, or float32 for the multi-precision
@@ -188,20 +192,34 @@ pub fn lamb_phase2<T: Real>(w: &mut [T], g: &[T], r1: T, r2: T, p: &LambPhase2) 
     });
 }
 
-/// `mp_lamb_update_phase2`: the new weight is `w32 - lr * g`. MXNet 1.9.1's kernel does
-/// not write the master copy `w32` back; kept as is.
+/// `mp_lamb_update_phase2`: the new weight is `w32 - lr * g`, written into `w32` too when
+/// `update_master` is set.
 pub fn mp_lamb_phase2<S: Storage>(
     w: &mut [S],
     g: &[f32],
     r1: f32,
     r2: f32,
-    w32: &[f32],
+    w32: &mut [f32],
     p: &LambPhase2,
 ) {
     let lr = trust_lr(p.lr, r1, r2, p.lower_bound, p.upper_bound);
     lanes::run((w, g, w32), &|(w, g, w32)| {
-        for ((w, &g), &w32) in w.iter_mut().zip(g).zip(w32) {
-            *w = S::narrow(w32 - lr * g);
+        for ((w, &g), w32) in w.iter_mut().zip(g).zip(w32) {
+            let new = *w32 - lr * g;
+            if p.update_master {
+                *w32 = new;
+            }
+            *w = S::narrow(new);
         }
     });
+}
+
+/// The L2 norm that LAMB's trust ratio uses (`NDArray.norm()`), accumulated in float64.
+pub fn norm<T: Real>(x: &[T]) -> T {
+    T::of_f64(
+        x.iter()
+            .map(|v| v.to_f64() * v.to_f64())
+            .sum::<f64>()
+            .sqrt(),
+    )
 }

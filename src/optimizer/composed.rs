@@ -200,3 +200,13 @@ pub fn nadam<T: Real>(w: &mut [T], g: &[T], m: &mut [T], v: &mut [T], p: &Nadam)
         }
     });
 }
+
+/// MXNet's `Test` optimizer (used by its distributed tests): `weight += grad * rescale_grad`.
+pub fn test<T: Real>(w: &mut [T], g: &[T], rescale_grad: f64) {
+    let rescale = T::of_f64(rescale_grad);
+    lanes::run((w, g), &|(w, g)| {
+        for (w, &g) in w.iter_mut().zip(g) {
+            *w = *w + g * rescale;
+        }
+    });
+}

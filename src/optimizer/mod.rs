@@ -18,8 +18,10 @@ pub mod real;
 pub mod rmsprop;
 pub mod sgd;
 pub mod signum;
+pub mod updater;
 
 pub use ops::{apply, Rule, OPERATORS};
+pub use updater::{Optimizer, OPTIMIZERS};
 
 #[cfg(test)]
 mod tests;

@@ -42,6 +42,8 @@ pub enum Rule {
     AdaDelta(AdaDelta),
     Adamax(Adamax),
     Nadam(Nadam),
+    /// MXNet's `Test` optimizer: `weight += grad * rescale_grad`.
+    Test(f64),
 }
 
 /// The names of every operator [`Rule::parse`] knows.
@@ -71,6 +73,7 @@ pub const OPERATORS: &[&str] = &[
     "mxkv_adadelta_update",
     "mxkv_adamax_update",
     "mxkv_nadam_update",
+    "mxkv_test_update",
 ];
 
 /// What an operator takes: its arrays by name, and from which one on they are float32
@@ -366,6 +369,7 @@ impl Rule {
                     lr: p.f32("lr", None)?,
                     lower_bound: p.f32("lower_bound", Some(-1.0))?,
                     upper_bound: p.f32("upper_bound", Some(-1.0))?,
+                    update_master: false,
                 };
                 if op == "lamb_update_phase2" {
                     Rule::LambPhase2(l)
@@ -428,6 +432,7 @@ impl Rule {
                     grad: grad_params(&p)?,
                 })
             }
+            "mxkv_test_update" => Rule::Test(p(&["rescale_grad"])?.f64("rescale_grad", Some(1.0))?),
             _ => {
                 return Err(Error::invalid(format!(
                     "unknown update operator '{op}' (known: {})",
@@ -462,12 +467,15 @@ impl Rule {
             Rule::AdaDelta(_) => "mxkv_adadelta_update",
             Rule::Adamax(_) => "mxkv_adamax_update",
             Rule::Nadam(_) => "mxkv_nadam_update",
+            Rule::Test(_) => "mxkv_test_update",
         }
     }
 
     fn signature(&self) -> Signature {
         match self {
-            Rule::Sgd(_) | Rule::MultiSgd(_) | Rule::SignSgd(_) => sig(&["weight", "grad"]),
+            Rule::Sgd(_) | Rule::MultiSgd(_) | Rule::SignSgd(_) | Rule::Test(_) => {
+                sig(&["weight", "grad"])
+            }
             Rule::SgdMom(_) | Rule::NagMom(_) | Rule::Signum(_) => sig(&["weight", "grad", "mom"]),
             Rule::MpSgd(_) | Rule::MultiMpSgd(_) => mp(&["weight", "grad", "weight32"], 2),
             Rule::MpSgdMom(_) | Rule::MpNagMom(_) => mp(&["weight", "grad", "mom", "weight32"], 2),
@@ -600,6 +608,7 @@ impl Rule {
             (Rule::Nadam(p), [w, g, mean, var]) => {
                 composed::nadam(m::<T>(w), m(g), m(mean), m(var), p)
             }
+            (Rule::Test(rescale), [w, g]) => composed::test(m::<T>(w), m(g), *rescale),
             (rule, _) => unreachable!("{} is checked to be a same-dtype operator", rule.name()),
         }
     }

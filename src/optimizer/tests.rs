@@ -220,3 +220,127 @@ fn bad_calls_fail_with_a_message_and_change_nothing() {
         assert_eq!(f32_values(&mom), [0.0, 0.0, 0.0]);
     }
 }
+
+/// The store optimizers against MXNet 1.9.1's local KVStore with `set_optimizer`: three
+/// updates of one key (`make_store_fixtures.py`). Rule: the weight and every state array
+/// bitwise MXNet's, except LAMB: MXNet's store runs its aggregated `multi_lamb_update`
+/// (norms summed blockwise in float32; mxkv runs the two LAMB phases with float64 norms):
+/// the weight within 4 ulp of its dtype, a float16 weight's float32 master copy within
+/// 512 ulp (3e-5 relative) after three steps.
+#[test]
+fn store_optimizers_give_mxnets_results() {
+    let text = std::fs::read_to_string(format!("{FIXTURES}/store_cases.txt")).unwrap();
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for line in text.lines() {
+        count += 1;
+        let mut words = line.split_whitespace();
+        let case = words.next().unwrap();
+        let name = words.next().unwrap();
+        let args: Vec<(&str, &str)> = words.map(|w| w.split_once('=').unwrap()).collect();
+        let opt = Optimizer::create(name, &args).unwrap();
+        let (arrays, names) = io::load_file(&format!("{FIXTURES}/{case}.params")).unwrap();
+        let get = |n: &str| arrays[names.iter().position(|x| x == n).unwrap()].clone();
+        let weight = get("init");
+        for step in 0..3 {
+            opt.update(3, &get(&format!("grad{step}")), &weight)
+                .unwrap();
+        }
+        let (states, state_names) = opt.states().unwrap();
+        let mut compared = vec![(weight, get("final"), "weight".to_string())];
+        for (i, (s, n)) in states
+            .iter()
+            .zip(&state_names)
+            .filter(|(_, n)| n.starts_with("3:") && !n.ends_with(":count"))
+            .enumerate()
+        {
+            compared.push((s.clone(), get(&format!("state:{i}")), n.clone()));
+        }
+        assert_eq!(
+            names.iter().filter(|n| n.starts_with("state:")).count(),
+            compared.len() - 1,
+            "{case}: state arrays {state_names:?}"
+        );
+        for (got, want, what) in compared {
+            let allowed = match (name, what.as_str()) {
+                ("lamb", "3:weight32") => 512,
+                ("lamb", _) => 4,
+                _ => 0,
+            };
+            let worst = ordinals(&got)
+                .into_iter()
+                .zip(ordinals(&want))
+                .map(|(g, w)| g.abs_diff(w))
+                .max()
+                .unwrap();
+            if worst > allowed {
+                failures.push(format!("{case} {what}: {worst} ulp"));
+            }
+        }
+        assert_eq!(opt.num_update(), 3);
+    }
+    assert_eq!(count, 27);
+    assert!(failures.is_empty(), "differ from MXNet: {failures:#?}");
+}
+
+#[test]
+fn store_optimizer_bad_names_and_arguments_are_errors() {
+    let err = |name: &str, args: &[(&str, &str)]| {
+        Optimizer::create(name, args).err().unwrap().to_string()
+    };
+    assert!(err("adamw", &[]).starts_with("Cannot find optimizer adamw (known: sgd, nag,"));
+    assert!(err("sgd", &[("beta1", "0.9")]).starts_with("Cannot find argument 'beta1' of sgd"));
+    assert_eq!(
+        err("Adam", &[("learning_rate", "fast")]),
+        "Invalid Parameter format for learning_rate expect double but value='fast', in operator adam"
+    );
+    let opt = Optimizer::create("SGD", &[("momentum", "0.9"), ("clip_gradient", "None")]).unwrap();
+    assert_eq!(opt.name(), "sgd");
+    let ints = NDArray::new(
+        crate::ndarray::Shape(vec![2]),
+        DType::I32,
+        crate::ndarray::Context::cpu(0),
+    )
+    .unwrap();
+    assert!(opt
+        .update(0, &ints, &ints)
+        .unwrap_err()
+        .to_string()
+        .contains("key 0 has dtype int32"));
+    assert_eq!(opt.num_update(), 0);
+}
+
+/// States saved after two steps and loaded into a fresh optimizer continue exactly as the
+/// original does; loading bad states fails and keeps the states there were.
+#[test]
+fn store_optimizer_states_save_and_load() {
+    let w0 = [0.5f32, -1.0, 2.0];
+    let g = [0.1f32, 0.2, -0.3];
+    let args = [("learning_rate", "0.1"), ("wd", "0.01")];
+    let first = Optimizer::create("adam", &args).unwrap();
+    let (w, grad) = (f32_array(&w0), f32_array(&g));
+    first.update(5, &grad, &w).unwrap();
+    first.update(5, &grad, &w).unwrap();
+    let (arrays, names) = first.states().unwrap();
+    assert_eq!(names, ["5:mean", "5:var", "5:count", "num_update"]);
+    let bytes = io::save(&arrays, &names).unwrap();
+
+    let second = Optimizer::create("adam", &args).unwrap();
+    let (loaded, loaded_names) = io::load(&bytes).unwrap();
+    second.set_states(&loaded, &loaded_names).unwrap();
+    assert_eq!(second.num_update(), 2);
+    let w2 = f32_array(&f32_values(&w));
+    first.update(5, &grad, &w).unwrap();
+    second.update(5, &grad, &w2).unwrap();
+    assert_eq!(f32_values(&w), f32_values(&w2));
+
+    let bad = second
+        .set_states(&loaded[..1], &["5:momentum".to_string()])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        bad,
+        "invalid .params data: optimizer state '5:momentum': adam keeps no state of that name"
+    );
+    assert_eq!(second.num_update(), 3);
+}
