@@ -13,7 +13,8 @@
 #     installed modules pass the shim's tests from another directory without LD_LIBRARY_PATH.
 #   Perl, installed library: `make install` of the repository into a prefix, then the shim alone
 #     (a copy outside any repository) finds it through `pkg-config mxkv`, links to it with an
-#     rpath, and the installed modules pass the shim's tests from another directory.
+#     rpath, and the installed modules pass the shim's tests from another directory; the same with
+#     the library named by MXKV_INCLUDE and MXKV_LIBDIR.
 # Cargo builds into build/packages-target, kept between runs, so a rerun recompiles only mxkv.
 # Ends with "N passed, M failed"; exits non-zero on any failure.
 set -uo pipefail
@@ -132,5 +133,28 @@ check "installed MXNetCAPI.so has the rpath of the prefix, and no copy of the li
 check "without LD_LIBRARY_PATH, MXNetCAPI.so resolves $SONAME in the prefix" \
     bash -c "ldd '$AUTO/MXNetCAPI.so' | grep -q '$SONAME => $PREFIX/lib/$SONAME'"
 check "the shim's tests pass against the installed modules" installed_tests "$PP"
+
+# ---------------------------------------------------------------- Perl: a library named by the builder
+PE=$W/perl-explicit
+AUTO=$PE/lib/perl5/$ARCHNAME/auto/AI/MXNetCAPI
+check "MXKV_LIBDIR without MXKV_INCLUDE is refused, named" bash -c "
+    cd '$W/shim-alone' && ! MXKV_LIBDIR='$PREFIX/lib' perl Makefile.PL >'$W/half.log' 2>&1 &&
+    grep -q 'set both MXKV_INCLUDE and MXKV_LIBDIR' '$W/half.log'"
+# A second copy of the installed library, so that the output shows which one was taken.
+NAMED=$W/named
+mkdir -p "$NAMED"
+cp -a "$PREFIX/include" "$PREFIX/lib" "$NAMED/"
+check "MXKV_INCLUDE and MXKV_LIBDIR come before pkg-config" bash -c "
+    cd '$W/shim-alone' && make realclean >/dev/null &&
+    MXKV_INCLUDE='$NAMED/include' MXKV_LIBDIR='$NAMED/lib' PKG_CONFIG_PATH='$PREFIX/lib/pkgconfig' \
+        perl Makefile.PL INSTALL_BASE='$PE' >'$W/makefile-pl.log' 2>&1 &&
+    grep -q 'Building against mxkv from MXKV_INCLUDE/MXKV_LIBDIR: $NAMED/lib/libmxkv.so' '$W/makefile-pl.log' &&
+    make && make install"
+check "installed MXNetCAPI.so has the rpath of MXKV_LIBDIR" \
+    bash -c "readelf -d '$AUTO/MXNetCAPI.so' | grep -q 'R.*PATH.*\[$NAMED/lib\]'"
+check "without LD_LIBRARY_PATH, MXNetCAPI.so resolves $SONAME in MXKV_LIBDIR" \
+    bash -c "ldd '$AUTO/MXNetCAPI.so' | grep -q '$SONAME => $NAMED/lib/$SONAME'"
+check_output "from another directory, AI::MXNet loads these installed modules" \
+    "$PE/lib/perl5/$ARCHNAME/AI/MXNetCAPI.pm" installed_module "$PE"
 
 summary
