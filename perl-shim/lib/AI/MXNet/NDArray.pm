@@ -589,13 +589,19 @@ AI::MXNet::NDArray - dense arrays on the mxkv library, as AI::MXNet's NDArray
 =head1 DESCRIPTION
 
 The part of MXNet's NDArray that KVStore users need: C<zeros>, C<ones>, C<empty>, C<full>,
-C<array> (from an array ref, a PDL or another NDArray), each with C<< ctx => >> and
-C<< dtype => >>; C<shape>, C<size>, C<ndim>, C<dtype>, C<context>, C<stype>; C<aspdl>,
-C<asarray>, C<asscalar>; C<copyto>, C<copy>, C<astype>, C<as_in_context>; C<reshape>, C<slice>,
-C<at> (views sharing memory); C<+ - * /> with arrays and numbers, unary minus, C<+= -= *= /=>
-(in place), C<.=>; C<maximum>, C<minimum>, C<clip>; C<save>, C<load>; Storable serialisation.
+C<array> (from an array ref, a PDL or another NDArray), C<arange>, each with C<< ctx => >> and
+C<< dtype => >> (C<zeros>, C<ones>, C<full> also with C<< out => >>); C<shape>, C<size>, C<ndim>,
+C<dtype>, C<context>, C<stype>; C<aspdl>, C<asarray>, C<asscalar>; C<copyto>, C<copy>,
+C<astype>, C<as_in_context>, C<tostype('default')>; C<reshape>, C<slice>, C<at> (lvalue views
+sharing memory: C<< $x->at(1) += $y >>); C<+ - * / % **> with arrays and numbers, unary minus,
+C<+= -= *= /= %=> (in place), C<== != E<lt> E<lt>= E<gt> E<gt>=>, C<.=>, C<sqrt abs exp log sin
+cos atan2>; C<maximum>, C<minimum>, C<clip> and the functions of L<AI::MXNet::NDArray::Math>,
+each also as C<< mx->nd->NAME($x, ...) >> and with C<< out => >>; C<save>, C<load>; Storable
+serialisation. C<< mx->nd->random >> is L<AI::MXNet::Random>. An operator of AI::MXNet's library
+that mxkv lacks (C<< mx->nd->dot >>) dies naming mxkv's scope.
 
-Arithmetic runs in C over the arrays' memory; both operands must have the same dtype. Arrays of
-different shapes are broadcast as in numpy. Integer division by zero gives 0.
+C<+ - * />, C<maximum>, C<minimum> and C<clip> run in C over the arrays' memory; both operands
+must have the same dtype. Arrays of different shapes are broadcast as in numpy. Integer division
+by zero gives 0.
 
 =cut
