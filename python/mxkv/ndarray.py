@@ -670,6 +670,9 @@ from .ndarray_math import *  # noqa: E402,F401,F403  pylint: disable=wrong-impor
 
 __all__ += _math.__all__
 
+# mx.nd.random is mx.random, as in MXNet (mx.nd.random.uniform(...)).
+from . import random  # noqa: E402  pylint: disable=wrong-import-position
+
 
 for _name in ("sqrt", "rsqrt", "cbrt", "square", "abs", "sign", "reciprocal", "exp", "expm1", "log",
               "log1p", "log2", "log10", "floor", "ceil", "round", "rint", "fix", "trunc", "sin", "cos",

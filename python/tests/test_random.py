@@ -59,3 +59,11 @@ def test_bad_seed():
         mx.random.seed("x")
     with pytest.raises(ValueError, match="ctx must be 'all' or a Context"):
         mx.random.seed(1, ctx="gpu")
+
+
+def test_nd_random_is_mx_random():
+    assert mx.nd.random is mx.random
+    mx.nd.random.seed(5)
+    a = mx.nd.random.uniform(shape=(3,)).asnumpy()
+    mx.random.seed(5)
+    assert np.array_equal(a, mx.random.uniform(shape=(3,)).asnumpy())
