@@ -34,8 +34,10 @@ if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
         python3 -m venv "$VENV"
     fi
 fi
-if ! "$VENV/bin/python" -c 'import numpy, pytest, setuptools_rust' >/dev/null 2>&1; then
-    "$VENV/bin/python" -m pip install -q numpy pytest "setuptools>=70.1" "setuptools-rust>=1.9"
+# The build requirements of python/pyproject.toml, for a build without isolation.
+if ! "$VENV/bin/python" -c 'import numpy, pytest, setuptools, setuptools_rust
+assert int(setuptools.__version__.split(".")[0]) >= 77' >/dev/null 2>&1; then
+    "$VENV/bin/python" -m pip install -q numpy pytest "setuptools>=77" "setuptools-rust>=1.9"
 fi
 # A fresh install of the package from the working tree (no stale build output inside it).
 rm -rf "$ROOT/python/build" "$ROOT/python/mxkv.egg-info"
