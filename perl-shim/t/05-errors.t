@@ -125,6 +125,9 @@ subtest 'bad arguments' => sub {
     my $kv = store();
     # AI::MXNet's signature checks and messages.
     dies_like(sub { $kv->pull(3) }, qr/^Too few arguments for method pull/, 'pull without out');
+    dies_like(sub { $kv->pull(3, undef, mx->nd->zeros($shape)) }, qr/^In method pull: /, 'pull with undef for out');
+    dies_like(sub { $kv->init(undef, mx->nd->zeros($shape)) }, qr/^In method init: parameter 1 \(\$key\)/,
+        'an undefined key');
     dies_like(sub { $kv->push(3, 'x') },
         qr/^In method push: parameter 2 \(\$value\): Validation failed for 'AI::MXNet::NDArray\|ArrayRef\[AI::MXNet::NDArray\]\|ArrayRef\[ArrayRef\[AI::MXNet::NDArray\]\]' with value x /,
         'a value that is no array');

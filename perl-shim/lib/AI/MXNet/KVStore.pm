@@ -10,7 +10,6 @@ use AI::MXNet::Base qw(check_call assert);
 use AI::MXNet::NDArray;
 use AI::MXNet::Optimizer;
 use Mouse;
-use AI::MXNet::Function::Parameters;
 
 # The store's handle frees the store when the last reference to it goes.
 has 'handle'   => (is => 'ro', isa => 'KVStoreHandle', required => 1);
@@ -37,35 +36,37 @@ sub _options
     return \%opt;
 }
 
-# init, push and pull check their arguments with AI::MXNet's signatures, so a call that does not
-# fit dies with AI::MXNet's message (In method push: parameter 2 ($value): Validation failed ...).
-method init(
-    Str|ArrayRef[Str] $key,
-    AI::MXNet::NDArray|ArrayRef[AI::MXNet::NDArray]|ArrayRef[ArrayRef[AI::MXNet::NDArray]] $value
-)
+# init, push and pull take AI::MXNet's arguments. The everyday call (one key and one NDArray, no
+# option but out =>) goes straight to the library; every other call goes through AI::MXNet's
+# signatures (AI::MXNet::KVStore::Signature below), so a call that does not fit dies with
+# AI::MXNet's message (In method push: parameter 2 ($value): Validation failed ...) before anything
+# is stored, and the everyday call does not pay for the checks.
+sub _one_pair { defined $_[0] and not ref $_[0] and _is_ndarray($_[1]) }
+
+sub init
 {
-    my ($keys, $vals) = _key_value($key, $value);
+    my ($self, $key, $value) = @_;
+    my ($keys, $vals) = @_ == 3 && _one_pair($key, $value)
+        ? (["$key"], [$value->{handle}])
+        : AI::MXNet::KVStore::Signature->init(@_[1 .. $#_]);
     check_call(AI::MXNetCAPI::KVStoreInitEx($self->handle, scalar(@$keys), $keys, $vals));
 }
 
-method push(
-    Str|ArrayRef[Str] $key,
-    AI::MXNet::NDArray|ArrayRef[AI::MXNet::NDArray]|ArrayRef[ArrayRef[AI::MXNet::NDArray]] $value,
-    Int :$priority=0
-)
+sub push
 {
-    my ($keys, $vals) = _key_value($key, $value);
+    my ($self, $key, $value) = @_;
+    my ($keys, $vals, $priority) = @_ == 3 && _one_pair($key, $value)
+        ? (["$key"], [$value->{handle}], 0)
+        : AI::MXNet::KVStore::Signature->push(@_[1 .. $#_]);
     check_call(AI::MXNetCAPI::KVStorePushEx($self->handle, scalar(@$keys), $keys, $vals, $priority));
 }
 
-method pull(
-    Str|ArrayRef[Str] $key,
-    AI::MXNet::NDArray|ArrayRef[AI::MXNet::NDArray]|ArrayRef[ArrayRef[AI::MXNet::NDArray]] :$out,
-    Int :$priority=0,
-    Bool :$ignore_sparse=1
-)
+sub pull
 {
-    my ($keys, $vals) = _key_value($key, $out);
+    my ($self, $key) = @_;
+    my ($keys, $vals, $priority, $ignore_sparse) = @_ == 4 && ($_[2] // '') eq 'out' && _one_pair($key, $_[3])
+        ? (["$key"], [$_[3]{handle}], 0, 1)
+        : AI::MXNet::KVStore::Signature->pull(@_[1 .. $#_]);
     check_call(AI::MXNetCAPI::KVStorePullWithSparseEx(
         $self->handle, scalar(@$keys), $keys, $vals, $priority, $ignore_sparse ? 1 : 0));
 }
@@ -208,6 +209,38 @@ sub _key_value
 
 no Mouse;
 __PACKAGE__->meta->make_immutable;
+
+# AI::MXNet's signatures of KVStore init, push and pull (their types, defaults and messages):
+# each checks a call and gives the flat key and handle lists, then the options.
+package AI::MXNet::KVStore::Signature;
+use AI::MXNet::Function::Parameters;
+
+method init(
+    Str|ArrayRef[Str] $key,
+    AI::MXNet::NDArray|ArrayRef[AI::MXNet::NDArray]|ArrayRef[ArrayRef[AI::MXNet::NDArray]] $value
+)
+{
+    return AI::MXNet::KVStore::_key_value($key, $value);
+}
+
+method push(
+    Str|ArrayRef[Str] $key,
+    AI::MXNet::NDArray|ArrayRef[AI::MXNet::NDArray]|ArrayRef[ArrayRef[AI::MXNet::NDArray]] $value,
+    Int :$priority=0
+)
+{
+    return (AI::MXNet::KVStore::_key_value($key, $value), $priority);
+}
+
+method pull(
+    Str|ArrayRef[Str] $key,
+    AI::MXNet::NDArray|ArrayRef[AI::MXNet::NDArray]|ArrayRef[ArrayRef[AI::MXNet::NDArray]] :$out,
+    Int :$priority=0,
+    Bool :$ignore_sparse=1
+)
+{
+    return (AI::MXNet::KVStore::_key_value($key, $out), $priority, $ignore_sparse);
+}
 
 1;
 
