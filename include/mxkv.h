@@ -115,7 +115,8 @@ const char *MXGetLastError(void);
 int MXKVStoreCreate(const char *type, KVStoreHandle *out);
 
 /**
- * Frees a store. Handles of arrays pulled from it stay valid.
+ * Frees a store; NULL is accepted and does nothing. Handles of arrays pulled from it stay
+ * valid.
  */
 int MXKVStoreFree(KVStoreHandle handle);
 
@@ -161,12 +162,12 @@ int MXKVStorePullWithSparseEx(KVStoreHandle handle, mx_uint num, const char **ke
 /**
  * `MXKVStorePullWithSparse` with `ignore_sparse` true.
  */
-int MXKVStorePull(KVStoreHandle handle, mx_uint num, const int *keys, NDArrayHandle *vals, int priority);
+int MXKVStorePull(KVStoreHandle handle, mx_uint num, const int *keys, NDArrayHandle *vals, int _priority);
 
 /**
  * `MXKVStorePullWithSparseEx` with `ignore_sparse` true.
  */
-int MXKVStorePullEx(KVStoreHandle handle, mx_uint num, const char **keys, NDArrayHandle *vals, int priority);
+int MXKVStorePullEx(KVStoreHandle handle, mx_uint num, const char **keys, NDArrayHandle *vals, int _priority);
 
 /**
  * Initialises `vkeys` with `vals`, then pulls `okeys` into `outs`; all checked first.
@@ -201,7 +202,7 @@ int MXKVStoreSetUpdater(KVStoreHandle handle, MXKVStoreUpdater updater, void *up
  * Sets an int-key and a string-key updater. Either may be NULL: the one given serves both
  * key kinds (string keys as their index for the int updater); both NULL removes them.
  */
-int MXKVStoreSetUpdaterEx(KVStoreHandle handle, MXKVStoreUpdater updater, MXKVStoreStrUpdater str_updater_fn, void *updater_handle);
+int MXKVStoreSetUpdaterEx(KVStoreHandle handle, MXKVStoreUpdater updater, MXKVStoreStrUpdater str_updater, void *updater_handle);
 
 /**
  * The store's type: its lower-cased creation name. The string belongs to the store and
@@ -218,6 +219,12 @@ int MXKVStoreGetRank(KVStoreHandle handle, int *ret);
  * The number of workers (1 for local stores).
  */
 int MXKVStoreGetGroupSize(KVStoreHandle handle, int *ret);
+
+/**
+ * How many nodes of group `node_id` have not been heard from for `timeout_sec` seconds
+ * (0 for local stores).
+ */
+int MXKVStoreGetNumDeadNode(KVStoreHandle handle, int node_id, int *number, int timeout_sec);
 
 /**
  * 1 unless this process is a server or scheduler (`DMLC_ROLE`).
@@ -255,12 +262,6 @@ int MXKVStoreRunServer(KVStoreHandle handle, MXKVStoreServerController controlle
  * A no-op for local stores.
  */
 int MXKVStoreSendCommmandToServers(KVStoreHandle handle, int cmd_id, const char *cmd_body);
-
-/**
- * How many nodes of group `node_id` have not been heard from for `timeout_sec` seconds
- * (0 for local stores).
- */
-int MXKVStoreGetNumDeadNode(KVStoreHandle handle, int node_id, int *number, int timeout_sec);
 
 /**
  * Creates an empty ("none") array handle: no shape, no memory, dtype -1.
@@ -321,8 +322,8 @@ int MXNDArrayWaitToWrite(NDArrayHandle handle);
 int MXNDArrayWaitAll(void);
 
 /**
- * Frees a handle. The memory lives on while views, stores or other handles use it.
- * Freeing a handle twice is an error, not a crash.
+ * Frees a handle; NULL is accepted and does nothing. The memory lives on while views,
+ * stores or other handles use it. Freeing a handle twice is an error, not a crash.
  */
 int MXNDArrayFree(NDArrayHandle handle);
 
@@ -366,6 +367,30 @@ int MXNDArrayGetData(NDArrayHandle handle, void **out_pdata);
 int MXNDArrayGetStorageType(NDArrayHandle handle, int *out_storage_type);
 
 /**
+ * Saves `num_args` arrays to `fname` in MXNet's `.params` format, with names when `keys`
+ * is not NULL.
+ */
+int MXNDArraySave(const char *fname, mx_uint num_args, NDArrayHandle *args, const char **keys);
+
+/**
+ * Loads a `.params` file. `*out_arr` (new handles the caller owns and frees) and
+ * `*out_names` point to per-thread buffers valid until the next load on this thread;
+ * `*out_name_size` is 0 when the file has no names.
+ */
+int MXNDArrayLoad(const char *fname, mx_uint *out_size, NDArrayHandle **out_arr, mx_uint *out_name_size, const char ***out_names);
+
+/**
+ * Serialises one array; `*out_buf` points to a per-thread buffer of `*out_size` bytes,
+ * valid until the next call on this thread.
+ */
+int MXNDArraySaveRawBytes(NDArrayHandle handle, size_t *out_size, const char **out_buf);
+
+/**
+ * Creates an array from the bytes of `MXNDArraySaveRawBytes`.
+ */
+int MXNDArrayLoadFromRawBytes(const void *buf, size_t size, NDArrayHandle *out);
+
+/**
  * A view of the same memory with another shape: `dims` may hold one -1 (inferred) and 0s
  * (copy the matching dimension). The element count must not change.
  */
@@ -395,30 +420,6 @@ int MXNDArrayAt(NDArrayHandle handle, mx_uint idx, NDArrayHandle *out);
  * As `MXNDArrayAt`, with a 64-bit index.
  */
 int MXNDArrayAt64(NDArrayHandle handle, int64_t idx, NDArrayHandle *out);
-
-/**
- * Saves `num_args` arrays to `fname` in MXNet's `.params` format, with names when `keys`
- * is not NULL.
- */
-int MXNDArraySave(const char *fname, mx_uint num_args, NDArrayHandle *args, const char **keys);
-
-/**
- * Loads a `.params` file. `*out_arr` (new handles the caller owns and frees) and
- * `*out_names` point to per-thread buffers valid until the next load on this thread;
- * `*out_name_size` is 0 when the file has no names.
- */
-int MXNDArrayLoad(const char *fname, mx_uint *out_size, NDArrayHandle **out_arr, mx_uint *out_name_size, const char ***out_names);
-
-/**
- * Serialises one array; `*out_buf` points to a per-thread buffer of `*out_size` bytes,
- * valid until the next call on this thread.
- */
-int MXNDArraySaveRawBytes(NDArrayHandle handle, size_t *out_size, const char **out_buf);
-
-/**
- * Creates an array from the bytes of `MXNDArraySaveRawBytes`.
- */
-int MXNDArrayLoadFromRawBytes(const void *buf, size_t size, NDArrayHandle *out);
 
 #ifdef __cplusplus
 }  // extern "C"

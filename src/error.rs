@@ -1,8 +1,9 @@
 //! The one error type of mxkv. Its `Display` text is what `MXGetLastError` shows after
 //! `MXNetError: `; the texts keep MXNet's key phrases (reference §3.11) so that code that
 //! matches on them keeps working.
-
-use crate::ndarray::Shape;
+//!
+//! This module sits below every other: it names no type of the body, so values such as
+//! shapes arrive here already formatted.
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -12,8 +13,9 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
-    #[error("unknown dtype code {0} (known: 0-12: float32, float64, float16, uint8, int32, int8, int64, bool, int16, uint16, uint32, uint64, bfloat16)")]
-    UnknownDType(i32),
+    /// `known` lists the codes and names (from `DType`, their one home).
+    #[error("unknown dtype code {code} (known: {known})")]
+    UnknownDType { code: i32, known: String },
 
     #[error("unknown storage type {0} (known: 0 default/dense, 1 row_sparse, 2 csr)")]
     UnknownStorage(i32),
@@ -34,7 +36,7 @@ pub enum Error {
     CopySize { expected: usize, got: usize },
 
     #[error("operands shape mismatch from.shape = {from} to.shape={to}")]
-    ShapeMismatch { from: Shape, to: Shape },
+    ShapeMismatch { from: String, to: String },
 
     #[error("the array is empty (created with MXNDArrayCreateNone): {0}")]
     NoneArray(&'static str),

@@ -4,9 +4,12 @@
 //!
 //! Layout of the pointer-sized value: bits 0–3 kind tag, 4–35 slot index, 36–63 generation.
 //! Real pointers are at least 2-byte aligned; the tags are odd, so no pointer is a handle.
+//!
+//! The registry is generic: each concept of the skin declares its own registry beside its
+//! functions (`ffi/ndarray.rs`, `ffi/kvstore.rs`), with its kind from [`HandleKind`].
 
 use std::ffi::c_void;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 use smallvec::SmallVec;
@@ -18,10 +21,31 @@ const INDEX_BITS: u32 = 32;
 const TAG_MASK: usize = (1 << TAG_BITS) - 1;
 const GEN_MASK: u32 = (1 << 28) - 1;
 
+/// The kinds of handle: a tag for each, and the name used in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HandleKind {
+    NDArray = 0x9,
+    KVStore = 0xB,
+}
+
+impl HandleKind {
+    const ALL: [HandleKind; 2] = [HandleKind::NDArray, HandleKind::KVStore];
+
+    fn tag(self) -> usize {
+        self as usize
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            HandleKind::NDArray => "NDArray",
+            HandleKind::KVStore => "KVStore",
+        }
+    }
+}
+
 /// A registry of live objects of one kind.
-pub struct HandleMap<T> {
-    tag: usize,
-    kind: &'static str,
+pub(crate) struct HandleMap<T> {
+    kind: HandleKind,
     slots: RwLock<Slots<T>>,
 }
 
@@ -35,15 +59,9 @@ struct Slot<T> {
     value: Option<Arc<T>>,
 }
 
-/// Kinds of handle, for messages about a handle of the wrong kind.
-const KINDS: [(usize, &str); 2] = [(NDARRAY_TAG, "NDArray"), (KVSTORE_TAG, "KVStore")];
-const NDARRAY_TAG: usize = 0x9;
-const KVSTORE_TAG: usize = 0xB;
-
 impl<T> HandleMap<T> {
-    fn new(tag: usize, kind: &'static str) -> HandleMap<T> {
+    pub(crate) fn new(kind: HandleKind) -> HandleMap<T> {
         HandleMap {
-            tag,
             kind,
             slots: RwLock::new(Slots {
                 entries: Vec::new(),
@@ -53,7 +71,7 @@ impl<T> HandleMap<T> {
     }
 
     /// Registers `value` and returns its new handle.
-    pub fn insert(&self, value: Arc<T>) -> *mut c_void {
+    pub(crate) fn insert(&self, value: Arc<T>) -> *mut c_void {
         let mut slots = self.slots.write();
         let index = match slots.free.pop() {
             Some(i) => i,
@@ -71,13 +89,13 @@ impl<T> HandleMap<T> {
     }
 
     /// The object behind a handle.
-    pub fn get(&self, handle: *mut c_void) -> Result<Arc<T>> {
+    pub(crate) fn get(&self, handle: *mut c_void) -> Result<Arc<T>> {
         self.find(&self.slots.read(), handle).cloned()
     }
 
     /// Copies of the objects behind several handles, looked up under one lock (one or two
     /// without allocating).
-    pub fn clone_each(&self, handles: &[*mut c_void]) -> Result<SmallVec<[T; 2]>>
+    pub(crate) fn clone_each(&self, handles: &[*mut c_void]) -> Result<SmallVec<[T; 2]>>
     where
         T: Clone,
     {
@@ -101,8 +119,17 @@ impl<T> HandleMap<T> {
         }
     }
 
+    /// Frees a handle, as C's `free` does: NULL is accepted and does nothing (reference
+    /// §1.2); a stale, foreign or wrong-kind handle is an error.
+    pub(crate) fn free(&self, handle: *mut c_void) -> Result<()> {
+        if handle.is_null() {
+            return Ok(());
+        }
+        self.remove(handle).map(drop)
+    }
+
     /// Unregisters a handle; the object lives on while other references to it exist.
-    pub fn remove(&self, handle: *mut c_void) -> Result<Arc<T>> {
+    fn remove(&self, handle: *mut c_void) -> Result<Arc<T>> {
         let (index, generation) = self.decode(handle)?;
         let mut slots = self.slots.write();
         let value = match slots.entries.get_mut(index as usize) {
@@ -120,21 +147,25 @@ impl<T> HandleMap<T> {
     fn encode(&self, index: u32, generation: u32) -> *mut c_void {
         let bits = ((generation as usize) << (TAG_BITS + INDEX_BITS))
             | ((index as usize) << TAG_BITS)
-            | self.tag;
+            | self.kind.tag();
         bits as *mut c_void
     }
 
     fn decode(&self, handle: *mut c_void) -> Result<(u32, u32)> {
         let bits = handle as usize;
         if bits == 0 {
-            return Err(Error::invalid(format!("{} handle is NULL", self.kind)));
+            return Err(Error::invalid(format!(
+                "{} handle is NULL",
+                self.kind.name()
+            )));
         }
         let tag = bits & TAG_MASK;
-        if tag != self.tag {
-            return Err(match KINDS.iter().find(|(t, _)| *t == tag) {
-                Some((_, other)) => Error::invalid(format!(
+        if tag != self.kind.tag() {
+            return Err(match HandleKind::ALL.iter().find(|k| k.tag() == tag) {
+                Some(other) => Error::invalid(format!(
                     "expected an {} handle, but got a {} handle ({handle:p})",
-                    self.kind, other
+                    self.kind.name(),
+                    other.name()
                 )),
                 None => self.foreign(handle),
             });
@@ -147,22 +178,17 @@ impl<T> HandleMap<T> {
     fn stale(&self, handle: *mut c_void) -> Error {
         Error::invalid(format!(
             "{} handle {handle:p} is no longer valid: it was already freed (use after free or double free)",
-            self.kind
+            self.kind.name()
         ))
     }
 
     fn foreign(&self, handle: *mut c_void) -> Error {
         Error::invalid(format!(
             "{handle:p} is not an {} handle made by mxkv",
-            self.kind
+            self.kind.name()
         ))
     }
 }
-
-pub static NDARRAYS: LazyLock<HandleMap<crate::ndarray::NDArray>> =
-    LazyLock::new(|| HandleMap::new(NDARRAY_TAG, "NDArray"));
-pub static KVSTORES: LazyLock<HandleMap<super::kvstore::Store>> =
-    LazyLock::new(|| HandleMap::new(KVSTORE_TAG, "KVStore"));
 
 #[cfg(test)]
 mod tests {
@@ -170,7 +196,7 @@ mod tests {
 
     #[test]
     fn stale_foreign_and_wrong_kind_handles_are_errors() {
-        let map: HandleMap<i32> = HandleMap::new(NDARRAY_TAG, "NDArray");
+        let map: HandleMap<i32> = HandleMap::new(HandleKind::NDArray);
         let h = map.insert(Arc::new(7));
         assert_eq!(*map.get(h).unwrap(), 7);
         assert_eq!(*map.remove(h).unwrap(), 7);
@@ -194,12 +220,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("NULL"));
-        let other: HandleMap<i32> = HandleMap::new(KVSTORE_TAG, "KVStore");
+        let other: HandleMap<i32> = HandleMap::new(HandleKind::KVStore);
         let k = other.insert(Arc::new(1));
         assert!(map
             .get(k)
             .unwrap_err()
             .to_string()
             .contains("got a KVStore handle"));
+    }
+
+    #[test]
+    fn freeing_null_does_nothing_and_a_double_free_is_an_error() {
+        let map: HandleMap<i32> = HandleMap::new(HandleKind::NDArray);
+        assert!(map.free(std::ptr::null_mut()).is_ok());
+        let h = map.insert(Arc::new(1));
+        assert!(map.free(h).is_ok());
+        assert!(map
+            .free(h)
+            .unwrap_err()
+            .to_string()
+            .contains("already freed"));
     }
 }

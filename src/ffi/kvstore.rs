@@ -1,14 +1,14 @@
 //! `MXKVStore*`: the store API (reference §1.3, spec §3–4).
 
 use std::ffi::{c_char, c_int, c_void, CString};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use smallvec::SmallVec;
 
-use super::handles::{KVSTORES, NDARRAYS};
-use super::{
-    boundary, count, mx_uint, out_arg, slice_arg, str_arg, str_list, KVStoreHandle, NDArrayHandle,
-};
+use super::handles::{HandleKind, HandleMap};
+use super::keys::{KeyArg, KeyList};
+use super::ndarray::{arrays, new_handle};
+use super::{boundary, count, mx_uint, out_arg, str_arg, str_list, KVStoreHandle, NDArrayHandle};
 use crate::error::{Error, Result};
 use crate::kvstore::{GradientCompression, KVStore, Keys, Role, UpdateKey, Updater};
 use crate::ndarray::NDArray;
@@ -39,12 +39,15 @@ pub type MXKVStoreServerController =
 
 /// A store as C holds it: the store and its lower-cased name as a C string, whose pointer
 /// `MXKVStoreGetType` hands out until the store is freed.
-pub struct Store {
-    store: KVStore,
+struct CKVStore {
+    kv: KVStore,
     type_name: CString,
 }
 
-fn store(handle: KVStoreHandle) -> Result<Arc<Store>> {
+static KVSTORES: LazyLock<HandleMap<CKVStore>> =
+    LazyLock::new(|| HandleMap::new(HandleKind::KVStore));
+
+fn store(handle: KVStoreHandle) -> Result<Arc<CKVStore>> {
     KVSTORES.get(handle)
 }
 
@@ -61,16 +64,59 @@ impl CallerData {
     }
 }
 
-unsafe fn arrays(
-    vals: *const NDArrayHandle,
-    n: usize,
-    what: &str,
-) -> Result<SmallVec<[NDArray; 2]>> {
-    NDARRAYS.clone_each(slice_arg(vals, n, what)?)
+/// A list of keys and the arrays that go with them, as C passes them.
+#[derive(Clone, Copy)]
+struct KeyedArrays<K> {
+    num: mx_uint,
+    keys: K,
+    arrays: *const NDArrayHandle,
 }
 
-unsafe fn int_keys<'a>(keys: *const c_int, n: usize) -> Result<Keys<'a>> {
-    Ok(Keys::Int(slice_arg(keys, n, "keys")?))
+impl<K: KeyArg> KeyedArrays<K> {
+    fn new(num: mx_uint, keys: K, arrays: *const NDArrayHandle) -> KeyedArrays<K> {
+        KeyedArrays { num, keys, arrays }
+    }
+
+    /// # Safety
+    /// As [`KeyArg::key_list`] and [`arrays`] with `num` entries each.
+    unsafe fn read<'a>(self, names: (&str, &str)) -> Result<(KeyList<'a>, SmallVec<[NDArray; 2]>)> {
+        let n = count(self.num);
+        Ok((
+            self.keys.key_list(n, names.0)?,
+            arrays(self.arrays, n, names.1)?,
+        ))
+    }
+}
+
+/// The body of Init, Push and Pull (int or string keys): one list of keys and arrays.
+unsafe fn keyed(
+    handle: KVStoreHandle,
+    args: KeyedArrays<impl KeyArg>,
+    op: impl FnOnce(&KVStore, Keys<'_>, &[NDArray]) -> Result<()>,
+) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let (keys, vals) = args.read(("keys", "vals"))?;
+        op(&s.kv, keys.keys(), &vals)
+    })
+}
+
+/// A store call with values for some keys and outputs for others (Broadcast, PushPull).
+type KeyedPairOp = fn(&KVStore, Keys<'_>, &[NDArray], Keys<'_>, &[NDArray]) -> Result<()>;
+
+/// The body of Broadcast and PushPull: values for `vkeys`, then outputs for `okeys`.
+unsafe fn keyed_pair(
+    handle: KVStoreHandle,
+    vals: KeyedArrays<impl KeyArg>,
+    outs: KeyedArrays<impl KeyArg>,
+    op: KeyedPairOp,
+) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let (vkeys, vals) = vals.read(("vkeys", "vals"))?;
+        let (okeys, outs) = outs.read(("okeys", "outs"))?;
+        op(&s.kv, vkeys.keys(), &vals, okeys.keys(), &outs)
+    })
 }
 
 /// Creates a store. `type` is lower-cased; names containing `dist` ask for a distributed
@@ -82,18 +128,19 @@ pub unsafe extern "C" fn MXKVStoreCreate(r#type: *const c_char, out: *mut KVStor
     boundary(|| {
         let name = str_arg(r#type, "type")?;
         let out = out_arg(out, "out")?;
-        let store = KVStore::create(name)?;
-        let type_name = CString::new(store.type_name())
-            .map_err(|_| Error::invalid("type contains a NUL byte"))?;
-        *out = KVSTORES.insert(Arc::new(Store { store, type_name }));
+        let kv = KVStore::create(name)?;
+        let type_name =
+            CString::new(kv.type_name()).map_err(|_| Error::invalid("type contains a NUL byte"))?;
+        *out = KVSTORES.insert(Arc::new(CKVStore { kv, type_name }));
         Ok(())
     })
 }
 
-/// Frees a store. Handles of arrays pulled from it stay valid.
+/// Frees a store; NULL is accepted and does nothing. Handles of arrays pulled from it stay
+/// valid.
 #[no_mangle]
 pub extern "C" fn MXKVStoreFree(handle: KVStoreHandle) -> c_int {
-    boundary(|| KVSTORES.remove(handle).map(drop))
+    boundary(|| KVSTORES.free(handle))
 }
 
 /// Sets 2-bit gradient compression from `num_params` key/value strings: `type` (required,
@@ -109,8 +156,7 @@ pub unsafe extern "C" fn MXKVStoreSetGradientCompression(
         let s = store(handle)?;
         let keys = str_list(keys, count(num_params), "keys")?;
         let vals = str_list(vals, count(num_params), "vals")?;
-        s.store
-            .set_gradient_compression(GradientCompression::parse(keys.into_iter().zip(vals))?);
+        s.kv.set_gradient_compression(GradientCompression::parse(keys.into_iter().zip(vals))?);
         Ok(())
     })
 }
@@ -123,13 +169,7 @@ pub unsafe extern "C" fn MXKVStoreInit(
     keys: *const c_int,
     vals: *mut NDArrayHandle,
 ) -> c_int {
-    boundary(|| {
-        let s = store(handle)?;
-        s.store.init(
-            int_keys(keys, count(num))?,
-            &arrays(vals, count(num), "vals")?,
-        )
-    })
+    keyed(handle, KeyedArrays::new(num, keys, vals), KVStore::init)
 }
 
 /// As `MXKVStoreInit`, for string keys, which are numbered 0, 1, 2 … in registration order.
@@ -140,12 +180,7 @@ pub unsafe extern "C" fn MXKVStoreInitEx(
     keys: *mut *const c_char,
     vals: *mut NDArrayHandle,
 ) -> c_int {
-    boundary(|| {
-        let s = store(handle)?;
-        let keys = str_list(keys, count(num), "keys")?;
-        s.store
-            .init(Keys::Str(&keys), &arrays(vals, count(num), "vals")?)
-    })
+    keyed(handle, KeyedArrays::new(num, keys, vals), KVStore::init)
 }
 
 /// Pushes `num` (key, value) pairs. Values of the same key are summed; without an updater
@@ -159,13 +194,7 @@ pub unsafe extern "C" fn MXKVStorePush(
     vals: *mut NDArrayHandle,
     _priority: c_int,
 ) -> c_int {
-    boundary(|| {
-        let s = store(handle)?;
-        s.store.push(
-            int_keys(keys, count(num))?,
-            &arrays(vals, count(num), "vals")?,
-        )
-    })
+    keyed(handle, KeyedArrays::new(num, keys, vals), KVStore::push)
 }
 
 /// As `MXKVStorePush`, for string keys.
@@ -177,11 +206,17 @@ pub unsafe extern "C" fn MXKVStorePushEx(
     vals: *mut NDArrayHandle,
     _priority: c_int,
 ) -> c_int {
-    boundary(|| {
-        let s = store(handle)?;
-        let keys = str_list(keys, count(num), "keys")?;
-        s.store
-            .push(Keys::Str(&keys), &arrays(vals, count(num), "vals")?)
+    keyed(handle, KeyedArrays::new(num, keys, vals), KVStore::push)
+}
+
+/// The body of the four pulls.
+unsafe fn pull(
+    handle: KVStoreHandle,
+    args: KeyedArrays<impl KeyArg>,
+    ignore_sparse: bool,
+) -> c_int {
+    keyed(handle, args, |kv, keys, outs| {
+        kv.pull(keys, outs, ignore_sparse)
     })
 }
 
@@ -196,14 +231,7 @@ pub unsafe extern "C" fn MXKVStorePullWithSparse(
     _priority: c_int,
     ignore_sparse: bool,
 ) -> c_int {
-    boundary(|| {
-        let s = store(handle)?;
-        s.store.pull(
-            int_keys(keys, count(num))?,
-            &arrays(vals, count(num), "vals")?,
-            ignore_sparse,
-        )
-    })
+    pull(handle, KeyedArrays::new(num, keys, vals), ignore_sparse)
 }
 
 /// As `MXKVStorePullWithSparse`, for string keys.
@@ -216,15 +244,7 @@ pub unsafe extern "C" fn MXKVStorePullWithSparseEx(
     _priority: c_int,
     ignore_sparse: bool,
 ) -> c_int {
-    boundary(|| {
-        let s = store(handle)?;
-        let keys = str_list(keys, count(num), "keys")?;
-        s.store.pull(
-            Keys::Str(&keys),
-            &arrays(vals, count(num), "vals")?,
-            ignore_sparse,
-        )
-    })
+    pull(handle, KeyedArrays::new(num, keys, vals), ignore_sparse)
 }
 
 /// `MXKVStorePullWithSparse` with `ignore_sparse` true.
@@ -234,9 +254,9 @@ pub unsafe extern "C" fn MXKVStorePull(
     num: mx_uint,
     keys: *const c_int,
     vals: *mut NDArrayHandle,
-    priority: c_int,
+    _priority: c_int,
 ) -> c_int {
-    MXKVStorePullWithSparse(handle, num, keys, vals, priority, true)
+    pull(handle, KeyedArrays::new(num, keys, vals), true)
 }
 
 /// `MXKVStorePullWithSparseEx` with `ignore_sparse` true.
@@ -246,9 +266,9 @@ pub unsafe extern "C" fn MXKVStorePullEx(
     num: mx_uint,
     keys: *mut *const c_char,
     vals: *mut NDArrayHandle,
-    priority: c_int,
+    _priority: c_int,
 ) -> c_int {
-    MXKVStorePullWithSparseEx(handle, num, keys, vals, priority, true)
+    pull(handle, KeyedArrays::new(num, keys, vals), true)
 }
 
 /// Initialises `vkeys` with `vals`, then pulls `okeys` into `outs`; all checked first.
@@ -263,19 +283,13 @@ pub unsafe extern "C" fn MXKVStoreBroadcast(
     outs: *mut NDArrayHandle,
     _priority: c_int,
 ) -> c_int {
-    boundary(|| {
-        let s = store(handle)?;
-        let (vals, outs) = (
-            arrays(vals, count(vnum), "vals")?,
-            arrays(outs, count(onum), "outs")?,
-        );
-        s.store.broadcast(
-            int_keys(vkeys, count(vnum))?,
-            &vals,
-            int_keys(okeys, count(onum))?,
-            &outs,
-        )
-    })
+    let vals = KeyedArrays::new(vnum, vkeys, vals);
+    keyed_pair(
+        handle,
+        vals,
+        KeyedArrays::new(onum, okeys, outs),
+        KVStore::broadcast,
+    )
 }
 
 /// As `MXKVStoreBroadcast`, for string keys (`vkeys` are registered).
@@ -290,19 +304,13 @@ pub unsafe extern "C" fn MXKVStoreBroadcastEx(
     outs: *mut NDArrayHandle,
     _priority: c_int,
 ) -> c_int {
-    boundary(|| {
-        let s = store(handle)?;
-        let (vkeys, okeys) = (
-            str_list(vkeys, count(vnum), "vkeys")?,
-            str_list(okeys, count(onum), "okeys")?,
-        );
-        let (vals, outs) = (
-            arrays(vals, count(vnum), "vals")?,
-            arrays(outs, count(onum), "outs")?,
-        );
-        s.store
-            .broadcast(Keys::Str(&vkeys), &vals, Keys::Str(&okeys), &outs)
-    })
+    let vals = KeyedArrays::new(vnum, vkeys, vals);
+    keyed_pair(
+        handle,
+        vals,
+        KeyedArrays::new(onum, okeys, outs),
+        KVStore::broadcast,
+    )
 }
 
 /// Pushes `vals` to `vkeys`, then pulls `okeys` into `outs` (which may be `vals`); all
@@ -318,19 +326,13 @@ pub unsafe extern "C" fn MXKVStorePushPull(
     outs: *mut NDArrayHandle,
     _priority: c_int,
 ) -> c_int {
-    boundary(|| {
-        let s = store(handle)?;
-        let (vals, outs) = (
-            arrays(vals, count(vnum), "vals")?,
-            arrays(outs, count(onum), "outs")?,
-        );
-        s.store.pushpull(
-            int_keys(vkeys, count(vnum))?,
-            &vals,
-            int_keys(okeys, count(onum))?,
-            &outs,
-        )
-    })
+    let vals = KeyedArrays::new(vnum, vkeys, vals);
+    keyed_pair(
+        handle,
+        vals,
+        KeyedArrays::new(onum, okeys, outs),
+        KVStore::pushpull,
+    )
 }
 
 /// As `MXKVStorePushPull`, for string keys.
@@ -345,19 +347,13 @@ pub unsafe extern "C" fn MXKVStorePushPullEx(
     outs: *mut NDArrayHandle,
     _priority: c_int,
 ) -> c_int {
-    boundary(|| {
-        let s = store(handle)?;
-        let (vkeys, okeys) = (
-            str_list(vkeys, count(vnum), "vkeys")?,
-            str_list(okeys, count(onum), "okeys")?,
-        );
-        let (vals, outs) = (
-            arrays(vals, count(vnum), "vals")?,
-            arrays(outs, count(onum), "outs")?,
-        );
-        s.store
-            .pushpull(Keys::Str(&vkeys), &vals, Keys::Str(&okeys), &outs)
-    })
+    let vals = KeyedArrays::new(vnum, vkeys, vals);
+    keyed_pair(
+        handle,
+        vals,
+        KeyedArrays::new(onum, okeys, outs),
+        KVStore::pushpull,
+    )
 }
 
 /// The C updaters of a store. When only one is given it serves both key kinds (spec §4.5):
@@ -371,22 +367,19 @@ struct CUpdater {
 
 impl Updater for CUpdater {
     fn update(&self, key: UpdateKey<'_>, recv: NDArray, local: NDArray) {
-        let (recv, local) = (
-            NDARRAYS.insert(Arc::new(recv)),
-            NDARRAYS.insert(Arc::new(local)),
-        );
+        // The updater owns the two new handles.
+        let (recv, local) = (new_handle(recv), new_handle(local));
         let data = self.data.get();
+        let str_key = |name: &str| CString::new(name).unwrap_or_default();
         match (key, self.int, self.str) {
             (UpdateKey::Str { name, .. }, _, Some(f)) => {
                 // Keys came from C strings, so they hold no NUL.
-                let name = CString::new(name).unwrap_or_default();
-                unsafe { f(name.as_ptr(), recv, local, data) }
+                unsafe { f(str_key(name).as_ptr(), recv, local, data) }
             }
             (key, Some(f), _) => unsafe { f(key.int(), recv, local, data) },
-            (UpdateKey::Int(key), None, Some(f)) => {
-                let name = CString::new(key.to_string()).unwrap_or_default();
-                unsafe { f(name.as_ptr(), recv, local, data) }
-            }
+            (UpdateKey::Int(key), None, Some(f)) => unsafe {
+                f(str_key(&key.to_string()).as_ptr(), recv, local, data)
+            },
             (_, None, None) => {}
         }
     }
@@ -411,17 +404,17 @@ pub extern "C" fn MXKVStoreSetUpdater(
 pub extern "C" fn MXKVStoreSetUpdaterEx(
     handle: KVStoreHandle,
     updater: MXKVStoreUpdater,
-    str_updater_fn: MXKVStoreStrUpdater,
+    str_updater: MXKVStoreStrUpdater,
     updater_handle: *mut c_void,
 ) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        if updater.is_none() && str_updater_fn.is_none() {
-            s.store.remove_updater();
+        if updater.is_none() && str_updater.is_none() {
+            s.kv.remove_updater();
         } else {
-            s.store.set_updater(CUpdater {
+            s.kv.set_updater(CUpdater {
                 int: updater,
-                str: str_updater_fn,
+                str: str_updater,
                 data: CallerData(updater_handle),
             });
         }
@@ -443,55 +436,75 @@ pub unsafe extern "C" fn MXKVStoreGetType(
     })
 }
 
+/// Writes `query(store)` to `*ret`.
+unsafe fn store_query(
+    handle: KVStoreHandle,
+    ret: *mut c_int,
+    query: impl FnOnce(&KVStore) -> Result<c_int>,
+) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let ret = out_arg(ret, "ret")?;
+        *ret = query(&s.kv)?;
+        Ok(())
+    })
+}
+
 /// This process's rank among the workers (0 for local stores).
 #[no_mangle]
 pub unsafe extern "C" fn MXKVStoreGetRank(handle: KVStoreHandle, ret: *mut c_int) -> c_int {
-    boundary(|| {
-        let s = store(handle)?;
-        *out_arg(ret, "ret")? = s.store.engine().rank();
-        Ok(())
-    })
+    store_query(handle, ret, |kv| Ok(kv.engine().rank()))
 }
 
 /// The number of workers (1 for local stores).
 #[no_mangle]
 pub unsafe extern "C" fn MXKVStoreGetGroupSize(handle: KVStoreHandle, ret: *mut c_int) -> c_int {
-    boundary(|| {
-        let s = store(handle)?;
-        *out_arg(ret, "ret")? = s.store.engine().group_size();
-        Ok(())
+    store_query(handle, ret, |kv| Ok(kv.engine().group_size()))
+}
+
+/// How many nodes of group `node_id` have not been heard from for `timeout_sec` seconds
+/// (0 for local stores).
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStoreGetNumDeadNode(
+    handle: KVStoreHandle,
+    node_id: c_int,
+    number: *mut c_int,
+    timeout_sec: c_int,
+) -> c_int {
+    store_query(handle, number, |kv| {
+        kv.engine().num_dead_nodes(node_id, timeout_sec)
     })
 }
 
-fn role_query(ret: *mut c_int, role: Role) -> c_int {
+unsafe fn role_query(ret: *mut c_int, role: Role) -> c_int {
     boundary(|| {
-        *unsafe { out_arg(ret, "ret")? } = (Role::from_env() == role) as c_int;
+        *out_arg(ret, "ret")? = (Role::from_env() == role) as c_int;
         Ok(())
     })
 }
 
 /// 1 unless this process is a server or scheduler (`DMLC_ROLE`).
 #[no_mangle]
-pub extern "C" fn MXKVStoreIsWorkerNode(ret: *mut c_int) -> c_int {
+pub unsafe extern "C" fn MXKVStoreIsWorkerNode(ret: *mut c_int) -> c_int {
     role_query(ret, Role::Worker)
 }
 
 /// 1 when `DMLC_ROLE` is `server`.
 #[no_mangle]
-pub extern "C" fn MXKVStoreIsServerNode(ret: *mut c_int) -> c_int {
+pub unsafe extern "C" fn MXKVStoreIsServerNode(ret: *mut c_int) -> c_int {
     role_query(ret, Role::Server)
 }
 
 /// 1 when `DMLC_ROLE` is `scheduler`.
 #[no_mangle]
-pub extern "C" fn MXKVStoreIsSchedulerNode(ret: *mut c_int) -> c_int {
+pub unsafe extern "C" fn MXKVStoreIsSchedulerNode(ret: *mut c_int) -> c_int {
     role_query(ret, Role::Scheduler)
 }
 
 /// Waits for every worker (returns at once for local stores).
 #[no_mangle]
 pub extern "C" fn MXKVStoreBarrier(handle: KVStoreHandle) -> c_int {
-    boundary(|| store(handle)?.store.engine().barrier())
+    boundary(|| store(handle)?.kv.engine().barrier())
 }
 
 /// Whether freeing a worker's store waits for the other workers first (default 1).
@@ -501,9 +514,8 @@ pub extern "C" fn MXKVStoreSetBarrierBeforeExit(
     barrier_before_exit: c_int,
 ) -> c_int {
     boundary(|| {
-        store(handle)?
-            .store
-            .set_barrier_before_exit(barrier_before_exit != 0);
+        let s = store(handle)?;
+        s.kv.set_barrier_before_exit(barrier_before_exit != 0);
         Ok(())
     })
 }
@@ -524,7 +536,7 @@ pub extern "C" fn MXKVStoreRunServer(
                 unsafe { f(head, body.as_ptr(), data.get()) }
             }
         };
-        s.store.engine().run_server(&mut forward)
+        s.kv.engine().run_server(&mut forward)
     })
 }
 
@@ -543,22 +555,6 @@ pub unsafe extern "C" fn MXKVStoreSendCommmandToServers(
         } else {
             str_arg(cmd_body, "cmd_body")?
         };
-        s.store.engine().send_command_to_servers(cmd_id, body)
-    })
-}
-
-/// How many nodes of group `node_id` have not been heard from for `timeout_sec` seconds
-/// (0 for local stores).
-#[no_mangle]
-pub unsafe extern "C" fn MXKVStoreGetNumDeadNode(
-    handle: KVStoreHandle,
-    node_id: c_int,
-    number: *mut c_int,
-    timeout_sec: c_int,
-) -> c_int {
-    boundary(|| {
-        let s = store(handle)?;
-        *out_arg(number, "number")? = s.store.engine().num_dead_nodes(node_id, timeout_sec)?;
-        Ok(())
+        s.kv.engine().send_command_to_servers(cmd_id, body)
     })
 }

@@ -14,6 +14,7 @@
 
 pub mod error;
 pub mod handles;
+pub mod keys;
 pub mod kvstore;
 pub mod ndarray;
 
@@ -89,7 +90,7 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a s
 /// # Safety
 /// As [`slice_arg`] and [`str_arg`] for each entry.
 pub(crate) unsafe fn str_list<'a>(
-    ptr: *mut *const c_char,
+    ptr: *const *const c_char,
     n: usize,
     what: &str,
 ) -> Result<Vec<&'a str>> {
@@ -98,6 +99,11 @@ pub(crate) unsafe fn str_list<'a>(
         .enumerate()
         .map(|(i, &s)| str_arg(s, &format!("{what}[{i}]")))
         .collect()
+}
+
+/// A count or index from C that must not be negative.
+pub(crate) fn non_negative(value: i64, what: &str) -> Result<usize> {
+    usize::try_from(value).map_err(|_| Error::invalid(format!("{what} {value} is negative")))
 }
 
 /// Unsigned 32-bit count to usize (always lossless on the platforms mxkv supports).

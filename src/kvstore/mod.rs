@@ -46,10 +46,7 @@ use crate::ndarray::{Context, DType, NDArray, Shape, SumOrder};
 use keys::{KeyTable, Target, Targets};
 
 /// Where initialised values live (MXNet keeps them in pinned CPU memory, reference §3.3).
-const STORE_CONTEXT: Context = Context {
-    dev_type: Context::CPU_PINNED,
-    dev_id: 0,
-};
+const STORE_CONTEXT: Context = Context::cpu_pinned(0);
 
 pub struct KVStore {
     type_name: String,

@@ -382,7 +382,7 @@ fn a_recv_kept_by_the_updater_is_not_overwritten_by_later_pushes() {
 
 #[test]
 fn a_push_that_cannot_get_its_sum_buffer_fails_whole() {
-    use crate::ndarray::tests::FAIL_ALLOCATIONS;
+    use crate::ndarray::FAIL_ALLOCATIONS;
     let kv = KVStore::create("local").unwrap();
     kv.init(Keys::Int(&[0, 1]), &[array(&[1.0; 4]), array(&[1.0; 4])])
         .unwrap();

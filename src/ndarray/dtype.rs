@@ -22,24 +22,28 @@ pub enum DType {
 }
 
 impl DType {
-    pub fn from_code(code: i32) -> Result<DType> {
+    /// Every dtype, in code order (`ALL[c].code() == c`).
+    pub const ALL: [DType; 13] = {
         use DType::*;
-        Ok(match code {
-            0 => F32,
-            1 => F64,
-            2 => F16,
-            3 => U8,
-            4 => I32,
-            5 => I8,
-            6 => I64,
-            7 => Bool,
-            8 => I16,
-            9 => U16,
-            10 => U32,
-            11 => U64,
-            12 => BF16,
-            _ => return Err(Error::UnknownDType(code)),
-        })
+        [
+            F32, F64, F16, U8, I32, I8, I64, Bool, I16, U16, U32, U64, BF16,
+        ]
+    };
+
+    pub fn from_code(code: i32) -> Result<DType> {
+        usize::try_from(code)
+            .ok()
+            .and_then(|i| DType::ALL.get(i).copied())
+            .ok_or_else(|| Error::UnknownDType {
+                code,
+                known: DType::known(),
+            })
+    }
+
+    /// The codes and names, for messages: `0-12: float32, float64, …`.
+    fn known() -> String {
+        let names: Vec<&str> = DType::ALL.iter().map(|d| d.name()).collect();
+        format!("0-{}: {}", DType::ALL.len() - 1, names.join(", "))
     }
 
     pub fn code(self) -> i32 {
@@ -256,3 +260,38 @@ macro_rules! with_dtype {
     }};
 }
 pub(crate) use with_dtype;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_names_and_the_message_come_from_one_list() {
+        for (i, d) in DType::ALL.iter().enumerate() {
+            assert_eq!(d.code(), i as i32);
+            assert_eq!(DType::from_code(i as i32).unwrap(), *d);
+        }
+        assert_eq!(
+            DType::from_code(13).unwrap_err().to_string(),
+            "unknown dtype code 13 (known: 0-12: float32, float64, float16, uint8, int32, int8, int64, bool, int16, uint16, uint32, uint64, bfloat16)"
+        );
+        assert!(DType::from_code(-1).is_err());
+    }
+
+    #[test]
+    fn each_element_type_names_its_dtype() {
+        fn size_of_dtype<T: Element>() -> (usize, usize) {
+            (T::DTYPE.size(), std::mem::size_of::<T>())
+        }
+        for (a, b) in [
+            size_of_dtype::<f32>(),
+            size_of_dtype::<half::bf16>(),
+            size_of_dtype::<Bool8>(),
+            size_of_dtype::<u64>(),
+        ] {
+            assert_eq!(a, b);
+        }
+        assert_eq!(<half::f16 as Element>::DTYPE, DType::F16);
+        assert_eq!(<Bool8 as Element>::DTYPE, DType::Bool);
+    }
+}

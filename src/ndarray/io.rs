@@ -8,7 +8,7 @@
 
 use std::io::{Read, Write};
 
-use super::{Context, DType, NDArray, Shape, Storage};
+use super::{Context, DType, Device, NDArray, Shape, Storage};
 use crate::error::{Error, Result};
 
 const FILE_MAGIC: u64 = 0x112;
@@ -105,7 +105,7 @@ fn write_record(a: &NDArray, w: &mut impl Write) -> std::io::Result<()> {
         ARRAY_MAGIC_V2
     };
     w.write_all(&magic.to_le_bytes())?;
-    w.write_all(&(a.storage() as i32).to_le_bytes())?;
+    w.write_all(&a.storage().code().to_le_bytes())?;
     w.write_all(&(ndim as i32).to_le_bytes())?;
     for &d in &a.shape().0 {
         w.write_all(&d.to_le_bytes())?;
@@ -114,7 +114,7 @@ fn write_record(a: &NDArray, w: &mut impl Write) -> std::io::Result<()> {
         return Ok(());
     }
     let ctx = a.context();
-    w.write_all(&ctx.dev_type.to_le_bytes())?;
+    w.write_all(&ctx.device.code().to_le_bytes())?;
     w.write_all(&ctx.dev_id.to_le_bytes())?;
     w.write_all(&a.dtype().code().to_le_bytes())?;
     a.read(|bytes| w.write_all(bytes))
@@ -229,12 +229,14 @@ fn load_record<R: Read>(r: &mut Reader<R>) -> Result<NDArray> {
     let dev_type = r.i32()?;
     let dev_id = r.i32()?;
     // Arrays saved on a GPU load onto the CPU of the same number.
-    let ctx = if dev_type == Context::GPU {
-        Context::new(Context::CPU, dev_id)
+    let device = if dev_type == Device::GPU_CODE {
+        Ok(Device::Cpu)
     } else {
-        Context::new(dev_type, dev_id)
-    }
-    .map_err(|e| Error::Format(e.to_string()))?;
+        Device::from_code(dev_type)
+    };
+    let ctx = device
+        .and_then(|d| Context::new(d, dev_id))
+        .map_err(|e| Error::Format(e.to_string()))?;
     let dtype = DType::from_code(r.i32()?)?;
     let size = shape.size().map_err(|e| Error::Format(e.to_string()))?;
     r.count_of(size, dtype.size())?;
@@ -321,7 +323,7 @@ mod tests {
 
     #[test]
     fn round_trip_keeps_shape_dtype_context_values_and_names() {
-        let a = NDArray::new(Shape(vec![2, 3]), DType::F64, Context::new(3, 2).unwrap()).unwrap();
+        let a = NDArray::new(Shape(vec![2, 3]), DType::F64, Context::cpu_pinned(2)).unwrap();
         a.copy_from_bytes(bytemuck::cast_slice(&[1.0f64, 2., 3., 4., 5., 6.]), 6)
             .unwrap();
         let b = NDArray::new(Shape(vec![4]), DType::I8, Context::cpu(0)).unwrap();

@@ -1,0 +1,270 @@
+//! The array value: a view (shape, dtype, context, offset) of a chunk of memory.
+
+use std::sync::Arc;
+
+use super::chunk::Chunk;
+use super::{Context, DType, Shape, Storage};
+use crate::error::{Error, Result};
+
+/// A dense array, or the empty ("none") array of `MXNDArrayCreateNone`.
+///
+/// Cloning an array makes another view of the same memory, as an MXNet handle copy does,
+/// and costs one reference count. Every read and write goes through the memory's lock.
+///
+/// ```
+/// use mxkv::ndarray::{Context, NDArray};
+///
+/// let a = NDArray::from_slice(&[2, 2], &[1.0f32, 2.0, 3.0, 4.0], Context::cpu(0))?;
+/// let row = a.at(1)?;                      // a view of the second row
+/// row.copy_from_slice(&[7.0f32, 8.0])?;
+/// assert_eq!(a.to_vec::<f32>()?, [1.0, 2.0, 7.0, 8.0]);
+/// assert_eq!(a.to_vec::<i64>()?, [1, 2, 7, 8]); // converted to the type asked for
+/// # Ok::<(), mxkv::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct NDArray(pub(super) Arc<View>);
+
+/// What an array is: which memory, and how it is shaped.
+#[derive(Debug, Clone)]
+pub(super) struct View {
+    pub(super) chunk: Option<Arc<Chunk>>,
+    /// Offset of the view's first element in the chunk, in elements.
+    pub(super) offset: usize,
+    pub(super) shape: Shape,
+    pub(super) size: usize,
+    pub(super) dtype: DType,
+    pub(super) ctx: Context,
+}
+
+/// Largest array mxkv allocates: what a byte offset can address.
+const MAX_BYTES: usize = isize::MAX as usize;
+
+impl NDArray {
+    pub(super) fn of(view: View) -> NDArray {
+        NDArray(Arc::new(view))
+    }
+
+    /// A zero-filled array.
+    pub fn new(shape: Shape, dtype: DType, ctx: Context) -> Result<NDArray> {
+        let size = shape.size()?;
+        let nbytes = size
+            .checked_mul(dtype.size())
+            .filter(|&b| b <= MAX_BYTES)
+            .ok_or_else(|| Error::TooLarge {
+                shape: shape.to_string(),
+                detail: "its size in bytes overflows",
+            })?;
+        Ok(NDArray::of(View {
+            chunk: Some(Chunk::zeroed(nbytes)?),
+            offset: 0,
+            shape,
+            size,
+            dtype,
+            ctx,
+        }))
+    }
+
+    /// The empty array: no shape, no memory.
+    pub fn none() -> NDArray {
+        NDArray::of(View {
+            chunk: None,
+            offset: 0,
+            shape: Shape::default(),
+            size: 0,
+            dtype: DType::F32,
+            ctx: Context::cpu(0),
+        })
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.0.chunk.is_none()
+    }
+
+    pub fn shape(&self) -> &Shape {
+        &self.0.shape
+    }
+
+    /// Element count.
+    pub fn size(&self) -> usize {
+        self.0.size
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+
+    pub fn context(&self) -> Context {
+        self.0.ctx
+    }
+
+    pub fn storage(&self) -> Storage {
+        Storage::Dense
+    }
+
+    pub fn nbytes(&self) -> usize {
+        self.0.size * self.0.dtype.size()
+    }
+
+    pub(super) fn dense(&self, what: &'static str) -> Result<&Arc<Chunk>> {
+        self.0.chunk.as_ref().ok_or(Error::NoneArray(what))
+    }
+
+    pub(super) fn byte_range(&self) -> std::ops::Range<usize> {
+        let start = self.0.offset * self.0.dtype.size();
+        start..start + self.nbytes()
+    }
+
+    /// Address of the first element, for `MXNDArrayGetData` (the memory stays put for the
+    /// chunk's whole life); `None` for the empty array.
+    pub fn data_addr(&self) -> Option<usize> {
+        let chunk = self.0.chunk.as_ref()?;
+        Some(chunk.base_addr() + self.byte_range().start)
+    }
+
+    /// True when both are views of the same elements (same chunk, offset and dtype).
+    pub fn same_memory(&self, other: &NDArray) -> bool {
+        self.shares_chunk(other) && self.0.offset == other.0.offset && self.0.dtype == other.0.dtype
+    }
+
+    /// Identity of the memory block under this view (`None` for the empty array): views
+    /// with one id share one lock, and locks on several blocks are taken in ascending id.
+    pub fn memory_id(&self) -> Option<usize> {
+        self.0.chunk.as_ref().map(|c| c.addr())
+    }
+
+    /// True when no other array or handle refers to this array's memory.
+    pub fn is_sole_view(&self) -> bool {
+        Arc::strong_count(&self.0) == 1
+            && self
+                .0
+                .chunk
+                .as_ref()
+                .is_some_and(|c| Arc::strong_count(c) == 1)
+    }
+
+    pub(super) fn shares_chunk(&self, other: &NDArray) -> bool {
+        matches!((&self.0.chunk, &other.0.chunk), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
+    }
+
+    /// Runs `f` on the view's bytes under the memory's read lock.
+    pub fn read<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        let range = self.byte_range();
+        Ok(self.dense("cannot read it")?.read(|b| f(&b[range])))
+    }
+
+    /// Runs `f` on the view's bytes under the memory's write lock.
+    pub fn write<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        let range = self.byte_range();
+        Ok(self.dense("cannot write it")?.write(|b| f(&mut b[range])))
+    }
+
+    /// `MXNDArraySyncCopyFromCPU`: `count` elements of this array's dtype.
+    pub fn copy_from_bytes(&self, src: &[u8], count: usize) -> Result<()> {
+        self.check_count(count)?;
+        if count == 0 {
+            return Ok(());
+        }
+        self.write(|dst| dst.copy_from_slice(&src[..dst.len()]))
+    }
+
+    /// `MXNDArraySyncCopyToCPU`.
+    pub fn copy_to_bytes(&self, dst: &mut [u8], count: usize) -> Result<()> {
+        self.check_count(count)?;
+        if count == 0 {
+            return Ok(());
+        }
+        self.read(|src| dst[..src.len()].copy_from_slice(src))
+    }
+
+    /// Checks that a copy of `count` elements fits this array exactly.
+    pub fn check_count(&self, count: usize) -> Result<()> {
+        if count != self.0.size {
+            return Err(Error::CopySize {
+                expected: self.0.size,
+                got: count,
+            });
+        }
+        Ok(())
+    }
+
+    /// The view's bytes, copied out (out of memory is an error, not an abort).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        self.read(|b| {
+            let mut copy = Vec::new();
+            copy.try_reserve_exact(b.len())
+                .map_err(|_| Error::OutOfMemory(b.len()))?;
+            copy.extend_from_slice(b);
+            Ok(copy)
+        })?
+    }
+
+    /// Checks that `from` can be copied or summed into this array (MXNet's message: `from`
+    /// is the source, `to` this array).
+    pub fn check_same_shape(&self, from: &NDArray) -> Result<()> {
+        if self.0.shape != from.0.shape {
+            return Err(Error::ShapeMismatch {
+                from: from.0.shape.to_string(),
+                to: self.0.shape.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A fresh array with this one's shape, dtype and context (for transient sums).
+    pub fn like(&self) -> Result<NDArray> {
+        NDArray::new(self.0.shape.clone(), self.0.dtype, self.0.ctx)
+    }
+
+    /// This array's memory as an array shaped like `like`, when no other array refers to
+    /// it and it is large enough: a transient buffer put to use again.
+    pub fn recycle_as(self, like: &NDArray) -> Option<NDArray> {
+        let fits = self.is_sole_view() && self.capacity() >= like.nbytes();
+        fits.then(|| {
+            NDArray::of(View {
+                chunk: self.0.chunk.clone(),
+                offset: 0,
+                ..(*like.0).clone()
+            })
+        })
+    }
+
+    /// Bytes of the memory this array views (all of it, not just the view).
+    pub fn capacity(&self) -> usize {
+        self.0.chunk.as_ref().map_or(0, |c| c.nbytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_shapes_are_errors_not_aborts() {
+        let huge = Shape(vec![1 << 31, 1 << 31, 1 << 31]);
+        assert!(matches!(
+            NDArray::new(huge, DType::F32, Context::cpu(0)),
+            Err(Error::TooLarge { .. })
+        ));
+        let big = Shape(vec![1 << 40, 1 << 20]);
+        assert!(NDArray::new(big, DType::F64, Context::cpu(0)).is_err());
+    }
+
+    #[test]
+    fn the_none_array_has_no_memory() {
+        let n = NDArray::none();
+        assert!(n.is_none());
+        assert_eq!(n.data_addr(), None);
+        assert!(matches!(n.to_bytes(), Err(Error::NoneArray(_))));
+        assert_eq!(n.capacity(), 0);
+    }
+
+    #[test]
+    fn a_shape_mismatch_names_the_source_first() {
+        let stored = NDArray::new(Shape(vec![2, 3]), DType::F32, Context::cpu(0)).unwrap();
+        let out = NDArray::new(Shape(vec![3, 3]), DType::F32, Context::cpu(0)).unwrap();
+        assert_eq!(
+            out.check_same_shape(&stored).unwrap_err().to_string(),
+            "operands shape mismatch from.shape = [2,3] to.shape=[3,3]"
+        );
+    }
+}
