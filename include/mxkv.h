@@ -34,11 +34,6 @@
 #define MXKV_MXNET_VERSION 10901
 
 /**
- * Values per packed word.
- */
-#define VALUES_PER_WORD 16
-
-/**
  * An opaque KVStore handle.
  */
 typedef void *KVStoreHandle;

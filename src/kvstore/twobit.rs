@@ -14,7 +14,7 @@
 //! into vector code.
 
 /// Values per packed word.
-pub const VALUES_PER_WORD: usize = 16;
+pub(crate) const VALUES_PER_WORD: usize = 16;
 
 /// Words needed for `n` values: `ceil(n / 16)` (MXNet's `GetCompressedSize`).
 pub fn packed_len(n: usize) -> usize {
