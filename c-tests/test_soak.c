@@ -8,13 +8,16 @@
  * says the call must do. After every call that must fail, every key of the store is pulled
  * and compared with the model: a failed call changes nothing.
  *
- * Values are small integers, so every sum is exact.
+ * Values are small integers and stay small, so every sum is exact in any order: pushed
+ * arrays hold only values the test chose (pulls go into a separate set of output arrays),
+ * and the updater keeps the stored value within (-1024, 1024).
  *
  *   test_soak                      2 s, seed 1, 4 threads (as make test runs it)
  *   MXKV_SOAK_SECONDS=600 MXKV_SOAK_SEED=7 test_soak
  */
 #include "util.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -47,7 +50,8 @@ typedef struct {
     int id;
     uint64_t rng;
     Store own, shared;
-    Arr arrs[MAX_ARRAYS];
+    Arr arrs[MAX_ARRAYS]; /* what is pushed and initialised */
+    Arr outs[MAX_ARRAYS]; /* what is pulled into */
     NDArrayHandle stale; /* a handle freed earlier: every use must fail */
     long calls, failures_checked;
 } Worker;
@@ -112,7 +116,7 @@ static void updater(int key, NDArrayHandle recv, NDArrayHandle local, void *unus
         n = ndim == 2 ? (size_t)dims[0] * dims[1] : 0;
         if (n && n <= MAX_ELEMS && MXNDArraySyncCopyToCPU(recv, r, n) == 0 &&
             MXNDArraySyncCopyToCPU(local, l, n) == 0) {
-            for (i = 0; i < n; i++) l[i] += 2 * r[i];
+            for (i = 0; i < n; i++) l[i] = fmodf(l[i] + 2 * r[i], 1024);
             MXNDArraySyncCopyFromCPU(local, l, n);
         }
     }
@@ -179,26 +183,28 @@ static void check_store_unchanged(Worker *w, Store *s) {
     }
 }
 
-/* A live array of the given shape, or -1. */
-static int array_shaped(Worker *w, const Value *like) {
+/* A live array of `pool` with the given shape, or -1. */
+static int array_shaped(Worker *w, const Arr *pool, const Value *like) {
     int i, start = pick(w, MAX_ARRAYS);
     for (i = 0; i < MAX_ARRAYS; i++) {
         int j = (start + i) % MAX_ARRAYS;
-        if (w->arrs[j].live && same_shape(&w->arrs[j].val, like)) return j;
+        if (pool[j].live && same_shape(&pool[j].val, like)) return j;
     }
     return -1;
 }
 
-static int live_array(Worker *w) {
+static int live_array(Worker *w, const Arr *pool) {
     int i, start = pick(w, MAX_ARRAYS);
     for (i = 0; i < MAX_ARRAYS; i++)
-        if (w->arrs[(start + i) % MAX_ARRAYS].live) return (start + i) % MAX_ARRAYS;
+        if (pool[(start + i) % MAX_ARRAYS].live) return (start + i) % MAX_ARRAYS;
     return -1;
 }
 
-static void op_create(Worker *w) {
+static Arr *any_pool(Worker *w) { return pick(w, 2) ? w->arrs : w->outs; }
+
+static void op_create(Worker *w, Arr *pool) {
     int i = pick(w, MAX_ARRAYS);
-    Arr *a = &w->arrs[i];
+    Arr *a = &pool[i];
     if (a->live) {
         CHECK_OK(MXNDArrayFree(a->h));
         w->stale = a->h;
@@ -223,7 +229,7 @@ static void op_init(Worker *w, Store *s) {
     Call c = {0};
     int n = 1 + pick(w, 2), i, expect_ok = 1, rc;
     for (i = 0; i < n; i++) {
-        int k = pick(w, MAX_KEYS), a = live_array(w), j;
+        int k = pick(w, MAX_KEYS), a = live_array(w, w->arrs), j;
         if (a < 0) return;
         if (s->inited[k]) expect_ok = 0;
         for (j = 0; j < c.n; j++)
@@ -252,8 +258,8 @@ static void op_init(Worker *w, Store *s) {
 
 /* Fills a call with 1..3 pairs on initialised keys with arrays of their shape. With `bad`,
  * one pair is made wrong (an uninitialised key, or an array of another shape). Returns
- * the number of pairs, 0 when none can be made. */
-static int pairs(Worker *w, Store *s, Call *c, int bad, int *arr_of) {
+ * the number of pairs, 0 when none can be made. The arrays come from `pool`. */
+static int pairs(Worker *w, Store *s, Call *c, int bad, Arr *pool, int *arr_of) {
     int n = 1 + pick(w, 3), i, bad_at = bad ? pick(w, n) : -1;
     for (i = 0; i < n; i++) {
         int k = pick(w, MAX_KEYS), a;
@@ -264,10 +270,10 @@ static int pairs(Worker *w, Store *s, Call *c, int bad, int *arr_of) {
                 if (j == MAX_KEYS) kind = 1;
                 else {
                     k = (k + j) % MAX_KEYS;
-                    a = live_array(w);
+                    a = live_array(w, pool);
                     if (a < 0) return 0;
                     call_key(s, c, k);
-                    c->h[c->n - 1] = w->arrs[a].h;
+                    c->h[c->n - 1] = pool[a].h;
                     arr_of[c->n - 1] = a;
                     continue;
                 }
@@ -277,10 +283,10 @@ static int pairs(Worker *w, Store *s, Call *c, int bad, int *arr_of) {
                 if (j == MAX_KEYS) return 0;
                 k = (k + j) % MAX_KEYS;
                 for (a = 0; a < MAX_ARRAYS; a++)
-                    if (w->arrs[a].live && !same_shape(&w->arrs[a].val, &s->stored[k])) break;
+                    if (pool[a].live && !same_shape(&pool[a].val, &s->stored[k])) break;
                 if (a == MAX_ARRAYS) return 0;
                 call_key(s, c, k);
-                c->h[c->n - 1] = w->arrs[a].h;
+                c->h[c->n - 1] = pool[a].h;
                 arr_of[c->n - 1] = a;
                 continue;
             }
@@ -291,10 +297,10 @@ static int pairs(Worker *w, Store *s, Call *c, int bad, int *arr_of) {
             if (j == MAX_KEYS) return 0;
             k = (k + j) % MAX_KEYS;
         }
-        a = array_shaped(w, &s->stored[k]);
+        a = array_shaped(w, pool, &s->stored[k]);
         if (a < 0) return 0;
         call_key(s, c, k);
-        c->h[c->n - 1] = w->arrs[a].h;
+        c->h[c->n - 1] = pool[a].h;
         arr_of[c->n - 1] = a;
     }
     return c->n;
@@ -317,7 +323,8 @@ static void model_push(Worker *w, Store *s, Call *c, int *arr_of) {
         }
         if (!seen) continue;
         if (s->updater)
-            for (e = 0; e < elems(&sum); e++) s->stored[k].v[e] += 2 * sum.v[e];
+            for (e = 0; e < elems(&sum); e++)
+                s->stored[k].v[e] = fmodf(s->stored[k].v[e] + 2 * sum.v[e], 1024);
         else
             s->stored[k] = sum;
     }
@@ -326,7 +333,7 @@ static void model_push(Worker *w, Store *s, Call *c, int *arr_of) {
 static void op_push(Worker *w, Store *s) {
     Call c = {0};
     int arr_of[4], bad = pick(w, 4) == 0, rc;
-    if (!pairs(w, s, &c, bad, arr_of)) return;
+    if (!pairs(w, s, &c, bad, w->arrs, arr_of)) return;
     rc = do_push(s, &c);
     if (!bad) {
         CHECK_EQ_INT(rc, 0);
@@ -341,13 +348,13 @@ static void op_pull(Worker *w, Store *s) {
     Call c = {0};
     int arr_of[4], bad = pick(w, 4) == 0, rc, i;
     Value before[4];
-    if (!pairs(w, s, &c, bad, arr_of)) return;
-    for (i = 0; i < c.n; i++) before[i] = w->arrs[arr_of[i]].val;
+    if (!pairs(w, s, &c, bad, w->outs, arr_of)) return;
+    for (i = 0; i < c.n; i++) before[i] = w->outs[arr_of[i]].val;
     rc = do_pull(s, &c);
     if (!bad) {
         CHECK_EQ_INT(rc, 0);
-        for (i = 0; i < c.n; i++) w->arrs[arr_of[i]].val = s->stored[c.slot[i]];
-        for (i = 0; i < c.n; i++) CHECK(holds(c.h[i], &w->arrs[arr_of[i]].val));
+        for (i = 0; i < c.n; i++) w->outs[arr_of[i]].val = s->stored[c.slot[i]];
+        for (i = 0; i < c.n; i++) CHECK(holds(c.h[i], &w->outs[arr_of[i]].val));
     } else {
         CHECK_EQ_INT(rc, -1);
         for (i = 0; i < c.n; i++) CHECK(holds(c.h[i], &before[i])); /* outputs untouched */
@@ -358,41 +365,35 @@ static void op_pull(Worker *w, Store *s) {
 static void op_pushpull(Worker *w, Store *s) {
     Call push = {0}, pull = {0};
     int pa[4], qa[4], i;
-    if (!pairs(w, s, &push, 0, pa) || !pairs(w, s, &pull, 0, qa)) return;
-    /* Outputs that are also pushed would make the model depend on the order: avoid. */
-    for (i = 0; i < pull.n; i++) {
-        int j;
-        for (j = 0; j < push.n; j++)
-            if (pull.h[i] == push.h[j]) return;
-    }
+    if (!pairs(w, s, &push, 0, w->arrs, pa) || !pairs(w, s, &pull, 0, w->outs, qa)) return;
     CHECK_OK(do_pushpull(s, &push, &pull));
     model_push(w, s, &push, pa);
-    for (i = 0; i < pull.n; i++) w->arrs[qa[i]].val = s->stored[pull.slot[i]];
-    for (i = 0; i < pull.n; i++) CHECK(holds(pull.h[i], &w->arrs[qa[i]].val));
+    for (i = 0; i < pull.n; i++) w->outs[qa[i]].val = s->stored[pull.slot[i]];
+    for (i = 0; i < pull.n; i++) CHECK(holds(pull.h[i], &w->outs[qa[i]].val));
 }
 
 static void op_broadcast(Worker *w, Store *s) {
     Call init = {0}, pull = {0};
-    int k = pick(w, MAX_KEYS), a = live_array(w), o;
+    int k = pick(w, MAX_KEYS), a = live_array(w, w->arrs), o;
     if (a < 0) return;
     call_key(s, &init, k);
     init.h[0] = w->arrs[a].h;
-    o = array_shaped(w, &w->arrs[a].val);
-    if (o < 0 || o == a) return;
+    o = array_shaped(w, w->outs, &w->arrs[a].val);
+    if (o < 0) return;
     call_key(s, &pull, k);
-    pull.h[0] = w->arrs[o].h;
+    pull.h[0] = w->outs[o].h;
     if (s->inited[k]) {
-        Value before = w->arrs[o].val;
+        Value before = w->outs[o].val;
         CHECK_FAIL(do_broadcast(s, &init, &pull), "duplicate init");
-        CHECK(holds(w->arrs[o].h, &before));
+        CHECK(holds(w->outs[o].h, &before));
         check_store_unchanged(w, s);
         return;
     }
     CHECK_OK(do_broadcast(s, &init, &pull));
     s->inited[k] = 1;
     s->stored[k] = w->arrs[a].val;
-    w->arrs[o].val = s->stored[k];
-    CHECK(holds(w->arrs[o].h, &s->stored[k]));
+    w->outs[o].val = s->stored[k];
+    CHECK(holds(w->outs[o].h, &s->stored[k]));
 }
 
 static void op_updater(Worker *w) {
@@ -407,41 +408,43 @@ static void op_save_load(Worker *w) {
     uint32_t count = 0, nnames = 0;
     NDArrayHandle *loaded = NULL;
     const char **names = NULL;
+    Arr *pool = any_pool(w);
     for (i = 0; i < 3; i++) {
-        int a = live_array(w);
+        int a = live_array(w, pool);
         if (a < 0) return;
         idx[n] = a;
-        hs[n++] = w->arrs[a].h;
+        hs[n++] = pool[a].h;
     }
     snprintf(path, sizeof path, MXKV_BUILD_DIR "/soak-%d.params", w->id);
     CHECK_OK(MXNDArraySave(path, n, hs, NULL));
     CHECK_OK(MXNDArrayLoad(path, &count, &loaded, &nnames, &names));
     CHECK_EQ_INT(count, n);
     for (i = 0; i < (int)count && i < n; i++) {
-        CHECK(holds(loaded[i], &w->arrs[idx[i]].val));
+        CHECK(holds(loaded[i], &pool[idx[i]].val));
         CHECK_OK(MXNDArrayFree(loaded[i]));
     }
 }
 
 static void op_slice(Worker *w) {
-    int a = live_array(w);
+    Arr *pool = any_pool(w);
+    int a = live_array(w, pool);
     NDArrayHandle row;
     Value want;
     mx_uint r;
     if (a < 0) return;
-    r = (mx_uint)pick(w, (int)w->arrs[a].val.rows);
-    CHECK_OK(MXNDArraySlice(w->arrs[a].h, r, r + 1, &row));
+    r = (mx_uint)pick(w, (int)pool[a].val.rows);
+    CHECK_OK(MXNDArraySlice(pool[a].h, r, r + 1, &row));
     want.rows = 1;
-    want.cols = w->arrs[a].val.cols;
-    memcpy(want.v, w->arrs[a].val.v + (size_t)r * want.cols, want.cols * sizeof(float));
+    want.cols = pool[a].val.cols;
+    memcpy(want.v, pool[a].val.v + (size_t)r * want.cols, want.cols * sizeof(float));
     CHECK(holds(row, &want));
     /* Writing through the view writes the array. */
     {
         size_t c;
         for (c = 0; c < want.cols; c++) want.v[c] = (float)(pick(w, 9) - 4);
         CHECK_OK(MXNDArraySyncCopyFromCPU(row, want.v, want.cols));
-        memcpy(w->arrs[a].val.v + (size_t)r * want.cols, want.v, want.cols * sizeof(float));
-        CHECK(holds(w->arrs[a].h, &w->arrs[a].val));
+        memcpy(pool[a].val.v + (size_t)r * want.cols, want.v, want.cols * sizeof(float));
+        CHECK(holds(pool[a].h, &pool[a].val));
     }
     CHECK_OK(MXNDArrayFree(row));
 }
@@ -449,11 +452,14 @@ static void op_slice(Worker *w) {
 static void *worker_main(void *arg) {
     Worker *w = (Worker *)arg;
     int i;
-    for (i = 0; i < MAX_ARRAYS; i++) op_create(w);
+    for (i = 0; i < MAX_ARRAYS; i++) {
+        op_create(w, w->arrs);
+        op_create(w, w->outs);
+    }
     while (now() < deadline) {
         Store *s = pick(w, 3) == 0 ? &w->shared : &w->own;
         switch (pick(w, 12)) {
-        case 0: op_create(w); break;
+        case 0: op_create(w, any_pool(w)); break;
         case 1: op_stale(w); break;
         case 2: op_init(w, s); break;
         case 3: case 4: op_push(w, s); break;
@@ -468,8 +474,10 @@ static void *worker_main(void *arg) {
     }
     check_store_unchanged(w, &w->own);
     check_store_unchanged(w, &w->shared);
-    for (i = 0; i < MAX_ARRAYS; i++)
+    for (i = 0; i < MAX_ARRAYS; i++) {
         if (w->arrs[i].live) CHECK_OK(MXNDArrayFree(w->arrs[i].h));
+        if (w->outs[i].live) CHECK_OK(MXNDArrayFree(w->outs[i].h));
+    }
     return NULL;
 }
 
