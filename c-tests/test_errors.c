@@ -548,6 +548,12 @@ static void test_shape_mismatch_pull(void) {
     CHECK(arr_all_equal(outs[0], N, -1.0f));
     CHECK(arr_all_equal(outs[1], N, -1.0f));
     CHECK_FAIL(MXKVStorePull(kv, 1, &keys[1], &outs[1], 0), "operands shape mismatch");
+    /* MXNet's order: from is the stored value, to is the output. */
+    CHECK_ERR_HAS("from.shape = [2,3] to.shape=[3,2]");
+    CHECK_FAIL(MXKVStorePushPull(kv, 1, &keys[0], 1, &keys[1], &outs[0], &outs[1], 0),
+               "from.shape = [2,3] to.shape=[3,2]");
+    CHECK_FAIL(MXKVStoreBroadcast(kv, 0, NULL, 1, &keys[1], NULL, &outs[1], 0),
+               "from.shape = [2,3] to.shape=[3,2]");
     CHECK_OK(MXNDArrayFree(outs[0]));
     CHECK_OK(MXNDArrayFree(outs[1]));
     CHECK_INT_STORE_UNCHANGED_AND_FREE(kv);

@@ -54,6 +54,15 @@ impl KeyType {
     }
 }
 
+/// Which way a call's arrays move: into the store (push) or out of it (pull). MXNet's
+/// shape-mismatch message names the source first (reference §3.11): the pushed value on a
+/// push, the stored value on a pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Push,
+    Pull,
+}
+
 /// Int keys are chosen by the program, not by an adversary: a multiplicative hash is
 /// enough, and much cheaper than SipHash on the push/pull path.
 #[derive(Default)]
@@ -172,6 +181,7 @@ impl KeyTable {
         pending: Option<&NewKeys<'_>>,
         keys: Keys<'k>,
         arrays: &[NDArray],
+        direction: Direction,
     ) -> Result<Targets<'k>> {
         check_counts(keys, arrays)?;
         let targets = self.lookup(pending, keys)?;
@@ -179,7 +189,10 @@ impl KeyTable {
             if a.is_none() {
                 return Err(Error::NoneArray("it cannot be pushed or pulled"));
             }
-            t.entry.stored().check_same_shape(a)?;
+            match direction {
+                Direction::Push => t.entry.stored().check_same_shape(a)?,
+                Direction::Pull => a.check_same_shape(t.entry.stored())?,
+            }
         }
         Ok(targets)
     }

@@ -43,7 +43,7 @@ pub use updater::{UpdateKey, Updater};
 
 use crate::error::{Error, Result};
 use crate::ndarray::{Context, DType, NDArray, Shape, SumOrder};
-use keys::{KeyTable, Target, Targets};
+use keys::{Direction, KeyTable, Target, Targets};
 
 /// Where initialised values live (MXNet keeps them in pinned CPU memory, reference §3.3).
 const STORE_CONTEXT: Context = Context::cpu_pinned(0);
@@ -112,14 +112,20 @@ impl KVStore {
     }
 
     pub fn push(&self, keys: Keys<'_>, values: &[NDArray]) -> Result<()> {
-        let targets = self.table.read().resolve(None, keys, values)?;
+        let targets = self
+            .table
+            .read()
+            .resolve(None, keys, values, Direction::Push)?;
         self.apply_push(targets, values)
     }
 
     /// Copies each key's value into its outputs. `ignore_sparse` is MXNet's flag for
     /// skipping non-dense outputs; every array mxkv makes is dense, so it changes nothing.
     pub fn pull(&self, keys: Keys<'_>, outs: &[NDArray], _ignore_sparse: bool) -> Result<()> {
-        let targets = self.table.read().resolve(None, keys, outs)?;
+        let targets = self
+            .table
+            .read()
+            .resolve(None, keys, outs, Direction::Pull)?;
         self.apply_pull(&targets, outs)
     }
 
@@ -134,8 +140,8 @@ impl KVStore {
         let (pushes, pulls) = {
             let table = self.table.read();
             (
-                table.resolve(None, vkeys, values)?,
-                table.resolve(None, okeys, outs)?,
+                table.resolve(None, vkeys, values, Direction::Push)?,
+                table.resolve(None, okeys, outs, Direction::Pull)?,
             )
         };
         self.apply_push(pushes, values)?;
@@ -153,7 +159,7 @@ impl KVStore {
         let (new, pulls) = {
             let mut table = self.table.write();
             let new = table.prepare_init(vkeys, values, stored_copy)?;
-            let pulls = table.resolve(Some(&new), okeys, outs)?;
+            let pulls = table.resolve(Some(&new), okeys, outs, Direction::Pull)?;
             table.commit(&new);
             (new, pulls)
         };
