@@ -416,6 +416,56 @@ int MXNDArrayAt(NDArrayHandle handle, mx_uint idx, NDArrayHandle *out);
  */
 int MXNDArrayAt64(NDArrayHandle handle, int64_t idx, NDArrayHandle *out);
 
+/**
+ * mxkv extension: runs MXNet's update operator `op` in place. `arrays` are the operator's
+ * inputs in MXNet's order — e.g. (weight, grad, mom) for `sgd_mom_update`, (weight, grad,
+ * mom, weight32) for `mp_sgd_mom_update` — and the result goes into the weight,
+ * `arrays[0]`, and the states (`lamb_update_phase1` and `mp_lamb_update_phase1` write
+ * their result into one more array after their inputs). `keys`/`vals` are the operator's
+ * parameters by MXNet's names, as strings (`"lr"`, `"0.1"`). Operators: MXNet's
+ * `sgd_update`, `sgd_mom_update`, `mp_sgd_update`, `mp_sgd_mom_update`, `multi_sgd_update`,
+ * `multi_sgd_mom_update`, `multi_mp_sgd_update`, `multi_mp_sgd_mom_update` (one weight),
+ * `nag_mom_update`, `mp_nag_mom_update`, `adam_update`, `rmsprop_update`,
+ * `rmspropalex_update`, `ftrl_update`, `ftml_update`, `signsgd_update`, `signum_update`,
+ * `lamb_update_phase1`, `lamb_update_phase2`, `mp_lamb_update_phase1`,
+ * `mp_lamb_update_phase2`, and the steps of MXNet's Python optimizers:
+ * `mxkv_adagrad_update` (weight, grad, history; `lr`, `wd`, `epsilon`),
+ * `mxkv_adadelta_update` (weight, grad, acc_g, acc_delta; `rho`, `epsilon`, `wd`),
+ * `mxkv_adamax_update` (weight, grad, mean, var; `lr` already divided by `1 - beta1^t`,
+ * `beta1`, `beta2`, `wd`), `mxkv_nadam_update` (weight, grad, mean, var; `lr`, `beta1`,
+ * `beta2`, `epsilon`, `wd`, `t`, `momentum_t`, `momentum_t_1`, `m_schedule`,
+ * `m_schedule_next`), `mxkv_test_update` (weight, grad); each also takes `rescale_grad`
+ * and `clip_gradient`. Arrays are float32, float64 or float16 (multi-precision states
+ * float32), of one shape, each with its own memory. A bad name, parameter or array fails
+ * with nothing changed.
+ */
+int MXKVOptimizerUpdate(const char *op, mx_uint num_arrays, NDArrayHandle *arrays, mx_uint num_params, const char **keys, const char **vals);
+
+/**
+ * mxkv extension: installs MXNet's optimizer `name` (`sgd`, `nag`, `adam`, `rmsprop`,
+ * `adagrad`, `adadelta`, `ftrl`, `signum`, `ftml`, `adamax`, `nadam`, `lamb`, `test`; any
+ * case) as the store's updater, with its constructor arguments by name as strings
+ * (`learning_rate`, `wd`, `rescale_grad`, `clip_gradient`, `multi_precision`,
+ * `begin_num_update`, `momentum`, `beta1`, …). Each key's state lives in the store from
+ * its first push, in MXNet's layout (float16 keys with `multi_precision=True` keep float32
+ * master copies). Replaces any updater; an unknown name or argument fails with nothing
+ * changed. A later push of a key that is not float32/float64/float16 fails.
+ */
+int MXKVStoreSetOptimizer(KVStoreHandle handle, const char *name, mx_uint num_params, const char **keys, const char **vals);
+
+/**
+ * mxkv extension: saves the states of the store's native optimizer to `fname` in MXNet's
+ * `.params` format: per key `<key>:<state>` arrays in MXNet's order (e.g. `3:momentum`,
+ * `3:weight32`) and `<key>:count` (int64, the key's update count), and `num_update`.
+ */
+int MXKVStoreSaveOptimizerStates(KVStoreHandle handle, const char *fname);
+
+/**
+ * mxkv extension: replaces the states of the store's native optimizer with those saved in
+ * `fname` by `MXKVStoreSaveOptimizerStates`; a bad file changes nothing.
+ */
+int MXKVStoreLoadOptimizerStates(KVStoreHandle handle, const char *fname);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

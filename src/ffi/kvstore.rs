@@ -39,15 +39,15 @@ pub type MXKVStoreServerController =
 
 /// A store as C holds it: the store and its lower-cased name as a C string, whose pointer
 /// `MXKVStoreGetType` hands out until the store is freed.
-struct CKVStore {
-    kv: KVStore,
+pub(crate) struct CKVStore {
+    pub(crate) kv: KVStore,
     type_name: CString,
 }
 
 static KVSTORES: LazyLock<HandleMap<CKVStore>> =
     LazyLock::new(|| HandleMap::new(HandleKind::KVStore));
 
-fn store(handle: KVStoreHandle) -> Result<Arc<CKVStore>> {
+pub(crate) fn store(handle: KVStoreHandle) -> Result<Arc<CKVStore>> {
     KVSTORES.get(handle)
 }
 

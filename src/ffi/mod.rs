@@ -17,6 +17,7 @@ pub mod handles;
 pub mod keys;
 pub mod kvstore;
 pub mod ndarray;
+pub mod optimizer;
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 

@@ -18,19 +18,33 @@ pub struct Adam {
 
 /// `adam_update`.
 pub fn adam<T: Real>(w: &mut [T], g: &[T], mean: &mut [T], var: &mut [T], p: &Adam) {
+    // The clipping test is made once per call, so that the loop has no branch.
+    if p.clip_gradient >= 0.0 {
+        adam_loop::<T, true>(w, g, mean, var, p)
+    } else {
+        adam_loop::<T, false>(w, g, mean, var, p)
+    }
+}
+
+fn adam_loop<T: Real, const CLIP: bool>(
+    w: &mut [T],
+    g: &[T],
+    mean: &mut [T],
+    var: &mut [T],
+    p: &Adam,
+) {
     let (lr, wd, rescale, clip_to) = (
         T::of_f32(p.lr),
         T::of_f32(p.wd),
         T::of_f32(p.rescale_grad),
         T::of_f32(p.clip_gradient),
     );
-    let clipping = p.clip_gradient >= 0.0;
     let (beta1, beta2, eps) = (T::of_f32(p.beta1), T::of_f32(p.beta2), T::of_f32(p.epsilon));
     let (keep1, keep2) = (T::one() - beta1, T::one() - beta2);
     lanes::run((w, g, mean, var), &|(w, g, mean, var)| {
         for (((w, &g), m), v) in w.iter_mut().zip(g).zip(mean).zip(var) {
             let mut grad = g * rescale + *w * wd;
-            if clipping {
+            if CLIP {
                 grad = clip(grad, clip_to);
             }
             *m = beta1 * *m + keep1 * grad;

@@ -21,7 +21,7 @@ pub mod signum;
 pub mod updater;
 
 pub use ops::{apply, Rule, OPERATORS};
-pub use updater::{Optimizer, OPTIMIZERS};
+pub use updater::{Optimizer, StoreOptimizer, OPTIMIZERS};
 
 #[cfg(test)]
 mod tests;

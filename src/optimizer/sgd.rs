@@ -43,10 +43,11 @@ impl Sgd {
 }
 
 impl<T: Real> Cast<T> {
-    /// `lr * clip(rescale * g, clip)`, or `(lr * rescale) * g` without clipping.
+    /// `lr * clip(rescale * g, clip)`, or `(lr * rescale) * g` without clipping (`CLIP`
+    /// is `clipping`, fixed per loop so that the loop has no branch and vectorises).
     #[inline(always)]
-    fn step(&self, g: T) -> T {
-        if self.clipping {
+    fn step<const CLIP: bool>(&self, g: T) -> T {
+        if CLIP {
             self.lr * clip(self.rescale * g, self.clip)
         } else {
             self.lr * self.rescale * g
@@ -56,28 +57,46 @@ impl<T: Real> Cast<T> {
     /// `momentum*mom - lr*wd*w - step(g)`: the momentum of `SGDMomKernel` and
     /// `MultiSGDKernel`.
     #[inline(always)]
-    fn momentum(&self, mom: T, w: T, g: T) -> T {
-        self.momentum * mom - self.lr * self.wd * w - self.step(g)
+    fn momentum<const CLIP: bool>(&self, mom: T, w: T, g: T) -> T {
+        self.momentum * mom - self.lr * self.wd * w - self.step::<CLIP>(g)
     }
+}
+
+/// Calls `$body::<…, true>` or `$body::<…, false>` as `$c.clipping` says: the clipping
+/// test is made once per call, not per element.
+macro_rules! by_clipping {
+    ($c:expr, $body:ident::<$t:ty>($($arg:expr),*)) => {
+        if $c.clipping {
+            $body::<$t, true>($($arg),*)
+        } else {
+            $body::<$t, false>($($arg),*)
+        }
+    };
 }
 
 /// `sgd_update`: `w = (1 - lr*wd)*w - lr*clip(rescale*g)`.
 pub fn sgd<T: Real>(w: &mut [T], g: &[T], p: &Sgd) {
-    let c = p.cast::<T>();
+    by_clipping!(p.cast::<T>(), sgd_loop::<T>(w, g, &p.cast::<T>()))
+}
+
+fn sgd_loop<T: Real, const CLIP: bool>(w: &mut [T], g: &[T], c: &Cast<T>) {
     let decay = T::one() - c.lr * c.wd;
     lanes::run((w, g), &|(w, g)| {
         for (w, &g) in w.iter_mut().zip(g) {
-            *w = decay * *w - c.step(g);
+            *w = decay * *w - c.step::<CLIP>(g);
         }
     });
 }
 
 /// `sgd_mom_update` (and `multi_sgd_mom_update` of one weight).
 pub fn sgd_mom<T: Real>(w: &mut [T], g: &[T], mom: &mut [T], p: &Sgd) {
-    let c = p.cast::<T>();
+    by_clipping!(p.cast::<T>(), sgd_mom_loop::<T>(w, g, mom, &p.cast::<T>()))
+}
+
+fn sgd_mom_loop<T: Real, const CLIP: bool>(w: &mut [T], g: &[T], mom: &mut [T], c: &Cast<T>) {
     lanes::run((w, g, mom), &|(w, g, mom)| {
         for ((w, &g), m) in w.iter_mut().zip(g).zip(mom) {
-            *m = c.momentum(*m, *w, g);
+            *m = c.momentum::<CLIP>(*m, *w, g);
             *w = *w + *m;
         }
     });
@@ -85,21 +104,30 @@ pub fn sgd_mom<T: Real>(w: &mut [T], g: &[T], mom: &mut [T], p: &Sgd) {
 
 /// `multi_sgd_update` of one weight: the momentum form with a zero momentum.
 pub fn multi_sgd<T: Real>(w: &mut [T], g: &[T], p: &Sgd) {
-    let c = p.cast::<T>();
+    by_clipping!(p.cast::<T>(), multi_sgd_loop::<T>(w, g, &p.cast::<T>()))
+}
+
+fn multi_sgd_loop<T: Real, const CLIP: bool>(w: &mut [T], g: &[T], c: &Cast<T>) {
     lanes::run((w, g), &|(w, g)| {
         for (w, &g) in w.iter_mut().zip(g) {
-            *w = *w + c.momentum(T::zero(), *w, g);
+            *w = *w + c.momentum::<CLIP>(T::zero(), *w, g);
         }
     });
 }
 
 /// `mp_sgd_update`: float32 arithmetic on the master copy `w32`.
 pub fn mp_sgd<S: Storage>(w: &mut [S], g: &[S], w32: &mut [f32], p: &Sgd) {
-    let c = p.cast::<f32>();
+    by_clipping!(
+        p.cast::<f32>(),
+        mp_sgd_loop::<S>(w, g, w32, &p.cast::<f32>())
+    )
+}
+
+fn mp_sgd_loop<S: Storage, const CLIP: bool>(w: &mut [S], g: &[S], w32: &mut [f32], c: &Cast<f32>) {
     let decay = 1.0 - c.lr * c.wd;
     lanes::run((w, g, w32), &|(w, g, w32)| {
         for ((w, &g), w32) in w.iter_mut().zip(g).zip(w32) {
-            *w32 = decay * *w32 - c.step(g.widen());
+            *w32 = decay * *w32 - c.step::<CLIP>(g.widen());
             *w = S::narrow(*w32);
         }
     });
@@ -107,10 +135,21 @@ pub fn mp_sgd<S: Storage>(w: &mut [S], g: &[S], w32: &mut [f32], p: &Sgd) {
 
 /// `multi_mp_sgd_update` of one weight.
 pub fn multi_mp_sgd<S: Storage>(w: &mut [S], g: &[S], w32: &mut [f32], p: &Sgd) {
-    let c = p.cast::<f32>();
+    by_clipping!(
+        p.cast::<f32>(),
+        multi_mp_sgd_loop::<S>(w, g, w32, &p.cast::<f32>())
+    )
+}
+
+fn multi_mp_sgd_loop<S: Storage, const CLIP: bool>(
+    w: &mut [S],
+    g: &[S],
+    w32: &mut [f32],
+    c: &Cast<f32>,
+) {
     lanes::run((w, g, w32), &|(w, g, w32)| {
         for ((w, &g), w32) in w.iter_mut().zip(g).zip(w32) {
-            *w32 = *w32 + c.momentum(0.0, *w32, g.widen());
+            *w32 = *w32 + c.momentum::<CLIP>(0.0, *w32, g.widen());
             *w = S::narrow(*w32);
         }
     });
@@ -118,10 +157,22 @@ pub fn multi_mp_sgd<S: Storage>(w: &mut [S], g: &[S], w32: &mut [f32], p: &Sgd) 
 
 /// `mp_sgd_mom_update` (and `multi_mp_sgd_mom_update` of one weight).
 pub fn mp_sgd_mom<S: Storage>(w: &mut [S], g: &[S], mom: &mut [f32], w32: &mut [f32], p: &Sgd) {
-    let c = p.cast::<f32>();
+    by_clipping!(
+        p.cast::<f32>(),
+        mp_sgd_mom_loop::<S>(w, g, mom, w32, &p.cast::<f32>())
+    )
+}
+
+fn mp_sgd_mom_loop<S: Storage, const CLIP: bool>(
+    w: &mut [S],
+    g: &[S],
+    mom: &mut [f32],
+    w32: &mut [f32],
+    c: &Cast<f32>,
+) {
     lanes::run((w, g, mom, w32), &|(w, g, mom, w32)| {
         for (((w, &g), m), w32) in w.iter_mut().zip(g).zip(mom).zip(w32) {
-            *m = c.momentum(*m, *w32, g.widen());
+            *m = c.momentum::<CLIP>(*m, *w32, g.widen());
             *w32 += *m;
             *w = S::narrow(*w32);
         }

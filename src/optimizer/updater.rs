@@ -737,3 +737,17 @@ fn store_norm(out: &NDArray, x: &NDArray) -> Result<()> {
     };
     out.copy_from_bytes(&n, 1)
 }
+
+/// An optimizer installed as a store's updater (it stays reachable through the `Arc`, for
+/// saving and loading its states).
+pub struct StoreOptimizer(pub std::sync::Arc<Optimizer>);
+
+impl crate::kvstore::Updater for StoreOptimizer {
+    fn update(&self, key: crate::kvstore::UpdateKey<'_>, recv: NDArray, local: NDArray) {
+        if let Err(e) = self.0.update(key.int(), &recv, &local) {
+            // The store's updater interface has no error result: the push that called
+            // this fails through the API's panic boundary, with this message.
+            panic!("{e}");
+        }
+    }
+}
