@@ -47,8 +47,10 @@ deps:
 
 test: deps test-rust test-header test-c test-perl test-python test-readme test-pkg
 
+# Unit tests and doc examples (with the optional ndarray views), then the Rust demo.
 test-rust:
-	$(CARGO) test --release
+	$(CARGO) test --release --features ndarray
+	$(CARGO) run --release --features ndarray --example train
 
 test-header:
 	bash .ci/check-header.sh
