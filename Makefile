@@ -39,8 +39,9 @@ $(BUILD)/benches/%: benches/%.c include/mxkv.h lib
 demo: $(BUILD)/examples/train
 	$(BUILD)/examples/train
 
-bench: $(BUILD)/benches/bench
+bench: $(BUILD)/benches/bench $(BUILD)/benches/compression
 	$(BUILD)/benches/bench
+	$(BUILD)/benches/compression
 
 deps:
 	bash .ci/deps.sh

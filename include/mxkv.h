@@ -117,7 +117,11 @@ int MXKVStoreFree(KVStoreHandle handle);
 
 /**
  * Sets 2-bit gradient compression from `num_params` key/value strings: `type` (required,
- * `2bit`) and `threshold` (> 0, default 0.5); unknown keys are ignored.
+ * `2bit`) and `threshold` (> 0, default 0.5), read and refused with MXNet 1.9.1's rules and
+ * messages; unknown keys are ignored, a failed call keeps the setting in force. Stores
+ * whose name contains `device` then compress each pushed float32 array with a residual per
+ * key and pushed-array position (values >= threshold send +threshold, <= -threshold send
+ * -threshold, else 0); other local stores keep the setting and sum exactly, as MXNet's.
  */
 int MXKVStoreSetGradientCompression(KVStoreHandle handle, mx_uint num_params, const char **keys, const char **vals);
 

@@ -144,7 +144,11 @@ pub extern "C" fn MXKVStoreFree(handle: KVStoreHandle) -> c_int {
 }
 
 /// Sets 2-bit gradient compression from `num_params` key/value strings: `type` (required,
-/// `2bit`) and `threshold` (> 0, default 0.5); unknown keys are ignored.
+/// `2bit`) and `threshold` (> 0, default 0.5), read and refused with MXNet 1.9.1's rules and
+/// messages; unknown keys are ignored, a failed call keeps the setting in force. Stores
+/// whose name contains `device` then compress each pushed float32 array with a residual per
+/// key and pushed-array position (values >= threshold send +threshold, <= -threshold send
+/// -threshold, else 0); other local stores keep the setting and sum exactly, as MXNet's.
 #[no_mangle]
 pub unsafe extern "C" fn MXKVStoreSetGradientCompression(
     handle: KVStoreHandle,

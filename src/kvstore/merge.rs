@@ -2,6 +2,7 @@
 //! only where it is needed — straight into the stored value when it is assigned, in a
 //! buffer when an updater or an engine needs it as an array.
 
+use super::compression::Compressor;
 use crate::error::Result;
 use crate::ndarray::{NDArray, SumOrder};
 
@@ -12,6 +13,13 @@ pub enum Merged<'a> {
     Sources {
         sources: &'a [&'a NDArray],
         order: SumOrder,
+    },
+    /// Not summed yet, and to be summed as 2-bit compression sends it: each array
+    /// quantised with its residual, the packed values added in slot order.
+    Compressed {
+        key: i32,
+        sources: &'a [&'a NDArray],
+        compressor: &'a Compressor,
     },
     /// Summed.
     Array(NDArray),
@@ -24,15 +32,15 @@ impl Merged<'_> {
     pub fn into_array(self, stored: &NDArray, buffer: &mut Option<NDArray>) -> Result<NDArray> {
         match self {
             Merged::Array(array) => Ok(array),
-            Merged::Sources { sources, .. } if buffer_bytes(stored, sources) == 0 => {
+            Merged::Sources { sources, .. } if buffer_bytes(stored, sources, false) == 0 => {
                 Ok(sources[0].clone())
             }
-            Merged::Sources { sources, order } => {
+            merged => {
                 let sum = match buffer.take().and_then(|b| b.recycle_as(stored)) {
                     Some(buffer) => buffer,
                     None => stored.like()?,
                 };
-                sum.assign_sum_in(order, sources)?;
+                merged.assign_to(&sum)?;
                 Ok(sum)
             }
         }
@@ -42,12 +50,12 @@ impl Merged<'_> {
     /// applied after the call returns.
     pub fn into_owned_array(self, stored: &NDArray) -> Result<NDArray> {
         match self {
-            Merged::Sources { sources, order } => {
+            Merged::Array(array) => Ok(array),
+            merged => {
                 let sum = stored.like()?;
-                sum.assign_sum_in(order, sources)?;
+                merged.assign_to(&sum)?;
                 Ok(sum)
             }
-            Merged::Array(array) => Ok(array),
         }
     }
 
@@ -55,16 +63,21 @@ impl Merged<'_> {
     pub fn assign_to(self, stored: &NDArray) -> Result<()> {
         match self {
             Merged::Sources { sources, order } => stored.assign_sum_in(order, sources),
+            Merged::Compressed {
+                key,
+                sources,
+                compressor,
+            } => compressor.reduce_into(key, sources, stored),
             Merged::Array(array) => stored.assign_sum(&[&array]),
         }
     }
 }
 
 /// Bytes of the buffer a sum of `sources` for `stored` needs as an array: none when the
-/// one pushed array can be handed over as it is.
-pub fn buffer_bytes(stored: &NDArray, sources: &[&NDArray]) -> usize {
+/// one pushed array can be handed over as it is (never when it is to be compressed).
+pub fn buffer_bytes(stored: &NDArray, sources: &[&NDArray], compressed: bool) -> usize {
     match sources {
-        [only] if only.dtype() == stored.dtype() => 0,
+        [only] if only.dtype() == stored.dtype() && !compressed => 0,
         _ => stored.nbytes(),
     }
 }

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-pub use compression::GradientCompression;
+pub use compression::{Compressor, GradientCompression};
 pub use engine::{engine_for, Engine, LocalEngine, Role};
 pub use entry::{Entry, KeyGuard};
 pub use keys::Keys;
@@ -56,7 +56,10 @@ pub struct KVStore {
     sum_order: SumOrder,
     table: RwLock<KeyTable>,
     updater: RwLock<Option<Arc<dyn Updater>>>,
-    compression: Mutex<Option<GradientCompression>>,
+    compressor: Compressor,
+    /// Whether the arrays pushed for a key are summed through 2-bit compression once it is
+    /// set: as MXNet's `CommDevice`, on stores whose name contains `device` (reference §3.8).
+    compresses_sums: bool,
     barrier_before_exit: AtomicBool,
     /// A buffer for the merged value handed to an updater, kept between pushes: as large
     /// as the largest such sum so far. A push takes it out while it runs.
@@ -81,12 +84,13 @@ impl KVStore {
             SumOrder::GroupsOfFour
         };
         KVStore {
+            compresses_sums: type_name.contains("device") && !type_name.contains("dist"),
             type_name,
             engine: Arc::from(engine),
             sum_order,
             table: RwLock::new(KeyTable::default()),
             updater: RwLock::new(None),
-            compression: Mutex::new(None),
+            compressor: Compressor::default(),
             barrier_before_exit: AtomicBool::new(true),
             scratch: Mutex::new(None),
         }
@@ -178,12 +182,14 @@ impl KVStore {
         *self.updater.write() = None;
     }
 
+    /// Sets or changes 2-bit gradient compression; stores that do not compress their sums
+    /// keep the setting and sum exactly, as MXNet's.
     pub fn set_gradient_compression(&self, params: GradientCompression) {
-        *self.compression.lock() = Some(params);
+        self.compressor.set(params);
     }
 
     pub fn gradient_compression(&self) -> Option<GradientCompression> {
-        *self.compression.lock()
+        self.compressor.setting()
     }
 
     /// Whether freeing a worker's store waits for the other workers first (reference §5).
@@ -239,14 +245,20 @@ impl KVStore {
     fn apply_push(&self, targets: Targets<'_>, values: &[NDArray]) -> Result<()> {
         let updater = self.updater.read().clone();
         let needs_array = updater.is_some() || !self.engine.updates_locally();
+        let compressed = self.compresses_sums && self.compressor.setting().is_some();
         if let ([target], [value]) = (&targets[..], values) {
             let sources = [value];
+            if compressed {
+                self.compressor
+                    .prepare(target.key, target.entry.stored(), &sources)?;
+            }
             let mut scratch = if needs_array {
-                self.take_scratch(merge::buffer_bytes(target.entry.stored(), &sources))?
+                let stored = target.entry.stored();
+                self.take_scratch(merge::buffer_bytes(stored, &sources, compressed))?
             } else {
                 None
             };
-            self.push_key(target, &sources, &mut scratch, updater.as_ref())?;
+            self.push_key(target, &sources, &mut scratch, updater.as_ref(), compressed)?;
             self.keep_scratch(scratch);
             return Ok(());
         }
@@ -256,16 +268,21 @@ impl KVStore {
             .chunk_by(|&a, &b| targets[a].key == targets[b].key)
             .map(|g| (&targets[g[0]], g.iter().map(|&i| &values[i]).collect()))
             .collect();
+        if compressed {
+            for (t, sources) in &groups {
+                self.compressor.prepare(t.key, t.entry.stored(), sources)?;
+            }
+        }
         let mut scratch = if needs_array {
             let most = groups
                 .iter()
-                .map(|(t, sources)| merge::buffer_bytes(t.entry.stored(), sources));
+                .map(|(t, sources)| merge::buffer_bytes(t.entry.stored(), sources, compressed));
             self.take_scratch(most.max().unwrap_or(0))?
         } else {
             None
         };
         for (target, sources) in &groups {
-            self.push_key(target, sources, &mut scratch, updater.as_ref())?;
+            self.push_key(target, sources, &mut scratch, updater.as_ref(), compressed)?;
         }
         self.keep_scratch(scratch);
         Ok(())
@@ -278,10 +295,19 @@ impl KVStore {
         sources: &[&NDArray],
         scratch: &mut Option<NDArray>,
         updater: Option<&Arc<dyn Updater>>,
+        compressed: bool,
     ) -> Result<()> {
-        let merged = Merged::Sources {
-            sources,
-            order: self.sum_order,
+        let merged = if compressed {
+            Merged::Compressed {
+                key: target.key,
+                sources,
+                compressor: &self.compressor,
+            }
+        } else {
+            Merged::Sources {
+                sources,
+                order: self.sum_order,
+            }
         };
         let entry = &target.entry;
         let Some(merged) = self.engine.push(target.key, entry, merged)? else {
