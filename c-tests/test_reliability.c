@@ -117,30 +117,37 @@ static void test_fork_after_the_pool_started(void) {
 /* ---- teardown ------------------------------------------------------------------------- */
 
 static pthread_key_t teardown_key;
-static int teardown_results[3] = {-2, -2, -2};
+static NDArrayHandle teardown_array;
+static int teardown_results[4] = {-2, -2, -2, -2};
 
 static void at_thread_exit(void *unused) {
     uint32_t ndim = 0;
     const uint32_t *dims = NULL;
     float buf[2];
     (void)unused;
-    /* A failing call, a succeeding call and the error text, while the thread ends. */
+    /* A failing call, shape calls and the error text, while the thread's locals go away:
+     * each works or fails cleanly, never aborts. */
     teardown_results[0] = MXNDArraySyncCopyToCPU(NULL, buf, 2);
     teardown_results[1] = MXNDArrayGetShape((NDArrayHandle)teardown_results, &ndim, &dims);
     teardown_results[2] = MXGetLastError() != NULL && strncmp(MXGetLastError(), "MXNetError: ", 12) == 0;
+    switch (MXNDArrayGetShape(teardown_array, &ndim, &dims)) {
+    case 0: teardown_results[3] = ndim == 1 && dims[0] == 2; break;
+    case -1: teardown_results[3] = check_contains_ci(MXGetLastError(), "exiting"); break;
+    default: teardown_results[3] = 0;
+    }
+    MXNDArrayFree(teardown_array);
 }
 
 static void *thread_that_sets_a_destructor(void *unused) {
     mx_uint shape[1] = {2};
-    NDArrayHandle a = arr_new(shape, 1, DT_F32);
     uint32_t ndim = 0;
     const uint32_t *dims = NULL;
     float buf[2];
     (void)unused;
+    teardown_array = arr_new(shape, 1, DT_F32);
     /* The thread's own state exists before it ends: its destruction comes first. */
-    CHECK_OK(MXNDArrayGetShape(a, &ndim, &dims));
+    CHECK_OK(MXNDArrayGetShape(teardown_array, &ndim, &dims));
     CHECK_FAIL(MXNDArraySyncCopyToCPU(NULL, buf, 2), "handle");
-    MXNDArrayFree(a);
     pthread_setspecific(teardown_key, &teardown_key);
     return NULL;
 }
@@ -153,6 +160,7 @@ static void test_calls_from_a_thread_key_destructor(void) {
     CHECK_EQ_INT(teardown_results[0], -1);
     CHECK_EQ_INT(teardown_results[1], -1); /* not a handle */
     CHECK_EQ_INT(teardown_results[2], 1);
+    CHECK_EQ_INT(teardown_results[3], 1);
     pthread_key_delete(teardown_key);
 }
 

@@ -134,13 +134,18 @@ impl<T> HandleMap<T> {
         let mut slots = self.slots.write();
         let value = match slots.entries.get_mut(index as usize) {
             Some(slot) if slot.generation == generation && slot.value.is_some() => {
-                slot.generation = (slot.generation % GEN_MASK) + 1;
                 slot.value.take().expect("checked above")
             }
             Some(_) => return Err(self.stale(handle)),
             None => return Err(self.foreign(handle)),
         };
-        slots.free.push(index);
+        // A slot whose generations are used up is retired, never reused: a generation that
+        // wrapped around would make a long-freed handle valid again.
+        let slot = &mut slots.entries[index as usize];
+        if slot.generation < GEN_MASK {
+            slot.generation += 1;
+            slots.free.push(index);
+        }
         Ok(value)
     }
 
@@ -227,6 +232,31 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("got a KVStore handle"));
+    }
+
+    #[test]
+    fn a_slot_whose_generations_are_used_up_is_retired() {
+        let map: HandleMap<i32> = HandleMap::new(HandleKind::NDArray);
+        let first = map.insert(Arc::new(1));
+        map.slots.write().entries[0].generation = GEN_MASK;
+        map.free(first).unwrap_err(); // its generation changed under it: stale
+        let last = map.encode(0, GEN_MASK);
+        assert_eq!(*map.get(last).unwrap(), 1);
+        map.free(last).unwrap();
+        let next = map.insert(Arc::new(2));
+        assert_ne!(
+            map.decode(next).unwrap().0,
+            0,
+            "the exhausted slot is not reused"
+        );
+        for old in [first, last, map.encode(0, 1)] {
+            assert!(map
+                .get(old)
+                .unwrap_err()
+                .to_string()
+                .contains("already freed"));
+        }
+        assert_eq!(*map.get(next).unwrap(), 2);
     }
 
     #[test]

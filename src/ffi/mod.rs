@@ -102,6 +102,18 @@ pub(crate) unsafe fn str_list<'a>(
         .collect()
 }
 
+/// Runs `f` on one of the skin's per-thread result buffers. While the thread's locals are
+/// being destroyed (a call from a `pthread_key` destructor) the buffer is gone: the call
+/// fails instead of aborting the process.
+pub(crate) fn with_thread_buffer<T, R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<T>>,
+    f: impl FnOnce(&mut T) -> R,
+) -> Result<R> {
+    key.try_with(|b| f(&mut b.borrow_mut())).map_err(|_| {
+        Error::invalid("the calling thread is exiting: its per-thread result buffers are gone")
+    })
+}
+
 /// A count or index from C that must not be negative.
 pub(crate) fn non_negative(value: i64, what: &str) -> Result<usize> {
     usize::try_from(value).map_err(|_| Error::invalid(format!("{what} {value} is negative")))

@@ -6,7 +6,7 @@ use std::thread::LocalKey;
 
 use super::array;
 use crate::error::{Error, Result};
-use crate::ffi::{boundary, mx_uint, out_arg, NDArrayHandle};
+use crate::ffi::{boundary, mx_uint, out_arg, with_thread_buffer, NDArrayHandle};
 
 thread_local! {
     // The buffers behind the pointers the shape calls return: per thread, valid until the
@@ -46,12 +46,10 @@ unsafe fn get_shape<N: TryFrom<usize>, D: TryFrom<i64>>(
             .map(|&d| D::try_from(d).map_err(|_| too_wide(format!("dimension {d}"))))
             .collect::<Result<Vec<D>>>()?;
         *out_dim = N::try_from(dims.len()).map_err(|_| too_wide("ndim".into()))?;
-        buffer.with(|b| {
-            let mut b = b.borrow_mut();
+        with_thread_buffer(buffer, |b| {
             *b = dims;
             *out_pdata = b.as_ptr();
-        });
-        Ok(())
+        })
     })
 }
 

@@ -6,7 +6,10 @@ use std::ffi::{c_char, c_int, c_void, CString};
 
 use super::{array, new_handle};
 use crate::error::{Error, Result};
-use crate::ffi::{boundary, count, mx_uint, out_arg, slice_arg, str_arg, str_list, NDArrayHandle};
+use crate::ffi::{
+    boundary, count, mx_uint, out_arg, slice_arg, str_arg, str_list, with_thread_buffer,
+    NDArrayHandle,
+};
 use crate::ndarray::io;
 
 /// What the last Load on a thread returned: the pointers handed out stay valid until the
@@ -76,8 +79,7 @@ pub unsafe extern "C" fn MXNDArrayLoad(
                 CString::new(n).map_err(|_| Error::Format("a name contains a NUL byte".into()))
             })
             .collect::<Result<Vec<_>>>()?;
-        LOADED.with(|b| {
-            let mut b = b.borrow_mut();
+        with_thread_buffer(&LOADED, |b| {
             b.handles = arrays.into_iter().map(new_handle).collect();
             b.name_ptrs = names.iter().map(|n| n.as_ptr()).collect();
             b.names = names;
@@ -85,8 +87,7 @@ pub unsafe extern "C" fn MXNDArrayLoad(
             *out_arr = b.handles.as_mut_ptr();
             *out_name_size = b.names.len() as mx_uint;
             *out_names = b.name_ptrs.as_mut_ptr();
-        });
-        Ok(())
+        })
     })
 }
 
@@ -102,13 +103,11 @@ pub unsafe extern "C" fn MXNDArraySaveRawBytes(
         let a = array(handle)?;
         let (out_size, out_buf) = (out_arg(out_size, "out_size")?, out_arg(out_buf, "out_buf")?);
         let bytes = io::save_array(&a)?;
-        RAW_BYTES.with(|b| {
-            let mut b = b.borrow_mut();
+        with_thread_buffer(&RAW_BYTES, |b| {
             *b = bytes;
             *out_size = b.len();
             *out_buf = b.as_ptr() as *const c_char;
-        });
-        Ok(())
+        })
     })
 }
 
