@@ -70,8 +70,10 @@ pub fn sum_into(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: Sum
     let n = dst.len() / dst_dtype.size();
     debug_assert!(!srcs.is_empty() && srcs.iter().all(|s| s.len() == n));
     let touched: usize = dst.len() + srcs.iter().map(|s| s.bytes.len()).sum::<usize>();
-    let pool = match crate::pool::pool() {
-        Some(p) if touched >= PARALLEL_BYTES && n >= 2 * BLOCK && p.current_num_threads() >= 2 => p,
+    // Only a large job looks the pool up: finding it asks the system for the process id.
+    let large = touched >= PARALLEL_BYTES && n >= 2 * BLOCK;
+    let pool = match large.then(crate::pool::pool).flatten() {
+        Some(p) if p.current_num_threads() >= 2 => p,
         _ => {
             sum_serial(dst, dst_dtype, srcs, order);
             return;
