@@ -284,6 +284,35 @@ static void test_zero_dim_arrays_round_trip(void) {
     MXNDArrayFree(a);
 }
 
+/* ---- copies from an array's own memory ------------------------------------------------ */
+
+static void test_copy_from_the_arrays_own_memory_is_a_memmove(void) {
+    const float start[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    const float forward[8] = {0, 1, 0, 1, 2, 3, 4, 5}, backward[8] = {2, 3, 4, 5, 6, 7, 6, 7};
+    mx_uint shape[1] = {8};
+    NDArrayHandle a = arr_f32(shape, 1, start), lo, hi;
+    void *lo_data = NULL, *hi_data = NULL;
+    float got[8];
+    int i;
+    CHECK_OK(MXNDArraySlice(a, 0, 6, &lo));
+    CHECK_OK(MXNDArraySlice(a, 2, 8, &hi));
+    CHECK_OK(MXNDArrayGetData(lo, &lo_data));
+    CHECK_OK(MXNDArrayGetData(hi, &hi_data));
+    CHECK_OK(MXNDArraySyncCopyFromCPU(hi, lo_data, 6)); /* overlapping, forwards */
+    arr_read(a, got, 8);
+    for (i = 0; i < 8; i++) CHECK_EQ_DBL(got[i], forward[i]);
+    CHECK_OK(MXNDArraySyncCopyFromCPU(a, start, 8));
+    CHECK_OK(MXNDArraySyncCopyFromCPU(lo, hi_data, 6)); /* overlapping, backwards */
+    arr_read(a, got, 8);
+    for (i = 0; i < 8; i++) CHECK_EQ_DBL(got[i], backward[i]);
+    CHECK_OK(MXNDArraySyncCopyFromCPU(lo, lo_data, 6)); /* onto itself */
+    arr_read(a, got, 8);
+    for (i = 0; i < 8; i++) CHECK_EQ_DBL(got[i], backward[i]);
+    MXNDArrayFree(lo);
+    MXNDArrayFree(hi);
+    MXNDArrayFree(a);
+}
+
 int main(void) {
     RUN(test_fork_after_the_pool_started);
     RUN(test_calls_from_a_thread_key_destructor);
@@ -291,5 +320,6 @@ int main(void) {
     RUN(test_out_of_memory_is_an_error);
     RUN(test_loading_checks_the_header_first);
     RUN(test_zero_dim_arrays_round_trip);
+    RUN(test_copy_from_the_arrays_own_memory_is_a_memmove);
     return check_summary("test_reliability");
 }

@@ -167,6 +167,30 @@ impl NDArray {
         self.write(|dst| dst.copy_from_slice(&src[..dst.len()]))
     }
 
+    /// Addresses of the whole memory block under this view (not just the view); `None` for
+    /// the empty array.
+    pub fn memory_span(&self) -> Option<std::ops::Range<usize>> {
+        let chunk = self.0.chunk.as_ref()?;
+        Some(chunk.base_addr()..chunk.base_addr() + chunk.nbytes())
+    }
+
+    /// `MXNDArraySyncCopyFromCPU` from bytes that lie in this array's own memory block, at
+    /// `src_offset` bytes from its start (another view of the same memory, or this one):
+    /// copied as `memmove` does, under the one write lock.
+    pub fn copy_within_memory(&self, src_offset: usize, count: usize) -> Result<()> {
+        self.check_count(count)?;
+        let dst = self.byte_range();
+        let src = src_offset..src_offset.saturating_add(dst.len());
+        let chunk = self.dense("cannot write it")?;
+        if src.end > chunk.nbytes() {
+            return Err(Error::invalid(
+                "the source starts inside the array's memory but runs past its end",
+            ));
+        }
+        chunk.write(|b| b.copy_within(src, dst.start));
+        Ok(())
+    }
+
     /// `MXNDArraySyncCopyToCPU`.
     pub fn copy_to_bytes(&self, dst: &mut [u8], count: usize) -> Result<()> {
         self.check_count(count)?;

@@ -145,6 +145,12 @@ pub unsafe extern "C" fn MXNDArraySyncCopyFromCPU(
     boundary(|| {
         let a = array(handle)?;
         a.check_count(size)?;
+        // A source inside the array's own memory (from MXNDArrayGetData of a view of it) is
+        // copied as memmove does, and never seen through a slice that the write would alias.
+        let from = data as usize;
+        if let Some(span) = a.memory_span().filter(|s| s.contains(&from)) {
+            return a.copy_within_memory(from - span.start, size);
+        }
         let bytes = slice_arg(data as *const u8, a.nbytes(), "data")?;
         a.copy_from_bytes(bytes, size)
     })
