@@ -22,6 +22,7 @@ from . import ndarray
 from . import ndarray as nd
 from . import random
 from . import optimizer
+from . import lr_scheduler
 from . import kvstore
 from . import kvstore as kv
 from . import test_utils
@@ -30,7 +31,7 @@ from . import kvstore_server
 __version__ = "0.1.0"
 
 __all__ = ["MXNetError", "NotInScopeError", "Context", "cpu", "cpu_pinned", "gpu", "current_context",
-           "nd", "ndarray", "kv", "kvstore", "kvstore_server", "optimizer", "random", "test_utils",
+           "nd", "ndarray", "kv", "kvstore", "kvstore_server", "optimizer", "lr_scheduler", "random", "test_utils",
            "context", "base"]
 
 

@@ -1,11 +1,12 @@
-"""Optimizers for ``kv.set_optimizer`` (``mx.optimizer``): SGD (with momentum, weight decay,
-gradient rescaling and clipping, multi-precision for float16) and ``test``, with MXNet 1.x's
-``Optimizer``/``Updater`` interface and its state pickling (``save/load_optimizer_states``).
+"""Optimizers for ``kv.set_optimizer`` and ``get_updater`` (``mx.optimizer``): MXNet 1.9.1's
+``SGD``, ``NAG``, ``Adam``, ``RMSProp``, ``AdaGrad``, ``AdaDelta``, ``Ftrl``, ``Signum``, ``FTML``,
+``Adamax``, ``Nadam``, ``LAMB``, ``SGLD`` and ``Test``, with their constructor arguments, state
+layouts (multi-precision SGD keeps ``(momentum, weight32)``, the others ``(weight32, state)``)
+and ``Optimizer``/``Updater`` interface with its state pickling (``save/load_optimizer_states``).
 
-The update rules are MXNet's ``sgd_update`` / ``sgd_mom_update``:
-``grad = clip(rescale_grad * grad, clip_gradient)``;
-without momentum ``weight = weight - lr * (grad + wd * weight)``;
-with momentum ``mom = momentum * mom - lr * (grad + wd * weight); weight += mom``.
+Every update runs in libmxkv, through ``MXKVOptimizerUpdate``: MXNet's update operators
+(``sgd_mom_update``, ``adam_update``, …) with the parameters MXNet's Python optimizers give them,
+and mxkv's ``mxkv_*_update`` operators for the optimizers that MXNet composes in Python.
 """
 
 import pickle
@@ -13,10 +14,26 @@ import warnings
 
 import numpy as np
 
-from .base import py_str
-from .ndarray import NDArray, zeros
+import math
 
-__all__ = ["Optimizer", "SGD", "Test", "Updater", "create", "get_updater", "register"]
+from .base import _LIB, check_call, c_handle_array, c_str, c_str_array, py_str
+from .ndarray import NDArray, array, zeros
+
+__all__ = ["Optimizer", "SGD", "NAG", "Adam", "RMSProp", "AdaGrad", "AdaDelta", "Ftrl", "Signum",
+           "FTML", "Adamax", "Nadam", "LAMB", "SGLD", "Test", "Updater", "create", "get_updater",
+           "register"]
+
+
+def _update(op, arrays, **params):
+    """Runs libmxkv's update operator ``op`` in place on ``arrays`` (MXNet's input order) with
+    ``params`` passed as MXNet passes them: the ``str`` of each value."""
+    keys = list(params)
+    check_call(_LIB.MXKVOptimizerUpdate(c_str(op), len(arrays), c_handle_array(arrays), len(keys),
+                                        c_str_array(keys), c_str_array([str(params[k]) for k in keys])))
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (tuple, list)) else [x]
 
 
 class Optimizer:
@@ -149,35 +166,377 @@ register = Optimizer.register
 create = Optimizer.create_optimizer
 
 
+def _clip_kwargs(opt, name="clip_gradient"):
+    """MXNet's operators clip only for a truthy ``clip_gradient`` (``if self.clip_gradient:``)."""
+    return {name: opt.clip_gradient} if opt.clip_gradient else {}
+
+
+def _composed_grad(opt):
+    """The gradient arguments of the ``mxkv_*`` operators (clipping when not None, as the Python
+    optimizers of MXNet compose it)."""
+    return {"rescale_grad": opt.rescale_grad,
+            "clip_gradient": -1.0 if opt.clip_gradient is None else opt.clip_gradient}
+
+
+def _zeros_like(weight, dtype=None):
+    return zeros(weight.shape, weight.context, dtype=weight.dtype if dtype is None else dtype)
+
+
 @register
 class SGD(Optimizer):
-    """Stochastic gradient descent with momentum and weight decay (MXNet's ``sgd``)."""
+    """Stochastic gradient descent with momentum and weight decay (MXNet's ``sgd``), through
+    MXNet's ``multi_*sgd*_update`` operators as its Python SGD uses for dense arrays."""
 
     def __init__(self, momentum=0.0, lazy_update=True, **kwargs):
         super().__init__(**kwargs)
         self.momentum = momentum
         self.lazy_update = lazy_update
+        self.aggregate_num = 4
+
+    def create_state_multi_precision(self, index, weight):
+        if self.multi_precision and weight.dtype == np.float16:
+            master = weight.astype(np.float32)
+            return (self.create_state(index, master), master)
+        return super().create_state_multi_precision(index, weight)
 
     def create_state(self, index, weight):
-        if self.momentum == 0.0:
-            return None
-        return zeros(weight.shape, weight.context, dtype=weight.dtype)
+        return None if self.momentum == 0.0 else _zeros_like(weight)
+
+    def _update_impl(self, indices, weights, grads, states, multi_precision=False):
+        if not isinstance(indices, (tuple, list)):
+            states = [states]
+        indices, weights, grads = _as_list(indices), _as_list(weights), _as_list(grads)
+        for index, weight, grad, state in zip(indices, weights, grads, states):
+            self._update_count(index)
+            kwargs = {"rescale_grad": self.rescale_grad, **_clip_kwargs(self)}
+            if self.momentum > 0:
+                kwargs["momentum"] = self.momentum
+            lrs, wds = (self._get_lr(index),), (self._get_wd(index),)
+            if multi_precision:
+                mom, master = state
+                if mom is not None:
+                    _update("multi_mp_sgd_mom_update", [weight, grad, mom, master], lrs=lrs, wds=wds, **kwargs)
+                else:
+                    _update("multi_mp_sgd_update", [weight, grad, master], lrs=lrs, wds=wds, **kwargs)
+            elif state is not None:
+                _update("multi_sgd_mom_update", [weight, grad, state], lrs=lrs, wds=wds, **kwargs)
+            else:
+                _update("multi_sgd_update", [weight, grad], lrs=lrs, wds=wds, **kwargs)
 
     def update(self, index, weight, grad, state):
-        assert isinstance(weight, NDArray) and isinstance(grad, NDArray)
+        self._update_impl(index, weight, grad, state)
+
+    def update_multi_precision(self, index, weight, grad, state):
+        first = weight[0] if isinstance(weight, (tuple, list)) else weight
+        self._update_impl(index, weight, grad, state,
+                          multi_precision=self.multi_precision and first.dtype == np.float16)
+
+
+@register
+class NAG(SGD):
+    """Nesterov accelerated gradient (MXNet's ``nag``): ``nag_mom_update``."""
+
+    def __init__(self, momentum=0.0, **kwargs):
+        super().__init__(momentum=momentum, **kwargs)
+        self.aggregate_num = 0
+
+    def _update_impl(self, indices, weights, grads, states, multi_precision=False):
+        index, weight, grad, state = indices, weights, grads, states
         self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
-        w = weight._values()
-        g = grad._values() * w.dtype.type(self.rescale_grad)
-        if self.clip_gradient is not None and self.clip_gradient >= 0:
-            np.clip(g, -self.clip_gradient, self.clip_gradient, out=g)
-        if state is None:
-            weight[:] = (1.0 - lr * wd) * w - lr * g
+        kwargs = {"rescale_grad": self.rescale_grad, "lr": self._get_lr(index),
+                  "wd": self._get_wd(index), **_clip_kwargs(self)}
+        if self.momentum > 0:
+            kwargs["momentum"] = self.momentum
+        if multi_precision:
+            mom, master = state
+            if mom is not None:
+                _update("mp_nag_mom_update", [weight, grad, mom, master], **kwargs)
+            else:
+                _update("mp_sgd_update", [weight, grad, master], **kwargs)
+        elif state is not None:
+            _update("nag_mom_update", [weight, grad, state], **kwargs)
         else:
-            mom = state._values()
-            state[:] = self.momentum * mom - lr * wd * w - lr * g
-            weight += state
+            _update("sgd_update", [weight, grad], **kwargs)
+
+    def update_multi_precision(self, index, weight, grad, state):
+        self._update_impl(index, weight, grad, state,
+                          multi_precision=self.multi_precision and weight.dtype == np.float16
+                          and isinstance(state, (tuple, list)))
+
+
+@register
+class Signum(Optimizer):
+    """signSGD / Signum (MXNet's ``signum``): ``signum_update``, or ``signsgd_update`` without
+    momentum."""
+
+    def __init__(self, learning_rate=0.01, momentum=0.9, wd_lh=0.0, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.momentum = momentum
+        self.wd_lh = wd_lh
+
+    def create_state(self, index, weight):
+        return None if self.momentum == 0.0 else _zeros_like(weight)
+
+    def update(self, index, weight, grad, state):
+        self._update_count(index)
+        kwargs = {"rescale_grad": self.rescale_grad, "lr": self._get_lr(index),
+                  "wd": self._get_wd(index), **_clip_kwargs(self)}
+        if self.momentum > 0:
+            kwargs["momentum"] = self.momentum
+        if self.wd_lh:
+            kwargs["wd_lh"] = self.wd_lh
+        if state is not None:
+            _update("signum_update", [weight, grad, state], **kwargs)
+        else:
+            kwargs.pop("momentum", None)
+            kwargs.pop("wd_lh", None)
+            _update("signsgd_update", [weight, grad], **kwargs)
+
+
+@register
+class FTML(Optimizer):
+    """Follow the Moving Leader (MXNet's ``ftml``): ``ftml_update``, states ``(d, v, z)``."""
+
+    def __init__(self, beta1=0.6, beta2=0.999, epsilon=1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight), _zeros_like(weight))
+
+    def update(self, index, weight, grad, state):
+        self._update_count(index)
+        _update("ftml_update", [weight, grad] + list(state), lr=self._get_lr(index),
+                wd=self._get_wd(index), beta1=self.beta1, beta2=self.beta2, epsilon=self.epsilon,
+                rescale_grad=self.rescale_grad, t=self._index_update_count[index],
+                **_clip_kwargs(self, "clip_grad"))
+
+
+@register
+class LAMB(Optimizer):
+    """LAMB (MXNet's ``lamb``): ``lamb_update_phase1``, the norms of the weight and of the
+    direction, then ``lamb_update_phase2`` (the ``mp_`` forms with multi-precision)."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-6, lower_bound=None,
+                 upper_bound=None, bias_correction=True, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+        self.lower_bound, self.upper_bound = lower_bound, upper_bound
+        self.bias_correction = bias_correction
+        self.aggregate_num = 45
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def _update_one(self, index, weight, grad, state, multi_precision):
+        self._update_count(index)
+        phase1 = {"beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon,
+                  "bias_correction": self.bias_correction, "rescale_grad": self.rescale_grad,
+                  "t": self._index_update_count[index], "wd": self._get_wd(index),
+                  **_clip_kwargs(self)}
+        phase2 = {"lr": self._get_lr(index)}
+        if self.lower_bound:
+            phase2["lower_bound"] = self.lower_bound
+        if self.upper_bound:
+            phase2["upper_bound"] = self.upper_bound
+        if multi_precision:
+            master, (mean, var) = state
+            g = _zeros_like(weight, np.float32)
+            _update("mp_lamb_update_phase1", [weight, grad, mean, var, master, g], **phase1)
+            r1, r2 = _norm(master), _norm(g)
+            # The step goes into the float32 master copy, which then gives the weight, as in
+            # the aggregated update that MXNet's store runs (its mp_lamb_update_phase2
+            # operator would leave the master copy as it was).
+            _update("lamb_update_phase2", [master, g, r1, r2], **phase2)
+            master.copyto(weight)
+        else:
+            mean, var = state
+            g = _zeros_like(weight)
+            _update("lamb_update_phase1", [weight, grad, mean, var, g], **phase1)
+            r1, r2 = _norm(weight), _norm(g)
+            _update("lamb_update_phase2", [weight, g, r1, r2], **phase2)
+
+    def update(self, index, weight, grad, state):
+        self.update_multi_precision(index, weight, grad, state)
+
+    def update_multi_precision(self, index, weight, grad, state):
+        if not isinstance(index, (tuple, list)):
+            index, weight, grad, state = [index], [weight], [grad], [state]
+        for i, w, g, s in zip(index, weight, grad, state):
+            self._update_one(i, w, g, s, self.multi_precision and w.dtype == np.float16)
+
+
+def _norm(x):
+    """The L2 norm of ``x`` as a one-element array of its dtype (accumulated in float64)."""
+    values = x.asnumpy().astype(np.float64)
+    return array([math.sqrt(float(np.dot(values.ravel(), values.ravel())))], ctx=x.context, dtype=x.dtype)
+
+
+@register
+class Adam(Optimizer):
+    """Adam (MXNet's ``adam``): the bias correction folded into the learning rate, then
+    ``adam_update``; states ``(mean, var)``."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8, lazy_update=True,
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+        self.lazy_update = lazy_update
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def update(self, index, weight, grad, state):
+        self._update_count(index)
+        t = self._index_update_count[index]
+        coef1, coef2 = 1. - self.beta1 ** t, 1. - self.beta2 ** t
+        lr = self._get_lr(index) * (math.sqrt(coef2) / coef1)
+        mean, var = state
+        _update("adam_update", [weight, grad, mean, var], lr=lr, wd=self._get_wd(index),
+                beta1=self.beta1, beta2=self.beta2, epsilon=self.epsilon,
+                rescale_grad=self.rescale_grad, **_clip_kwargs(self))
+
+
+@register
+class RMSProp(Optimizer):
+    """RMSProp (MXNet's ``rmsprop``): ``rmsprop_update``, or ``rmspropalex_update`` when
+    ``centered``; states ``(n,)`` or ``(n, g, delta)``."""
+
+    def __init__(self, learning_rate=0.001, gamma1=0.9, gamma2=0.9, epsilon=1e-8, centered=False,
+                 clip_weights=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.gamma1, self.gamma2, self.epsilon = gamma1, gamma2, epsilon
+        self.centered, self.clip_weights = centered, clip_weights
+
+    def create_state(self, index, weight):
+        n = 3 if self.centered else 1
+        return tuple(_zeros_like(weight) for _ in range(n))
+
+    def update(self, index, weight, grad, state):
+        self._update_count(index)
+        kwargs = {"lr": self._get_lr(index), "wd": self._get_wd(index), "gamma1": self.gamma1,
+                  "epsilon": self.epsilon, "rescale_grad": self.rescale_grad, **_clip_kwargs(self)}
+        if self.clip_weights:
+            kwargs["clip_weights"] = self.clip_weights
+        if self.centered:
+            _update("rmspropalex_update", [weight, grad] + list(state), gamma2=self.gamma2, **kwargs)
+        else:
+            _update("rmsprop_update", [weight, grad, state[0]], **kwargs)
+
+
+@register
+class AdaGrad(Optimizer):
+    """AdaGrad (MXNet's ``adagrad``, dense): ``mxkv_adagrad_update``; state ``history``."""
+
+    def __init__(self, eps=1e-7, **kwargs):
+        super().__init__(**kwargs)
+        self.float_stable_eps = eps
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight)
+
+    def update(self, index, weight, grad, state):
+        self._update_count(index)
+        _update("mxkv_adagrad_update", [weight, grad, state], lr=self._get_lr(index),
+                wd=self._get_wd(index), epsilon=self.float_stable_eps, **_composed_grad(self))
+
+
+@register
+class AdaDelta(Optimizer):
+    """AdaDelta (MXNet's ``adadelta``): ``mxkv_adadelta_update``; states ``(acc_g, acc_delta)``."""
+
+    def __init__(self, rho=0.90, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.rho, self.epsilon = rho, epsilon
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def update(self, index, weight, grad, state):
+        wd = self._get_wd(index)
+        self._update_count(index)
+        _update("mxkv_adadelta_update", [weight, grad] + list(state), rho=self.rho,
+                epsilon=self.epsilon, wd=wd, **_composed_grad(self))
+
+
+@register
+class Ftrl(Optimizer):
+    """FTRL-proximal (MXNet's ``ftrl``): ``ftrl_update``; states ``(z, n)``."""
+
+    def __init__(self, lamda1=0.01, learning_rate=0.1, beta=1, **kwargs):
+        super().__init__(**kwargs)
+        self.lamda1, self.beta = lamda1, beta
+        self.lr = learning_rate
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def update(self, index, weight, grad, state):
+        self._update_count(index)
+        _update("ftrl_update", [weight, grad] + list(state), lr=self._get_lr(index),
+                wd=self._get_wd(index), lamda1=self.lamda1, beta=self.beta,
+                rescale_grad=self.rescale_grad, **_clip_kwargs(self))
+
+
+@register
+class Adamax(Optimizer):
+    """AdaMax (MXNet's ``adamax``): ``mxkv_adamax_update``; states ``(mean, variance)``."""
+
+    def __init__(self, learning_rate=0.002, beta1=0.9, beta2=0.999, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1, self.beta2 = beta1, beta2
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def update(self, index, weight, grad, state):
+        self._update_count(index)
+        t = self._index_update_count[index]
+        _update("mxkv_adamax_update", [weight, grad] + list(state),
+                lr=self._get_lr(index) / (1. - self.beta1 ** t), beta1=self.beta1, beta2=self.beta2,
+                wd=self._get_wd(index), **_composed_grad(self))
+
+
+@register
+class Nadam(Optimizer):
+    """Nadam (MXNet's ``nadam``): the warming momentum schedule kept here (one running product
+    over all updates, as in MXNet), the step by ``mxkv_nadam_update``."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 schedule_decay=0.004, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+        self.schedule_decay = schedule_decay
+        self.m_schedule = 1.
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def update(self, index, weight, grad, state):
+        self._update_count(index)
+        t = self._index_update_count[index]
+        momentum_t = self.beta1 * (1. - 0.5 * (pow(0.96, t * self.schedule_decay)))
+        momentum_t_1 = self.beta1 * (1. - 0.5 * (pow(0.96, (t + 1) * self.schedule_decay)))
+        self.m_schedule = self.m_schedule * momentum_t
+        _update("mxkv_nadam_update", [weight, grad] + list(state), lr=self._get_lr(index),
+                beta1=self.beta1, beta2=self.beta2, epsilon=self.epsilon, wd=self._get_wd(index), t=t,
+                momentum_t=momentum_t, momentum_t_1=momentum_t_1, m_schedule=self.m_schedule,
+                m_schedule_next=self.m_schedule * momentum_t_1, **_composed_grad(self))
+
+
+@register
+class SGLD(Optimizer):
+    """Stochastic gradient Langevin dynamics (MXNet's ``sgld``): a half step of SGD plus
+    Gaussian noise of variance ``lr`` (``mx.random.normal``)."""
+
+    def update(self, index, weight, grad, state):
+        from . import random as _random
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        _update("sgd_update", [weight, grad], lr=lr / 2, wd=wd, rescale_grad=self.rescale_grad,
+                **_clip_kwargs(self))
+        weight[:] += _random.normal(0, math.sqrt(lr), shape=weight.shape, dtype=weight.dtype,
+                                    ctx=weight.context)
 
 
 @register
@@ -185,10 +544,10 @@ class Test(Optimizer):
     """``weight += rescale_grad * grad`` (the optimizer of MXNet's distributed tests)."""
 
     def create_state(self, index, weight):
-        return zeros(weight.shape, weight.context, dtype=weight.dtype)
+        return _zeros_like(weight)
 
     def update(self, index, weight, grad, state):
-        weight += grad * self.rescale_grad
+        _update("mxkv_test_update", [weight, grad], rescale_grad=self.rescale_grad)
         state[:] = weight
 
 

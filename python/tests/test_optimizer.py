@@ -132,3 +132,63 @@ def test_multi_precision_float16(data):
     expected = sgd_reference(weight.astype(np.float16).astype(np.float32),
                              [g.astype(np.float16) for g in grads], 0.01, momentum=0.9)
     np.testing.assert_allclose(out.asnumpy().astype(np.float32), expected, rtol=2e-3, atol=2e-3)
+
+
+FIXTURES = __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "..", "c-tests",
+                                      "fixtures", "optimizer")
+
+
+def store_cases():
+    with open(__import__("os").path.join(FIXTURES, "store_cases.txt")) as f:
+        for line in f:
+            case, name, *args = line.split()
+            kwargs = {}
+            for a in args:
+                k, v = a.split("=")
+                kwargs[k] = {"True": True, "False": False}.get(v, None)
+                if kwargs[k] is None:
+                    kwargs[k] = float(v)
+            yield case, name, kwargs
+
+
+@pytest.mark.parametrize("case,name,kwargs", list(store_cases()), ids=lambda x: x if isinstance(x, str) else "")
+def test_every_optimizer_gives_mxnets_results(case, name, kwargs):
+    """MXNet 1.9.1's local store with set_optimizer, three pushes of one key
+    (c-tests/fixtures/optimizer/make_store_fixtures.py): the same final weight, bitwise, except
+    LAMB (MXNet's store runs its aggregated multi_lamb_update): within 1e-6 relative."""
+    arrays = mx.nd.load(__import__("os").path.join(FIXTURES, case + ".params"))
+    kv = mx.kv.create("local")
+    kv.set_optimizer(mx.optimizer.create(name, **kwargs))
+    kv.init(3, arrays["init"])
+    for step in range(3):
+        kv.push(3, arrays["grad%d" % step])
+    final = arrays["final"]
+    out = mx.nd.zeros(final.shape, dtype=final.dtype)
+    kv.pull(3, out=out)
+    if name == "lamb":
+        np.testing.assert_allclose(out.asnumpy(), final.asnumpy(), rtol=2e-3 if final.dtype == np.float16 else 1e-6)
+    else:
+        assert out.asnumpy().tobytes() == final.asnumpy().tobytes()
+
+
+def test_unknown_optimizer_and_operator_errors():
+    with pytest.raises(ValueError, match="Cannot find optimizer adamw"):
+        mx.optimizer.create("adamw")
+    w, g = mx.nd.ones((3,)), mx.nd.ones((3,))
+    with pytest.raises(mx.MXNetError, match="sgd_mom_update takes 3 arrays"):
+        mx.optimizer._update("sgd_mom_update", [w, g], lr=0.1)
+    assert (w.asnumpy() == 1).all()
+
+
+def test_lr_schedulers():
+    from mxkv import lr_scheduler
+    f = lr_scheduler.FactorScheduler(step=2, factor=0.5, base_lr=1.0)
+    assert [f(n) for n in (1, 2, 3, 5)] == [1.0, 1.0, 0.5, 0.25]
+    m = lr_scheduler.MultiFactorScheduler(step=[2, 4], factor=0.1, base_lr=1.0)
+    assert [m(n) for n in (2, 3, 5)] == pytest.approx([1.0, 0.1, 0.01])
+    p = lr_scheduler.PolyScheduler(max_update=10, base_lr=1.0, pwr=2, warmup_steps=2, warmup_begin_lr=0.5)
+    assert p(1) == 0.75 and p(2) == 1.0 and p(6) == pytest.approx(0.25) and p(10) == 0.0
+    c = lr_scheduler.CosineScheduler(max_update=4, base_lr=2.0, final_lr=0.0)
+    assert c(2) == pytest.approx(1.0) and c(4) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="Base lr has to be higher than warmup_begin_lr"):
+        lr_scheduler.FactorScheduler(step=1, base_lr=0.1, warmup_begin_lr=0.2)
