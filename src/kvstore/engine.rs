@@ -7,10 +7,11 @@
 //! local kind ([`LocalEngine`]) is a group of one whose values never leave the process;
 //! distributed kinds (spec §6) send them to other processes.
 //!
-//! The store calls every engine method outside its own locks (key table, updater, key
-//! locks), so an engine may communicate and wait; an engine that needs a key's value
-//! whole takes the key's lock itself, through [`Entry`], and never communicates while it
-//! holds it.
+//! The store calls every engine method outside its own locks (key table, slots, key
+//! locks — except the key lock an updater runs under, when the updater itself pushes or
+//! pulls), so an engine may communicate and wait; an engine that needs a key's value whole
+//! takes the key's lock itself, through [`Entry::lock`], and does not communicate while
+//! it holds it.
 
 use super::entry::Entry;
 use super::merge::Merged;
@@ -35,7 +36,7 @@ impl Role {
     }
 }
 
-/// What differs between store kinds. Every method is called without any store lock held.
+/// What differs between store kinds (see the module doc for the locks held around calls).
 pub trait Engine: Send + Sync {
     /// Keys were just added by an Init or Broadcast: `(key, stored value)` pairs, each value
     /// already a deep copy of the caller's array, in the order given. A distributed engine

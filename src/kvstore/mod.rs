@@ -7,18 +7,19 @@
 //! pulled one comes from. Validation, the key table and the updater are the store's.
 //!
 //! # Locks
-//! In the order a thread may take them (a lock is never waited for while one later in
-//! the list is held):
-//! 1. the key table (`table`, read for a call's lookup, written by Init/Broadcast), the
-//!    updater slot and the scratch slot: each held only to read or swap a field, never
-//!    across a key lock, an updater or an engine call;
-//! 2. key locks ([`Entry::lock`]), held while a key's value is assigned, updated (the
-//!    updater runs under it) or copied out; an updater may wait for another key's lock,
-//!    unless that key's holder waits, directly or through others, for this thread: then
-//!    the push fails (see `entry.rs`);
-//! 3. array chunk locks (`ndarray`), held for one copy or sum, in address order.
+//! Three kinds, taken in this order (a thread holding one kind takes only later kinds):
+//! 1. key locks ([`Entry::lock`]), held while a key's value is assigned, updated or
+//!    copied out. The updater runs under its key's lock and may call the store again, so
+//!    a thread may wait for another key's lock while holding some: it does unless that
+//!    key's holder waits, through a chain of waits, for this thread, and then the push
+//!    fails (a pull copies the value as it is; see `entry.rs`).
+//! 2. the store's slots — key table, updater, scratch buffer, the device store's
+//!    placement — each held only to look up or change its own fields; under the table's
+//!    write lock Init and Broadcast copy the initial values (chunk locks), nothing else.
+//! 3. array chunk locks (`ndarray`), held for one copy or sum, several in address order.
 //!
-//! Engine methods run with none of these held, so an engine may communicate and wait.
+//! Engine methods run with no slot or chunk lock held, and with no key lock either except
+//! under a push or pull made from inside an updater (which holds its own key's lock).
 
 pub mod compression;
 mod engine;
@@ -26,6 +27,7 @@ mod entry;
 mod keys;
 mod merge;
 pub mod param_float;
+mod placement;
 pub mod twobit;
 mod updater;
 
@@ -44,16 +46,48 @@ pub use updater::{UpdateKey, Updater};
 use crate::error::{Error, Result};
 use crate::ndarray::{Context, DType, NDArray, Shape, SumOrder};
 use keys::{Direction, KeyTable, Target, Targets};
+use placement::Placement;
 
 /// Where initialised values live (MXNet keeps them in pinned CPU memory, reference §3.3).
 const STORE_CONTEXT: Context = Context::cpu_pinned(0);
 
+/// A key-value store of arrays: data-parallel training's gradient sum and weight store.
+///
+/// Keys are all ints or all strings. [`KVStore::push`] sums the arrays given for each key
+/// (one per device) and assigns the sum, or hands it to an [`Updater`];
+/// [`KVStore::pull`] copies a key's value into each output.
+///
+/// ```
+/// use mxkv::kvstore::{KVStore, Keys};
+/// use mxkv::ndarray::{Context, DType, NDArray, Shape};
+///
+/// let array = |v: &[f32]| -> mxkv::Result<NDArray> {
+///     let a = NDArray::new(Shape(vec![v.len() as i64]), DType::F32, Context::cpu(0))?;
+///     a.copy_from_bytes(bytemuck::cast_slice(v), v.len())?;
+///     Ok(a)
+/// };
+/// let kv = KVStore::create("local")?;
+/// kv.init(Keys::Str(&["weight"]), &[array(&[0.0, 0.0])?])?;
+/// // Two devices push their gradients for one key: the store keeps the sum.
+/// kv.push(
+///     Keys::Str(&["weight", "weight"]),
+///     &[array(&[1.0, 2.0])?, array(&[3.0, 4.0])?],
+/// )?;
+/// let out = array(&[0.0, 0.0])?;
+/// kv.pull(Keys::Str(&["weight"]), &[out.clone()], true)?;
+/// assert_eq!(out.to_bytes()?, bytemuck::cast_slice(&[4.0f32, 6.0]));
+/// // A key that was never initialised is an error, and changes nothing.
+/// assert!(kv.push(Keys::Str(&["bias"]), &[array(&[1.0])?]).is_err());
+/// # Ok::<(), mxkv::Error>(())
+/// ```
 pub struct KVStore {
     type_name: String,
     engine: Arc<dyn Engine>,
     /// How the arrays pushed for one key are added up: in the order of MXNet's reduce for
     /// this store kind (reference §3.4), so that sums are the same floats.
     sum_order: SumOrder,
+    /// The `device` store's merge buffer contexts (`None` for other stores).
+    placement: Option<Mutex<Placement>>,
     table: RwLock<KeyTable>,
     updater: RwLock<Option<Arc<dyn Updater>>>,
     compressor: Compressor,
@@ -78,7 +112,8 @@ impl KVStore {
     /// A store of the given type that moves its values through `engine`.
     pub fn with_engine(type_name: String, engine: Box<dyn Engine>) -> KVStore {
         // CommDevice adds left to right; CommCPU the first array plus groups of up to four.
-        let sum_order = if type_name.contains("device") {
+        let device = type_name.contains("device");
+        let sum_order = if device {
             SumOrder::Sequential
         } else {
             SumOrder::GroupsOfFour
@@ -88,6 +123,7 @@ impl KVStore {
             type_name,
             engine: Arc::from(engine),
             sum_order,
+            placement: device.then(Mutex::default),
             table: RwLock::new(KeyTable::default()),
             updater: RwLock::new(None),
             compressor: Compressor::default(),
@@ -134,6 +170,19 @@ impl KVStore {
     }
 
     /// Push `values` to `vkeys`, then pull `okeys` into `outs`, all validated first.
+    ///
+    /// ```
+    /// # use mxkv::kvstore::{KVStore, Keys};
+    /// # use mxkv::ndarray::{Context, DType, NDArray, Shape};
+    /// let kv = KVStore::create("device")?;
+    /// let ones = NDArray::new(Shape(vec![2]), DType::F32, Context::cpu(0))?;
+    /// ones.copy_from_bytes(bytemuck::cast_slice(&[1.0f32, 1.0]), 2)?;
+    /// let out = NDArray::new(Shape(vec![2]), DType::F32, Context::cpu(0))?;
+    /// kv.broadcast(Keys::Int(&[3]), &[ones.clone()], Keys::Int(&[3]), &[out.clone()])?;
+    /// kv.pushpull(Keys::Int(&[3, 3]), &[ones.clone(), ones], Keys::Int(&[3]), &[out.clone()])?;
+    /// assert_eq!(out.to_bytes()?, bytemuck::cast_slice(&[2.0f32, 2.0]));
+    /// # Ok::<(), mxkv::Error>(())
+    /// ```
     pub fn pushpull(
         &self,
         vkeys: Keys<'_>,
@@ -197,7 +246,14 @@ impl KVStore {
         self.barrier_before_exit.store(on, Ordering::Relaxed);
     }
 
+    /// Tells the placement and the engine about keys just added.
     fn engine_init(&self, added: &[Target<'_>]) -> Result<()> {
+        if let Some(placement) = &self.placement {
+            let mut placement = placement.lock();
+            for t in added {
+                placement.register(t.key, t.entry.stored().size());
+            }
+        }
         let added: Vec<(i32, &Entry)> = added.iter().map(|t| (t.key, &*t.entry)).collect();
         self.engine.init(&added)
     }
@@ -297,6 +353,10 @@ impl KVStore {
         updater: Option<&Arc<dyn Updater>>,
         compressed: bool,
     ) -> Result<()> {
+        let context = match (&self.placement, sources) {
+            (Some(placement), [_, _, ..]) => placement.lock().context(target.key, sources),
+            _ => None,
+        };
         let merged = if compressed {
             Merged::Compressed {
                 key: target.key,
@@ -319,23 +379,29 @@ impl KVStore {
                 .map_or_else(|| target.key.to_string(), str::to_string);
             return Err(Error::WouldDeadlock(key));
         };
-        apply(target, merged, updater, scratch)
+        apply(target, merged, updater, scratch, context)
     }
 }
 
-/// Assigns the merged value, or hands it to the updater; the caller holds the key's lock.
-/// A sum made for the updater in `scratch` goes back there when the updater let go of it.
+/// Assigns the merged value, or hands it to the updater, reporting `context` (the merge
+/// buffer's) when one is given; the caller holds the key's lock. A sum made for the
+/// updater in `scratch` goes back there when the updater let go of it.
 fn apply(
     target: &Target<'_>,
     merged: Merged<'_>,
     updater: Option<&Arc<dyn Updater>>,
     scratch: &mut Option<NDArray>,
+    context: Option<Context>,
 ) -> Result<()> {
     let stored = target.entry.stored();
     let Some(updater) = updater else {
         return merged.assign_to(stored);
     };
     let recv = merged.into_array(stored, scratch)?;
+    let recv = match context {
+        Some(ctx) => recv.in_context(ctx),
+        None => recv,
+    };
     let key = match target.name {
         Some(name) => UpdateKey::Str {
             name,

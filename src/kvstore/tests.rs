@@ -484,3 +484,174 @@ fn updaters_pushing_each_others_keys_at_the_same_moment_fail_one_push_not_hang()
     assert_eq!(pulled(&kv, Keys::Int(&[*failed_key]), 1), vec![1.0]);
     assert_eq!(pulled(&kv, Keys::Int(&[3 - *failed_key]), 1), vec![11.0]);
 }
+
+fn array_in(values: &[f32], ctx: Context) -> NDArray {
+    array(values).deep_copy(ctx).unwrap()
+}
+
+#[test]
+fn sums_are_the_floats_mxnet_gives_for_each_store_kind() {
+    // Values whose float sum depends on the order of the additions. MXNet 1.9.1 pulls 5.5
+    // from `local` (CommCPU: v0 + (v1+v2+v3+v4) + (v5+v6+v7)) and 0.5 from `device`
+    // (ElementwiseSum: left to right), measured with this very push.
+    let vals = [1.0f32, 1e8, -1e8, 1.0, 3.0, -1e8, 1e8, 0.5];
+    for (name, want) in [
+        ("local", 5.5f32),
+        ("local_allreduce_cpu", 5.5),
+        ("device", 0.5),
+    ] {
+        let kv = KVStore::create(name).unwrap();
+        kv.init(Keys::Int(&[0]), &[array(&[0.0; 3])]).unwrap();
+        let pushed: Vec<NDArray> = vals.iter().map(|&v| array(&[v; 3])).collect();
+        kv.push(Keys::Int(&[0; 8]), &pushed).unwrap();
+        assert_eq!(pulled(&kv, Keys::Int(&[0]), 3), vec![want; 3], "{name}");
+        // The updater's recv is the same sum.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        kv.set_updater(int_updater(move |_, recv, _| {
+            log.lock().unwrap().push(values(&recv))
+        }));
+        kv.push(Keys::Int(&[0; 8]), &pushed).unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![vec![want; 3]], "{name}");
+    }
+}
+
+/// The context of `recv` for each key of one push, in key order.
+fn recv_contexts(kv: &KVStore, keys: &[i32], pushed: &[NDArray]) -> Vec<(i32, Context)> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    kv.set_updater(int_updater(move |key, recv, _| {
+        log.lock().unwrap().push((key, recv.context()))
+    }));
+    kv.push(Keys::Int(keys), pushed).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    seen
+}
+
+#[test]
+fn the_device_stores_recv_reports_its_merge_buffers_context() {
+    // What MXNet 1.9.1 reports (recv.context in the updater) for these pushes.
+    let pinned = STORE_CONTEXT;
+    let cpu = Context::cpu;
+    for (name, devices, want) in [
+        ("device", vec![2, 1], cpu(2)),
+        ("device", vec![1, 2, 3], cpu(1)),
+        ("device", vec![0], cpu(0)),
+        ("local", vec![2, 1], pinned),
+        ("local", vec![0], cpu(0)),
+    ] {
+        let kv = KVStore::create(name).unwrap();
+        kv.init(Keys::Int(&[3]), &[array(&[0.0; 2])]).unwrap();
+        let pushed: Vec<NDArray> = devices
+            .iter()
+            .map(|&d| array_in(&[1.0; 2], cpu(d)))
+            .collect();
+        let keys = vec![3; devices.len()];
+        assert_eq!(
+            recv_contexts(&kv, &keys, &pushed),
+            vec![(3, want)],
+            "{name} {devices:?}"
+        );
+    }
+    // Buffers are balanced over the devices, largest key first: key 2 (100 elements) on
+    // cpu(0), then key 1 (10) and key 3 (5) on cpu(1).
+    let kv = KVStore::create("device").unwrap();
+    let sizes = [10, 100, 5];
+    let zeros: Vec<NDArray> = sizes.iter().map(|&n| array(&vec![0.0; n])).collect();
+    kv.init(Keys::Int(&[1, 2, 3]), &zeros).unwrap();
+    let mut keys = Vec::new();
+    let mut pushed = Vec::new();
+    for (key, n) in [1, 2, 3].into_iter().zip(sizes) {
+        for d in 0..2 {
+            keys.push(key);
+            pushed.push(array_in(&vec![1.0; n], cpu(d)));
+        }
+    }
+    assert_eq!(
+        recv_contexts(&kv, &keys, &pushed),
+        vec![(1, cpu(1)), (2, cpu(0)), (3, cpu(1))]
+    );
+}
+
+/// An engine that applies nothing here: it records what travels through it, as a
+/// distributed engine with servers would send it.
+#[derive(Default)]
+struct Recording {
+    log: Mutex<Vec<String>>,
+}
+
+impl Engine for Arc<Recording> {
+    fn init(&self, added: &[(i32, &Entry)]) -> Result<()> {
+        for (key, entry) in added {
+            let v = values(entry.stored());
+            self.log.lock().unwrap().push(format!("init {key} {v:?}"));
+        }
+        Ok(())
+    }
+    fn push<'a>(&self, key: i32, entry: &Entry, merged: Merged<'a>) -> Result<Option<Merged<'a>>> {
+        let sum = merged.into_owned_array(entry.stored())?;
+        let v = values(&sum);
+        self.log.lock().unwrap().push(format!("push {key} {v:?}"));
+        Ok(None)
+    }
+    fn pull(&self, key: i32, _entry: &Entry, out: &NDArray) -> Result<()> {
+        self.log.lock().unwrap().push(format!("pull {key}"));
+        out.copy_from_bytes(bytemuck::cast_slice(&[42.0f32]), 1)
+    }
+    fn updates_locally(&self) -> bool {
+        false
+    }
+    fn rank(&self) -> i32 {
+        3
+    }
+    fn group_size(&self) -> i32 {
+        4
+    }
+    fn barrier(&self) -> Result<()> {
+        Ok(())
+    }
+    fn num_dead_nodes(&self, _node_id: i32, _timeout_sec: i32) -> Result<i32> {
+        Ok(0)
+    }
+    fn send_command_to_servers(&self, _head: i32, _body: &str) -> Result<()> {
+        Ok(())
+    }
+    fn run_server(&self, _controller: &mut dyn FnMut(i32, &str)) -> Result<()> {
+        Ok(())
+    }
+    fn role(&self) -> Role {
+        Role::Worker
+    }
+    fn close(&self, barrier_before_exit: bool) -> Result<()> {
+        let line = format!("close barrier={barrier_before_exit}");
+        self.log.lock().unwrap().push(line);
+        Ok(())
+    }
+}
+
+#[test]
+fn an_engine_carries_inits_merged_pushes_pulls_and_the_close() {
+    let engine = Arc::new(Recording::default());
+    let kv = KVStore::with_engine("dist_sync".into(), Box::new(engine.clone()));
+    assert_eq!((kv.engine().rank(), kv.engine().group_size()), (3, 4));
+    kv.init(Keys::Int(&[5]), &[array(&[1.0])]).unwrap();
+    let ran = Arc::new(Mutex::new(0));
+    let count = ran.clone();
+    kv.set_updater(int_updater(move |_, _, _| *count.lock().unwrap() += 1));
+    kv.push(Keys::Int(&[5, 5]), &[array(&[2.0]), array(&[3.0])])
+        .unwrap();
+    assert_eq!(pulled(&kv, Keys::Int(&[5]), 1), vec![42.0]);
+    kv.set_barrier_before_exit(false);
+    drop(kv);
+    // The servers apply pushes: the updater never ran here.
+    assert_eq!(*ran.lock().unwrap(), 0);
+    assert_eq!(
+        *engine.log.lock().unwrap(),
+        vec![
+            "init 5 [1.0]",
+            "push 5 [5.0]",
+            "pull 5",
+            "close barrier=false"
+        ]
+    );
+}

@@ -252,6 +252,15 @@ impl NDArray {
         })
     }
 
+    /// The same view, reporting `ctx` as where it lives (every context of a CPU build is
+    /// host memory).
+    pub fn in_context(&self, ctx: Context) -> NDArray {
+        NDArray::of(View {
+            ctx,
+            ..(*self.0).clone()
+        })
+    }
+
     /// Bytes of the memory this array views (all of it, not just the view).
     pub fn capacity(&self) -> usize {
         self.0.chunk.as_ref().map_or(0, |c| c.nbytes())
