@@ -361,19 +361,11 @@ mod tests {
     }
 
     fn filled(values: &[f32]) -> NDArray {
-        let a = NDArray::new(
-            Shape(vec![values.len() as i64]),
-            DType::F32,
-            Context::cpu(0),
-        )
-        .unwrap();
-        a.copy_from_bytes(bytemuck::cast_slice(values), values.len())
-            .unwrap();
-        a
+        NDArray::from_slice(&[values.len()], values, Context::cpu(0)).unwrap()
     }
 
     fn values(a: &NDArray) -> Vec<f32> {
-        bytemuck::cast_slice(&a.to_bytes().unwrap()).to_vec()
+        a.to_vec().unwrap()
     }
 
     fn push(c: &Compressor, key: i32, sources: &[&NDArray], dst: &NDArray) -> Vec<f32> {
@@ -473,9 +465,7 @@ mod tests {
         let c = Compressor::default();
         c.set(params(&[("type", "2bit")]).unwrap());
         let dst = filled(&[0.0, 0.0]);
-        let g64 = NDArray::new(Shape(vec![2]), DType::F64, Context::cpu(0)).unwrap();
-        g64.copy_from_bytes(bytemuck::cast_slice(&[0.75f64, -2.0]), 2)
-            .unwrap();
+        let g64 = NDArray::from_slice(&[2], &[0.75f64, -2.0], Context::cpu(0)).unwrap();
         assert_eq!(push(&c, 3, &[&g64], &dst), [0.5, -0.5]);
         let half = NDArray::new(Shape(vec![2]), DType::F16, Context::cpu(0)).unwrap();
         let err = c.prepare(4, &half, &[&half]).unwrap_err().to_string();
