@@ -201,12 +201,13 @@ static void test_fixture_replays_as_mxnet(void) {
 /* ---- the updater sees the compressed sum -------------------------------------------- */
 
 static float recv_seen[8];
-static int recv_calls;
+static int recv_calls, recv_dev_type, recv_dev_id;
 
 static void record_recv(int key, NDArrayHandle recv, NDArrayHandle local, void *handle) {
     (void)key;
     (void)handle;
     arr_read(recv, recv_seen, 4);
+    CHECK_OK(MXNDArrayGetContext(recv, &recv_dev_type, &recv_dev_id));
     recv_calls++;
     MXNDArrayFree(recv);
     MXNDArrayFree(local);
@@ -232,6 +233,23 @@ static void test_updater_receives_the_compressed_sum(void) {
     CHECK_EQ_INT(recv_calls, 2);
     /* The updater did not write into local: the stored value is still the zeros. */
     CHECK(key_all(kv, key, 4, 0.0f));
+    /* The sum is in the merge buffer, placed (as MXNet's) by the first compressed push:
+     * there, on the device of its one array. */
+    {
+        KVStoreHandle one = store_of("device");
+        mx_uint n = 4;
+        NDArrayHandle on3 = NULL;
+        CHECK_OK(MXNDArrayCreateEx(&n, 1, 1, 3, 0, DT_F32, &on3));
+        CHECK_OK(MXNDArraySyncCopyFromCPU(on3, g, 4));
+        CHECK_OK(set_threshold(one, "0.5"));
+        CHECK_OK(MXKVStoreInit(one, 1, &key, &init));
+        CHECK_OK(MXKVStoreSetUpdater(one, record_recv, NULL));
+        CHECK_OK(MXKVStorePush(one, 1, &key, &on3, 0));
+        CHECK_EQ_INT(recv_dev_type, 1);
+        CHECK_EQ_INT(recv_dev_id, 3);
+        MXNDArrayFree(on3);
+        CHECK_OK(MXKVStoreFree(one));
+    }
     MXNDArrayFree(init);
     MXNDArrayFree(grads[0]);
     MXNDArrayFree(grads[1]);

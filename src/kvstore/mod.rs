@@ -14,7 +14,7 @@
 //!    key's holder waits, through a chain of waits, for this thread, and then the push
 //!    fails (a pull copies the value as it is; see `entry.rs`).
 //! 2. the store's slots — key table, updater, scratch buffer, the device store's
-//!    placement — each held only to look up or change its own fields; under the table's
+//!    placement, the compression residuals — each held only to look up or change its own fields; under the table's
 //!    write lock Init and Broadcast copy the initial values (chunk locks), nothing else.
 //! 3. array chunk locks (`ndarray`), held for one copy or sum, several in address order.
 //!
@@ -353,8 +353,12 @@ impl KVStore {
         updater: Option<&Arc<dyn Updater>>,
         compressed: bool,
     ) -> Result<()> {
-        let context = match (&self.placement, sources) {
-            (Some(placement), [_, _, ..]) => placement.lock().context(target.key, sources),
+        // MXNet places the merge buffers at the first sum of several arrays, or at the first
+        // compressed push of any number (`ReduceCompressed` always merges).
+        let context = match &self.placement {
+            Some(placement) if compressed || sources.len() > 1 => {
+                placement.lock().context(target.key, sources)
+            }
             _ => None,
         };
         let merged = if compressed {
