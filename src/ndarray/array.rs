@@ -106,7 +106,7 @@ impl NDArray {
     }
 
     pub(super) fn dense(&self, what: &'static str) -> Result<&Arc<Chunk>> {
-        self.0.chunk.as_ref().ok_or(Error::NoneArray(what))
+        self.0.chunk.as_ref().ok_or_else(|| Error::NoneArray(what))
     }
 
     pub(super) fn byte_range(&self) -> std::ops::Range<usize> {

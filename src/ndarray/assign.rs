@@ -3,7 +3,9 @@
 
 use smallvec::SmallVec;
 
-use super::chunk::OrderedLocks;
+use std::sync::Arc;
+
+use super::chunk::{self, OrderedLocks};
 use super::kernels::{self, Elems, SumOrder};
 use super::{Context, NDArray};
 use crate::error::{Error, Result};
@@ -20,6 +22,21 @@ impl NDArray {
         let dst_chunk = self.dense("cannot write it")?;
         if srcs.is_empty() {
             return Err(Error::invalid("nothing to sum"));
+        }
+        // One source in other memory (a pull, or a push of one value): two locks, no
+        // bookkeeping.
+        if let [src] = srcs {
+            let src_chunk = src.dense("cannot read it")?;
+            if !Arc::ptr_eq(src_chunk, dst_chunk) {
+                chunk::with_pair(dst_chunk, src_chunk, |dst, from| {
+                    let from = Elems {
+                        bytes: &from[src.byte_range()],
+                        dtype: src.0.dtype,
+                    };
+                    kernels::sum_into(&mut dst[self.byte_range()], self.0.dtype, &[from], order)
+                });
+                return Ok(());
+            }
         }
         // A source in the destination's own memory is copied out first.
         let mut snapshots: SmallVec<[Option<Vec<u8>>; 4]> = SmallVec::with_capacity(srcs.len());

@@ -63,6 +63,27 @@ impl Chunk {
     }
 }
 
+/// Runs `f` on all of `dst`'s bytes, write-locked, and all of `src`'s, read-locked: the
+/// one-source case of [`OrderedLocks`] (the same lock order), without its bookkeeping.
+/// `src` must be another chunk.
+pub(crate) fn with_pair<R>(
+    dst: &Arc<Chunk>,
+    src: &Arc<Chunk>,
+    f: impl FnOnce(&mut [u8], &[u8]) -> R,
+) -> R {
+    let (mut write, read) = if dst.addr() < src.addr() {
+        let w = dst.lines.write();
+        (w, src.lines.read())
+    } else {
+        let r = src.lines.read();
+        (dst.lines.write(), r)
+    };
+    f(
+        bytemuck::cast_slice_mut(&mut write[..]),
+        bytemuck::cast_slice(&read[..]),
+    )
+}
+
 /// One chunk locked for writing and others for reading, for a copy or a sum between them.
 ///
 /// Lock order: chunks are locked in address order, each once, so two threads copying in
