@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's C, Perl and Python examples, run as they are written: each is cut out of
+# The README's C, Rust, Perl and Python examples, run as they are written: each is cut out of
 # README.md, run, and its output compared with what the README says it prints.
 # Needs the library, the built Perl shim (perl-shim/blib) and the Python venv that
 # `make test-perl` and `make test-python` leave behind.
@@ -31,6 +31,28 @@ if gcc -std=c99 -Wall -Werror -I"$ROOT/include" "$OUT/example.c" -L"$ROOT/target
     check C "2" "$("$OUT/example" 2>&1)"
 else
     check C "compiles" "$(cat "$OUT/cc.log")"
+fi
+
+# The Rust example is the body of main() in a crate that depends on this one.
+mkdir -p "$OUT/rust/src"
+cat >"$OUT/rust/Cargo.toml" <<TOML
+[package]
+name = "readme-example"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+mxkv = { path = "$ROOT" }
+
+[workspace]
+TOML
+cp "$ROOT/Cargo.lock" "$OUT/rust/Cargo.lock"
+{ echo 'fn main() -> Result<(), mxkv::Error> {'; block rust; echo 'Ok(())'; echo '}'; } >"$OUT/rust/src/main.rs"
+if (cd "$OUT/rust" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release --quiet 2>"$OUT/rust.log"); then
+    check Rust "[1.5, 2.5, 3.5]" "$("$ROOT/target/release/readme-example" 2>&1)"
+else
+    check Rust "compiles" "$(cat "$OUT/rust.log")"
 fi
 
 block perl >"$OUT/example.pl"
