@@ -100,37 +100,12 @@ class MultiFactorScheduler(LRScheduler):
         return self.base_lr
 
 
-class PolyScheduler(LRScheduler):
-    """``final_lr + (base_lr - final_lr) * (1 - t / max_steps) ** pwr`` over the updates after
-    the warm-up, then ``final_lr``."""
+class _DecayToFinal(LRScheduler):
+    """A decay from ``base_lr`` to ``final_lr`` over the ``max_update - warmup_steps`` updates
+    after the warm-up; ``shape(elapsed)`` goes from 1 (no update after the warm-up) to 0
+    (``max_steps`` updates after it)."""
 
-    def __init__(self, max_update, base_lr=0.01, pwr=2, final_lr=0, warmup_steps=0,
-                 warmup_begin_lr=0, warmup_mode="linear"):
-        super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
-        assert isinstance(max_update, int)
-        if max_update < 1:
-            raise ValueError("maximum number of updates must be strictly positive")
-        self.power = pwr
-        self.base_lr_orig = self.base_lr
-        self.max_update = max_update
-        self.final_lr = final_lr
-        self.max_steps = self.max_update - self.warmup_steps
-
-    def __call__(self, num_update):
-        if num_update < self.warmup_steps:
-            return self.get_warmup_lr(num_update)
-        if num_update <= self.max_update:
-            done = float(num_update - self.warmup_steps) / float(self.max_steps)
-            self.base_lr = self.final_lr + (self.base_lr_orig - self.final_lr) * pow(1 - done, self.power)
-        return self.base_lr
-
-
-class CosineScheduler(LRScheduler):
-    """``final_lr + (base_lr - final_lr) * (1 + cos(pi * t / max_steps)) / 2`` over the updates
-    after the warm-up, then ``final_lr``."""
-
-    def __init__(self, max_update, base_lr=0.01, final_lr=0, warmup_steps=0, warmup_begin_lr=0,
-                 warmup_mode="linear"):
+    def __init__(self, max_update, base_lr, final_lr, warmup_steps, warmup_begin_lr, warmup_mode):
         super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
         assert isinstance(max_update, int)
         if max_update < 1:
@@ -140,10 +115,38 @@ class CosineScheduler(LRScheduler):
         self.final_lr = final_lr
         self.max_steps = self.max_update - self.warmup_steps
 
+    def shape(self, elapsed):
+        raise NotImplementedError("must override this")
+
     def __call__(self, num_update):
         if num_update < self.warmup_steps:
             return self.get_warmup_lr(num_update)
         if num_update <= self.max_update:
-            self.base_lr = self.final_lr + (self.base_lr_orig - self.final_lr) * \
-                (1 + cos(pi * (num_update - self.warmup_steps) / self.max_steps)) / 2
+            elapsed = num_update - self.warmup_steps
+            self.base_lr = self.final_lr + (self.base_lr_orig - self.final_lr) * self.shape(elapsed)
         return self.base_lr
+
+
+class PolyScheduler(_DecayToFinal):
+    """``final_lr + (base_lr - final_lr) * (1 - t / max_steps) ** pwr`` over the updates after
+    the warm-up, then ``final_lr``."""
+
+    def __init__(self, max_update, base_lr=0.01, pwr=2, final_lr=0, warmup_steps=0,
+                 warmup_begin_lr=0, warmup_mode="linear"):
+        super().__init__(max_update, base_lr, final_lr, warmup_steps, warmup_begin_lr, warmup_mode)
+        self.power = pwr
+
+    def shape(self, elapsed):
+        return pow(1 - float(elapsed) / float(self.max_steps), self.power)
+
+
+class CosineScheduler(_DecayToFinal):
+    """``final_lr + (base_lr - final_lr) * (1 + cos(pi * t / max_steps)) / 2`` over the updates
+    after the warm-up, then ``final_lr``."""
+
+    def __init__(self, max_update, base_lr=0.01, final_lr=0, warmup_steps=0, warmup_begin_lr=0,
+                 warmup_mode="linear"):
+        super().__init__(max_update, base_lr, final_lr, warmup_steps, warmup_begin_lr, warmup_mode)
+
+    def shape(self, elapsed):
+        return (1 + cos(pi * elapsed / self.max_steps)) / 2
