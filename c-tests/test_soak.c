@@ -59,7 +59,7 @@ typedef struct {
 static KVStoreHandle shared_kv;
 static int shared_updater; /* the shared store's updater is set once, before the threads */
 static double deadline;
-static char key_names[MAX_KEYS][8];
+static char key_names[MAX_KEYS][16];
 
 static double now(void) {
     struct timespec ts;
