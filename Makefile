@@ -3,6 +3,7 @@
 #   make demo    build the library and run the data-parallel training demo
 #   make test    install what the tests need, then run every test
 #   make bench   run the benchmark (prints ratios against a plain C baseline)
+#   make demo-dist / bench-dist   the same across MPI ranks (needs Open MPI)
 
 CARGO     ?= cargo
 CC        ?= gcc
@@ -13,15 +14,24 @@ CFLAGS    += -std=c99 -Wall -Wextra -pedantic -I$(CURDIR)/include
 LDFLAGS   += -L$(LIBDIR) -Wl,-rpath,$(LIBDIR)
 LDLIBS    += -lmxkv -lm -lpthread
 
-.PHONY: all lib header demo bench test deps test-rust test-header test-c test-perl test-python test-readme test-pkg peer-tests soak clean
+.PHONY: all lib header demo bench test deps test-rust test-header test-c test-dist test-perl test-python test-readme test-pkg peer-tests soak demo-dist bench-dist clean
+
+# The cargo features of this machine's library, decided when a recipe runs (after `deps` may
+# have installed MPI): `dist`, the distributed engine, when MPI's development files are there.
+FEATURES  = $$(bash $(CURDIR)/mk/features.sh)
 
 all: lib
 
 # The library's SONAME is libmxkv.so.0; the link lets programs built against
 # target/release find it there.
 lib:
-	$(CARGO) build --release
+	$(CARGO) build --release --features "$(FEATURES)"
 	ln -sf libmxkv.so $(LIBDIR)/libmxkv.so.0
+	@if [ -n "$(FEATURES)" ]; then \
+	  echo "mxkv: built with the distributed engine (MPI): dist_sync and dist_async stores work under mpirun"; \
+	else \
+	  echo "mxkv: built without the distributed engine: no MPI development files (apt-get install openmpi-bin libopenmpi-dev libclang-dev pkg-config, then make lib)"; \
+	fi
 
 # The committed header is generated from the Rust source (cbindgen 0.29.4, pinned in .ci/deps.sh).
 header:
@@ -46,18 +56,22 @@ bench: $(BUILD)/benches/bench $(BUILD)/benches/compression
 deps:
 	bash .ci/deps.sh
 
-test: deps test-rust test-header test-c test-perl test-python test-readme test-pkg
+test: deps test-rust test-header test-c test-dist test-perl test-python test-readme test-pkg
 
 # Unit tests and doc examples (with the optional ndarray views), then the Rust demo.
 test-rust:
-	$(CARGO) test --release --features ndarray
-	$(CARGO) run --release --features ndarray --example train
+	$(CARGO) test --release --features "ndarray $(FEATURES)"
+	$(CARGO) run --release --features "ndarray $(FEATURES)" --example train
 
 test-header:
 	bash .ci/check-header.sh
 
 test-c: lib
 	bash c-tests/run.sh
+
+# The distributed stores under mpirun: C programs in every role (c-tests/dist/).
+test-dist: lib
+	bash c-tests/dist/run.sh
 
 test-perl: lib
 	bash perl-shim/run-tests.sh

@@ -9,7 +9,9 @@ if ! command -v cbindgen >/dev/null || [ "$(cbindgen --version | awk '{print $2}
   cargo install --locked --quiet cbindgen --version "$CBINDGEN_VERSION"
 fi
 
-packages=(valgrind pkg-config python3-venv pdl libmouse-perl libfunction-parameters-perl libffi-platypus-perl)
+# Open MPI and libclang: the distributed engine (the mpi crate's build) and its tests.
+packages=(valgrind pkg-config python3-venv pdl libmouse-perl libfunction-parameters-perl libffi-platypus-perl
+          openmpi-bin libopenmpi-dev libclang-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -43,8 +43,8 @@ elif [ -n "$(find "$ROOT/src" "$ROOT/Cargo.toml" -newer "$LIBDIR/libmxkv.so" -pr
     need_build=1
 fi
 if [ "$need_build" = 1 ]; then
-    echo "building the library (cargo build --release)"
-    (cd "$ROOT" && cargo build --release --quiet) || {
+    echo "building the library (cargo build --release --features \"$(bash "$ROOT/mk/features.sh")\")"
+    (cd "$ROOT" && cargo build --release --quiet --features "$(bash "$ROOT/mk/features.sh")") || {
         echo "run.sh: cargo build --release failed" >&2
         echo "0 passed, 1 failed"
         exit 1

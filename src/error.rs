@@ -66,8 +66,12 @@ pub enum Error {
     #[error("cannot push key {0} from inside an updater now: its updater is running on another thread and waits for a key this thread holds, so waiting would deadlock")]
     WouldDeadlock(String),
 
-    #[error("{0} needs the distributed engine, which this build of mxkv does not include")]
+    #[error("{0} needs the distributed engine, which this build of mxkv does not include: build the library with `make lib` on a machine with Open MPI's development files (apt-get install openmpi-bin libopenmpi-dev libclang-dev pkg-config), or with `cargo build --release --features dist`")]
     NoDist(String),
+
+    /// A failure of the distributed engine: a peer lost or silent, a launch problem.
+    #[error("{0}")]
+    Dist(String),
 
     #[error("{0}")]
     GradientCompression(String),

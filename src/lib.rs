@@ -24,6 +24,8 @@
 //! # Ok::<(), mxkv::Error>(())
 //! ```
 
+#[cfg(feature = "dist")]
+pub mod dist;
 pub mod error;
 #[doc(hidden)]
 pub mod ffi;

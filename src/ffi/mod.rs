@@ -16,6 +16,8 @@ pub mod error;
 pub mod handles;
 pub mod keys;
 pub mod kvstore;
+#[cfg(feature = "dist")]
+pub mod mpi;
 pub mod ndarray;
 pub mod optimizer;
 

@@ -1,0 +1,232 @@
+//! The distributed stores on MPI (spec §6): `dist_sync`, `dist_async` and their `_device`
+//! spellings, launched with `mpirun`. The first `DMLC_NUM_SERVER` ranks (default 1) are
+//! servers and the rest workers; with no servers, `dist_sync` is an allreduce among the
+//! workers.
+//!
+//! - [`layout`]: roles from ranks, and where each key lives on the servers;
+//! - [`wire`]: the messages and their bytes;
+//! - [`net`]: MPI joined once per process, and waits with deadlines that yield the core;
+//! - [`worker`] and [`server`]: the two ends of a store with servers;
+//! - [`allreduce`]: the serverless store.
+
+pub mod allreduce;
+mod engine;
+pub mod layout;
+pub mod net;
+pub mod server;
+pub mod wire;
+pub mod worker;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::error::{Error, Result};
+use crate::kvstore::Role;
+use worker::{Item, Worker};
+
+/// How many dist stores this process has made. The first (MXNet's customer 0) stops the
+/// servers when rank 0 frees it (reference §4.9).
+static STORES_MADE: AtomicU32 = AtomicU32::new(0);
+
+/// MXNet's command telling servers to sum one push of every worker per round.
+const COMMAND_SYNC_MODE: i32 = server::COMMAND_SYNC_MODE;
+
+pub use engine::DistEngine;
+
+/// The role of this process from its rank, when an MPI launcher started it in a job with
+/// a valid layout.
+pub fn launched_role() -> Option<Role> {
+    match layout::Layout::from_env() {
+        Ok(Some(l)) if l.is_server() => Some(Role::Server),
+        Ok(Some(_)) => Some(Role::Worker),
+        _ => None,
+    }
+}
+
+/// What this process is in a dist store.
+enum Side {
+    /// A worker of a job with servers.
+    Worker(Worker),
+    /// A worker of a serverless job.
+    Allreduce,
+    /// A server: the store only runs the server loop.
+    Server,
+}
+
+/// A distributed store's link to its job.
+pub struct Dist {
+    name: String,
+    net: &'static net::Net,
+    side: Side,
+    stops_servers: bool,
+}
+
+impl Dist {
+    pub fn new(type_name: &str) -> Result<Dist> {
+        let net = net::net(type_name)?;
+        let l = net.layout;
+        let id = STORES_MADE.fetch_add(1, Ordering::Relaxed);
+        let side = if l.is_server() {
+            Side::Server
+        } else if l.servers == 0 {
+            if type_name.contains("async") {
+                return Err(Error::Dist(format!(
+                    "{type_name} needs servers: start the job with DMLC_NUM_SERVER >= 1 \
+                     (DMLC_NUM_SERVER=0 gives a serverless dist_sync only)"
+                )));
+            }
+            Side::Allreduce
+        } else {
+            Side::Worker(Worker::new(net, type_name, id))
+        };
+        let dist = Dist {
+            name: type_name.to_string(),
+            net,
+            side,
+            stops_servers: id == 0,
+        };
+        if let Side::Worker(w) = &dist.side {
+            if w.rank() == 0 && !type_name.contains("_async") {
+                w.command(COMMAND_SYNC_MODE, "")?;
+            }
+        }
+        Ok(dist)
+    }
+
+    pub fn role(&self) -> Role {
+        match self.side {
+            Side::Server => Role::Server,
+            _ => Role::Worker,
+        }
+    }
+
+    /// Whether pushed values are applied in this process (serverless), not by servers.
+    pub fn updates_locally(&self) -> bool {
+        matches!(self.side, Side::Allreduce)
+    }
+
+    fn worker_only(&self, what: &str) -> Result<()> {
+        match self.side {
+            Side::Server => Err(Error::Dist(format!(
+                "{}: {what} is for workers; this process (rank {}) is a server: it calls \
+                 MXKVStoreRunServer",
+                self.name, self.net.layout.rank
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn rank(&self) -> i32 {
+        self.net.layout.worker_rank().unwrap_or(0)
+    }
+
+    pub fn group_size(&self) -> i32 {
+        self.net.layout.workers
+    }
+
+    pub fn init(&self, items: &[Item<'_>]) -> Result<()> {
+        self.worker_only("init")?;
+        match &self.side {
+            Side::Worker(w) => w.init(items),
+            // Rank 0's values win: the others take them by a sum where only rank 0 adds.
+            _ => {
+                for item in items {
+                    if self.rank() != 0 {
+                        item.array.write(|b| b.fill(0))?;
+                    }
+                    allreduce::sum_over_workers(self.net, &self.name, item.key, item.array)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends the merged values; serverless, replaces each by the sum over the workers.
+    pub fn push(&self, items: &[Item<'_>]) -> Result<()> {
+        self.worker_only("push")?;
+        match &self.side {
+            Side::Worker(w) => w.push(items),
+            _ => {
+                for item in items {
+                    allreduce::sum_over_workers(self.net, &self.name, item.key, item.array)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Fetches the keys' values from the servers (serverless: they are here already).
+    pub fn pull(&self, items: &[Item<'_>]) -> Result<()> {
+        self.worker_only("pull")?;
+        match &self.side {
+            Side::Worker(w) => w.pull(items),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn barrier(&self) -> Result<()> {
+        self.worker_only("barrier")?;
+        match &self.side {
+            Side::Worker(w) => w.barrier(),
+            _ => self.allreduce_barrier(),
+        }
+    }
+
+    fn allreduce_barrier(&self) -> Result<()> {
+        let comm = self
+            .net
+            .workers
+            .as_ref()
+            .expect("a worker has the workers' group");
+        let mut req = comm.barrier()?;
+        if self
+            .net
+            .complete(&mut req, std::time::Instant::now() + net::timeout())?
+        {
+            return Ok(());
+        }
+        Err(Error::Dist(format!(
+            "{}: the workers' barrier did not complete within {:?} (MXKV_DIST_TIMEOUT)",
+            self.name,
+            net::timeout()
+        )))
+    }
+
+    /// Dead nodes are not watched through heartbeats: a lost peer shows as an error with a
+    /// deadline instead (spec §6), so there are none to count.
+    pub fn num_dead_nodes(&self) -> i32 {
+        0
+    }
+
+    pub fn send_command_to_servers(&self, head: i32, body: &str) -> Result<()> {
+        self.worker_only("SendCommmandToServers")?;
+        match &self.side {
+            Side::Worker(w) => w.command(head, body),
+            _ => Ok(()),
+        }
+    }
+
+    /// Serves until the workers stop the servers. On a worker this is an error, as in
+    /// MXNet (`RunServer` is for servers).
+    pub fn run_server(
+        &self,
+        controller: &mut dyn FnMut(i32, &str),
+        updater: &server::CurrentUpdater<'_>,
+    ) -> Result<()> {
+        match self.side {
+            Side::Server => server::serve(self.net, controller, updater),
+            _ => Err(Error::Dist(format!(
+                "{}: MXKVStoreRunServer is for server ranks; this process is worker rank {}",
+                self.name,
+                self.rank()
+            ))),
+        }
+    }
+
+    pub fn close(&self, barrier_before_exit: bool) -> Result<()> {
+        match &self.side {
+            Side::Worker(w) => w.close(barrier_before_exit, self.stops_servers),
+            Side::Allreduce if barrier_before_exit => self.allreduce_barrier(),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The server loop (reference §4.4, spec §4.8): keeps the values of its keys, sums one
+//! push from every worker per round (sync) or applies each push as it comes (async), and
+//! answers pulls — a worker's pull after its own push of a key waits for that round.
+//!
+//! Pushed values stay in the messages that brought them until their round is summed,
+//! straight from there, into the stored value (or the updater's `recv`).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::net::{timeout, Net, REQUEST_TAG};
+use super::wire::{Entry, Op, Request, Slot, Writer};
+use crate::error::{Error, Result};
+use crate::ffi::mpi::Bytes;
+use crate::kvstore::{UpdateKey, Updater};
+use crate::ndarray::kernels::{sum_into, Elems};
+use crate::ndarray::{Context, DType, NDArray, Shape, SumOrder};
+
+/// MXNet's controller commands (reference §4.5).
+pub const COMMAND_CONTROLLER: i32 = 0;
+pub const COMMAND_STOP: i32 = 2;
+pub const COMMAND_SYNC_MODE: i32 = 3;
+
+/// The store's updater as it is now (the controller may install one while serving).
+pub type CurrentUpdater<'a> = dyn Fn() -> Option<Arc<dyn Updater>> + 'a;
+
+/// Bytes of a received message, shared by the pushes it carried.
+type Message = Rc<Bytes>;
+
+/// One key piece kept by this server.
+struct Value {
+    stored: NDArray,
+    /// The pushes of the round in progress: where their bytes are, and who sent them.
+    round: Vec<(Message, Range<usize>)>,
+    from: Vec<i32>,
+}
+
+/// A pull waiting for a round its worker pushed to.
+struct Parked {
+    since: Instant,
+    worker: i32,
+    reply_tag: i32,
+    slots: Vec<Slot>,
+}
+
+struct Server<'a> {
+    net: &'a Net,
+    updater: &'a CurrentUpdater<'a>,
+    sync: bool,
+    values: HashMap<Slot, Value>,
+    parked: Vec<Parked>,
+}
+
+/// Where servers keep values.
+const STORE: Context = Context {
+    dev_type: Context::CPU,
+    dev_id: 0,
+};
+
+/// Serves until a worker sends the stop command.
+pub fn serve(
+    net: &Net,
+    controller: &mut dyn FnMut(i32, &str),
+    updater: &CurrentUpdater<'_>,
+) -> Result<()> {
+    let mut server = Server {
+        net,
+        updater,
+        sync: false,
+        values: HashMap::new(),
+        parked: Vec::new(),
+    };
+    loop {
+        // An idle server waits as long as it takes; a pull waiting for a round that does
+        // not complete is answered with the workers missing from it, a little before the
+        // puller's own deadline, so that its error names them.
+        let patience = timeout() * 3 / 4;
+        let wake = match server.parked.first() {
+            Some(p) => p.since + patience,
+            None => Instant::now() + Duration::from_secs(3600),
+        };
+        let received = net.receive(None, Some(REQUEST_TAG), wake)?;
+        server.expire(patience)?;
+        let Some((from, _, bytes)) = received else {
+            continue;
+        };
+        if server.handle(from, Rc::new(bytes), controller)? {
+            net.flush(Instant::now() + timeout())?;
+            return Ok(());
+        }
+    }
+}
+
+impl Server<'_> {
+    /// Handles one request; true when it was the stop command.
+    fn handle(
+        &mut self,
+        from: i32,
+        message: Message,
+        controller: &mut dyn FnMut(i32, &str),
+    ) -> Result<bool> {
+        let req = Request::decode(&message)?;
+        match req.op {
+            Op::Init => {
+                let reply = match self.init(&req.entries) {
+                    Ok(()) => Writer::reply_ok().finish(),
+                    Err(e) => Writer::reply_failed(&e.to_string()),
+                };
+                self.net.post(from, req.reply_tag, reply)?;
+            }
+            Op::Push => {
+                for e in &req.entries {
+                    let at = offset(&message, e.data);
+                    self.push(from, e, (message.clone(), at..at + e.data.len()))?;
+                }
+                self.answer_parked()?;
+            }
+            Op::Pull => {
+                let parked = Parked {
+                    since: Instant::now(),
+                    worker: from,
+                    reply_tag: req.reply_tag,
+                    slots: req.entries.iter().map(|e| e.slot).collect(),
+                };
+                if self.waits(&parked) {
+                    self.parked.push(parked);
+                } else {
+                    self.answer_pull(&parked)?;
+                }
+            }
+            Op::Command => {
+                match req.head {
+                    COMMAND_CONTROLLER => controller(req.head, req.body),
+                    COMMAND_SYNC_MODE => self.sync = true,
+                    _ => {}
+                }
+                self.net
+                    .post(from, req.reply_tag, Writer::reply_ok().finish())?;
+                return Ok(req.head == COMMAND_STOP);
+            }
+        }
+        Ok(false)
+    }
+
+    fn init(&mut self, entries: &[Entry<'_>]) -> Result<()> {
+        let mut values = Vec::with_capacity(entries.len());
+        for e in entries {
+            let value = Value {
+                stored: array_of(e)?,
+                round: Vec::new(),
+                from: Vec::new(),
+            };
+            values.push((e.slot, value));
+        }
+        self.values.extend(values);
+        Ok(())
+    }
+
+    fn push(&mut self, from: i32, e: &Entry<'_>, bytes: (Message, Range<usize>)) -> Result<()> {
+        let Some(value) = self.values.get_mut(&e.slot) else {
+            // MXNet's rule: the first push of a key initialises it.
+            return self.init(std::slice::from_ref(e));
+        };
+        if value.stored.nbytes() != e.data.len() {
+            return Err(Error::Dist(format!(
+                "a push of key {} from rank {from} has {} bytes, the server keeps {}",
+                e.slot.key,
+                e.data.len(),
+                value.stored.nbytes()
+            )));
+        }
+        value.round.push(bytes);
+        value.from.push(from);
+        if self.sync && value.round.len() < self.net.layout.workers as usize {
+            return Ok(());
+        }
+        let round = std::mem::take(&mut value.round);
+        value.from.clear();
+        let dtype = DType::from_code(e.dtype)?;
+        let sources: Vec<Elems<'_>> = round
+            .iter()
+            .map(|(m, r)| Elems {
+                bytes: &m[r.clone()],
+                dtype,
+            })
+            .collect();
+        update(e.slot.key, &value.stored, &sources, (self.updater)())
+    }
+
+    /// Whether a pull must wait: its worker pushed one of its keys in the round in progress.
+    fn waits(&self, p: &Parked) -> bool {
+        p.slots.iter().any(|s| {
+            self.values
+                .get(s)
+                .is_some_and(|v| v.from.contains(&p.worker))
+        })
+    }
+
+    fn answer_parked(&mut self) -> Result<()> {
+        if self.parked.is_empty() {
+            return Ok(());
+        }
+        for p in std::mem::take(&mut self.parked) {
+            if self.waits(&p) {
+                self.parked.push(p);
+            } else {
+                self.answer_pull(&p)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers the pulls that waited `patience` for a round with an error naming the
+    /// workers whose pushes are missing.
+    fn expire(&mut self, patience: Duration) -> Result<()> {
+        let now = Instant::now();
+        let (late, waiting): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|p| now >= p.since + patience);
+        self.parked = waiting;
+        let layout = self.net.layout;
+        for p in late {
+            let mut missing: Vec<i32> = Vec::new();
+            let mut key = 0;
+            for s in &p.slots {
+                if let Some(v) = self.values.get(s).filter(|v| v.from.contains(&p.worker)) {
+                    key = s.key;
+                    missing.extend(
+                        (0..layout.workers)
+                            .filter(|&w| !v.from.contains(&layout.worker_world_rank(w))),
+                    );
+                }
+            }
+            missing.sort_unstable();
+            missing.dedup();
+            let list = |f: &dyn Fn(i32) -> i32| {
+                let names: Vec<String> = missing.iter().map(|&w| f(w).to_string()).collect();
+                names.join(", ")
+            };
+            let msg = format!(
+                "a pull of key {key} waited {patience:?} for its push round to complete: no push \
+                 from worker rank {} (world rank {}), which has failed or stopped answering",
+                list(&|w| w),
+                list(&|w| layout.worker_world_rank(w)),
+            );
+            self.net
+                .post(p.worker, p.reply_tag, Writer::reply_failed(&msg))?;
+        }
+        Ok(())
+    }
+
+    fn answer_pull(&self, p: &Parked) -> Result<()> {
+        let mut w = Writer::reply_ok();
+        for slot in &p.slots {
+            let Some(value) = self.values.get(slot) else {
+                let msg = format!(
+                    "key {} has not been inited on server rank {}",
+                    slot.key, self.net.layout.rank
+                );
+                return self
+                    .net
+                    .post(p.worker, p.reply_tag, Writer::reply_failed(&msg));
+            };
+            let stored = &value.stored;
+            if stored.nbytes() > 1 << 16 {
+                w.reserve(stored.nbytes() + Writer::ENTRY_OVERHEAD);
+            }
+            stored.read(|b| w.entry(*slot, stored.dtype().code(), &[], b))?;
+        }
+        self.net.post(p.worker, p.reply_tag, w.finish())
+    }
+}
+
+/// Where `part` starts in `whole`, of which it is a slice.
+fn offset(whole: &[u8], part: &[u8]) -> usize {
+    part.as_ptr() as usize - whole.as_ptr() as usize
+}
+
+fn array_of(e: &Entry<'_>) -> Result<NDArray> {
+    let dtype = DType::from_code(e.dtype)?;
+    let shape = if e.shape.is_empty() {
+        Shape(vec![(e.data.len() / dtype.size()) as i64])
+    } else {
+        Shape(e.shape.clone())
+    };
+    let a = NDArray::new(shape, dtype, STORE)?;
+    if a.nbytes() != e.data.len() {
+        return Err(Error::Dist(format!(
+            "init of key {} gives {} bytes for shape {}",
+            e.slot.key,
+            e.data.len(),
+            a.shape()
+        )));
+    }
+    a.write(|b| b.copy_from_slice(e.data))?;
+    Ok(a)
+}
+
+/// Hands the sum of `sources` to the updater, or, with none, makes it the stored value
+/// (spec §4.8). MXNet's server adds the pushes in the order they came.
+fn update(
+    key: i32,
+    stored: &NDArray,
+    sources: &[Elems<'_>],
+    updater: Option<Arc<dyn Updater>>,
+) -> Result<()> {
+    let dtype = stored.dtype();
+    let Some(updater) = updater else {
+        return stored.write(|b| sum_into(b, dtype, sources, SumOrder::Sequential));
+    };
+    let recv = stored.like()?;
+    recv.write(|b| sum_into(b, dtype, sources, SumOrder::Sequential))?;
+    updater.update(UpdateKey::Int(key), recv, stored.clone());
+    Ok(())
+}

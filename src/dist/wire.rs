@@ -1,0 +1,350 @@
+//! The messages between workers and servers, and their bytes.
+//!
+//! A request carries any number of key entries: the values of one call for one server
+//! travel fused in one message, so 1000 small keys cost one message, not 1000. Values are
+//! written straight from the arrays into the message and read in place from it (no copy
+//! in between). Integers are little-endian; values are the raw elements of their dtype.
+
+use crate::error::{Error, Result};
+
+/// The alignment of values in a message.
+const VALUE_ALIGN: usize = 8;
+
+/// What a worker asks of a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Set the entries' values (rank 0's init); answered.
+    Init = 1,
+    /// Add the entries to this round (sync) or apply them (async); not answered.
+    Push = 2,
+    /// Send back the entries' values, after this worker's earlier pushes of them.
+    Pull = 3,
+    /// A controller command `(head, body)` (reference §4.5); answered.
+    Command = 4,
+}
+
+impl Op {
+    fn from_code(code: u8) -> Result<Op> {
+        Ok(match code {
+            1 => Op::Init,
+            2 => Op::Push,
+            3 => Op::Pull,
+            4 => Op::Command,
+            _ => return Err(malformed(&format!("unknown operation {code}"))),
+        })
+    }
+}
+
+/// Which value an entry is: a piece of a key of one of the worker's stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Slot {
+    /// The store's number: a worker's stores count up from 0 in creation order, the same
+    /// on every worker, so that two stores' keys never meet on a server.
+    pub store: u32,
+    pub key: i32,
+    /// The piece of a key split over the servers (0 for a key kept whole).
+    pub part: u32,
+}
+
+/// One entry of a message, its value borrowed from the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry<'a> {
+    pub slot: Slot,
+    pub dtype: i32,
+    /// The value's shape, sent with an init of a whole key (empty otherwise).
+    pub shape: Vec<i64>,
+    pub data: &'a [u8],
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request<'a> {
+    pub op: Op,
+    /// The tag the answer is sent with.
+    pub reply_tag: i32,
+    /// The command's head and body (Command only).
+    pub head: i32,
+    pub body: &'a str,
+    pub entries: Vec<Entry<'a>>,
+}
+
+/// A server's answer: the pulled entries, or what went wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply<'a> {
+    Ok(Vec<Entry<'a>>),
+    Failed(String),
+}
+
+/// Writes one message: a header, then entries one by one.
+pub struct Writer {
+    buf: Vec<u8>,
+    /// The tag a request's answer comes with.
+    pub reply_tag: i32,
+    /// Where the entry count goes, once known.
+    count_at: usize,
+    count: u64,
+}
+
+impl Writer {
+    /// A request; its entries follow.
+    pub fn request(op: Op, reply_tag: i32, head: i32, body: &str) -> Writer {
+        let mut w = Writer {
+            buf: Vec::new(),
+            reply_tag,
+            count_at: 0,
+            count: 0,
+        };
+        w.u8(op as u8);
+        w.i32(reply_tag);
+        w.i32(head);
+        w.bytes(body.as_bytes());
+        w.count_at = w.buf.len();
+        w.u64(0);
+        w
+    }
+
+    /// A successful answer; the pulled entries follow.
+    pub fn reply_ok() -> Writer {
+        let mut w = Writer {
+            buf: Vec::new(),
+            reply_tag: 0,
+            count_at: 1,
+            count: 0,
+        };
+        w.u8(0);
+        w.u64(0);
+        w
+    }
+
+    /// A failed answer.
+    pub fn reply_failed(msg: &str) -> Vec<u8> {
+        let mut w = Writer {
+            buf: Vec::new(),
+            reply_tag: 0,
+            count_at: 0,
+            count: 0,
+        };
+        w.u8(1);
+        w.bytes(msg.as_bytes());
+        w.buf
+    }
+
+    /// Room for `bytes` more bytes of entries (one allocation for a whole message).
+    pub fn reserve(&mut self, bytes: usize) {
+        self.buf.reserve(bytes);
+    }
+
+    /// Appends an entry.
+    pub fn entry(&mut self, slot: Slot, dtype: i32, shape: &[i64], data: &[u8]) {
+        self.i32(slot.store as i32);
+        self.i32(slot.key);
+        self.i32(slot.part as i32);
+        self.i32(dtype);
+        self.u64(shape.len() as u64);
+        for &d in shape {
+            self.u64(d as u64);
+        }
+        self.u64(data.len() as u64);
+        // Values start at multiples of 8 bytes (received messages are 8-byte aligned), so
+        // that they can be read in place as their elements.
+        self.buf
+            .resize(self.buf.len().next_multiple_of(VALUE_ALIGN), 0);
+        self.buf.extend_from_slice(data);
+        self.count += 1;
+    }
+
+    /// Bytes an entry adds besides its value (at most).
+    pub const ENTRY_OVERHEAD: usize = 40;
+
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.count_at > 0 {
+            let at = self.count_at;
+            self.buf[at..at + 8].copy_from_slice(&self.count.to_le_bytes());
+        }
+        self.buf
+    }
+
+    fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
+    fn i32(&mut self, v: i32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.buf.extend_from_slice(b);
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+fn malformed(what: &str) -> Error {
+    Error::Dist(format!(
+        "malformed message between workers and servers: {what}"
+    ))
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf, pos: 0 }
+    }
+    fn left(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.left() < n {
+            return Err(malformed("truncated"));
+        }
+        let taken = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(taken)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn i32(&mut self) -> Result<i32> {
+        Ok(i32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+    /// A count or length, which cannot exceed the bytes left.
+    fn len(&mut self) -> Result<usize> {
+        let n = self.u64()?;
+        usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= self.left())
+            .ok_or_else(|| malformed("a length past the end"))
+    }
+    fn bytes(&mut self) -> Result<&'a [u8]> {
+        let n = self.len()?;
+        self.take(n)
+    }
+    fn entries(&mut self) -> Result<Vec<Entry<'a>>> {
+        let n = self.len()?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let slot = Slot {
+                store: self.i32()? as u32,
+                key: self.i32()?,
+                part: self.i32()? as u32,
+            };
+            let dtype = self.i32()?;
+            let ndim = self.len()?;
+            let shape = (0..ndim)
+                .map(|_| self.u64().map(|d| d as i64))
+                .collect::<Result<_>>()?;
+            let len = self.u64()? as usize;
+            let pad = self.pos.next_multiple_of(VALUE_ALIGN) - self.pos;
+            self.take(pad)?;
+            let data = self.take(len)?;
+            out.push(Entry {
+                slot,
+                dtype,
+                shape,
+                data,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl<'a> Request<'a> {
+    pub fn decode(bytes: &'a [u8]) -> Result<Request<'a>> {
+        let mut r = Reader::new(bytes);
+        let op = Op::from_code(r.u8()?)?;
+        let reply_tag = r.i32()?;
+        let head = r.i32()?;
+        let body = std::str::from_utf8(r.bytes()?).map_err(|_| malformed("a body not UTF-8"))?;
+        let entries = r.entries()?;
+        Ok(Request {
+            op,
+            reply_tag,
+            head,
+            body,
+            entries,
+        })
+    }
+}
+
+impl<'a> Reply<'a> {
+    pub fn decode(bytes: &'a [u8]) -> Result<Reply<'a>> {
+        let mut r = Reader::new(bytes);
+        match r.u8()? {
+            0 => Ok(Reply::Ok(r.entries()?)),
+            1 => Ok(Reply::Failed(
+                String::from_utf8_lossy(r.bytes()?).into_owned(),
+            )),
+            c => Err(malformed(&format!("unknown reply status {c}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(key: i32, part: u32) -> Slot {
+        Slot {
+            store: 1,
+            key,
+            part,
+        }
+    }
+
+    #[test]
+    fn a_request_reads_back_as_written() {
+        let mut w = Writer::request(Op::Init, 77, 0, "");
+        w.entry(slot(3, 0), 0, &[2, 2], &[1; 16]);
+        w.entry(slot(-4, 1), 6, &[], &[2; 8]);
+        let bytes = w.finish();
+        let req = Request::decode(&bytes).unwrap();
+        assert_eq!((req.op, req.reply_tag, req.body), (Op::Init, 77, ""));
+        assert_eq!(req.entries.len(), 2);
+        assert_eq!(req.entries[0].slot, slot(3, 0));
+        assert_eq!(req.entries[0].shape, vec![2, 2]);
+        assert_eq!(req.entries[0].data, &[1u8; 16][..]);
+        assert_eq!(
+            (req.entries[1].slot, req.entries[1].dtype),
+            (slot(-4, 1), 6)
+        );
+        assert_eq!(req.entries[1].data, &[2u8; 8][..]);
+        let cmd = Writer::request(Op::Command, 5, 0, "opt").finish();
+        let cmd = Request::decode(&cmd).unwrap();
+        assert_eq!(
+            (cmd.op, cmd.head, cmd.body, cmd.entries.len()),
+            (Op::Command, 0, "opt", 0)
+        );
+    }
+
+    #[test]
+    fn replies_read_back_and_garbage_is_an_error() {
+        let mut w = Writer::reply_ok();
+        w.entry(slot(1, 0), 0, &[], &[9; 4]);
+        let ok = w.finish();
+        match Reply::decode(&ok).unwrap() {
+            Reply::Ok(e) => assert_eq!(e[0].data, &[9u8; 4][..]),
+            other => panic!("{other:?}"),
+        }
+        let bad = Writer::reply_failed("key 5 has not been inited");
+        assert_eq!(
+            Reply::decode(&bad).unwrap(),
+            Reply::Failed("key 5 has not been inited".into())
+        );
+        let cut = &ok[..ok.len() - 1];
+        assert!(Reply::decode(cut)
+            .unwrap_err()
+            .to_string()
+            .contains("truncated"));
+        assert!(Request::decode(&[9, 0, 0]).is_err());
+    }
+}

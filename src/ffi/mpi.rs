@@ -1,0 +1,434 @@
+//! The MPI calls of the distributed engine, behind a safe interface.
+//!
+//! Everything here is nonblocking: a send, a receive, a barrier or an allreduce is a
+//! [`Request`] that owns its buffers and is completed by polling [`Request::test`], so the
+//! engine can put a deadline on every wait and yield the core while it waits (three ranks
+//! share two cores on a small machine; MPI's own blocking waits spin). Calls are
+//! serialised by one lock, which is what `MPI_THREAD_SERIALIZED` asks of the caller:
+//! store calls may come from any thread.
+
+use std::ffi::c_int;
+use std::ptr;
+
+use mpi::ffi as sys;
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+
+/// Serialises every MPI call of the process made by mxkv.
+static CALLS: Mutex<()> = Mutex::new(());
+
+fn lock() -> MutexGuard<'static, ()> {
+    CALLS.lock()
+}
+
+fn check(code: c_int, what: &str) -> Result<()> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Error::Dist(format!(
+            "{what} failed with MPI error code {code}"
+        )))
+    }
+}
+
+/// The element types an allreduce sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prim {
+    F32,
+    F64,
+    I32,
+    I64,
+    I8,
+    U8,
+}
+
+fn datatype(p: Prim) -> sys::MPI_Datatype {
+    // SAFETY: the RSMPI_* constants are initialised by the MPI library before main.
+    unsafe {
+        match p {
+            Prim::F32 => sys::RSMPI_FLOAT,
+            Prim::F64 => sys::RSMPI_DOUBLE,
+            Prim::I32 => sys::RSMPI_INT32_T,
+            Prim::I64 => sys::RSMPI_INT64_T,
+            Prim::I8 => sys::RSMPI_INT8_T,
+            Prim::U8 => sys::RSMPI_UINT8_T,
+        }
+    }
+}
+
+/// Starts MPI if the program has not (asking for `MPI_THREAD_SERIALIZED`), and arranges
+/// `MPI_Finalize` at exit when mxkv started it. Returns false when MPI was already
+/// finalized and cannot be used again.
+pub fn init() -> Result<bool> {
+    let _g = lock();
+    let (mut inited, mut finalized) = (0, 0);
+    // SAFETY: both calls only write the flag; they are allowed before MPI_Init.
+    unsafe {
+        check(sys::MPI_Finalized(&mut finalized), "MPI_Finalized")?;
+        if finalized != 0 {
+            return Ok(false);
+        }
+        check(sys::MPI_Initialized(&mut inited), "MPI_Initialized")?;
+        if inited == 0 {
+            let mut provided = 0;
+            check(
+                sys::MPI_Init_thread(
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    sys::RSMPI_THREAD_SERIALIZED,
+                    &mut provided,
+                ),
+                "MPI_Init_thread",
+            )?;
+            atexit(finalize_at_exit);
+        }
+    }
+    Ok(true)
+}
+
+extern "C" {
+    fn atexit(f: extern "C" fn()) -> c_int;
+}
+
+extern "C" fn finalize_at_exit() {
+    let _g = lock();
+    let mut finalized = 0;
+    // SAFETY: MPI was initialised by `init`; finalising twice is avoided by the check.
+    unsafe {
+        if sys::MPI_Finalized(&mut finalized) == 0 && finalized == 0 {
+            sys::MPI_Finalize();
+        }
+    }
+}
+
+/// A communicator of mxkv's own (errors are returned, never fatal).
+pub struct Comm {
+    raw: sys::MPI_Comm,
+    rank: i32,
+    size: i32,
+}
+
+// SAFETY: a communicator handle may be used from any thread; calls are serialised by CALLS.
+unsafe impl Send for Comm {}
+unsafe impl Sync for Comm {}
+
+impl Comm {
+    /// Starts duplicating `MPI_COMM_WORLD`: the request completes once every rank has
+    /// started the same duplication; [`Comm::from_dup`] then gives the communicator.
+    pub fn start_world_dup() -> Result<DupRequest> {
+        let _g = lock();
+        // Leaked on purpose: MPI writes the handle whenever the duplication completes, which
+        // a failed wait never sees (one handle per process).
+        let dup: &'static mut sys::MPI_Comm = Box::leak(Box::new(unsafe { sys::RSMPI_COMM_NULL }));
+        let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
+        // SAFETY: the new handle is written into the leaked cell, which never goes away.
+        check(
+            unsafe { sys::MPI_Comm_idup(sys::RSMPI_COMM_WORLD, &mut *dup, &mut req) },
+            "MPI_Comm_idup",
+        )?;
+        Ok(DupRequest {
+            request: Request::collective(req, Vec::new(), Bytes::zeroed(0)),
+            dup,
+        })
+    }
+
+    fn wrap(raw: sys::MPI_Comm) -> Result<Comm> {
+        let (mut rank, mut size) = (0, 0);
+        // SAFETY: raw is a valid communicator.
+        unsafe {
+            check(
+                sys::MPI_Comm_set_errhandler(raw, sys::RSMPI_ERRORS_RETURN),
+                "MPI_Comm_set_errhandler",
+            )?;
+            check(sys::MPI_Comm_rank(raw, &mut rank), "MPI_Comm_rank")?;
+            check(sys::MPI_Comm_size(raw, &mut size), "MPI_Comm_size")?;
+        }
+        Ok(Comm { raw, rank, size })
+    }
+
+    pub fn rank(&self) -> i32 {
+        self.rank
+    }
+
+    pub fn size(&self) -> i32 {
+        self.size
+    }
+
+    /// The communicator of the ranks `first..first + count` of this one. Collective over
+    /// those ranks only; the others must not call it.
+    pub fn subgroup(&self, first: i32, count: i32) -> Result<Comm> {
+        let _g = lock();
+        let ranks: Vec<c_int> = (first..first + count).collect();
+        let (mut group, mut sub_group) = unsafe { (sys::RSMPI_GROUP_NULL, sys::RSMPI_GROUP_NULL) };
+        let mut sub = unsafe { sys::RSMPI_COMM_NULL };
+        // SAFETY: every out-pointer is a local; `ranks` outlives the call.
+        unsafe {
+            check(sys::MPI_Comm_group(self.raw, &mut group), "MPI_Comm_group")?;
+            check(
+                sys::MPI_Group_incl(group, count, ranks.as_ptr(), &mut sub_group),
+                "MPI_Group_incl",
+            )?;
+            check(
+                sys::MPI_Comm_create_group(self.raw, sub_group, 1, &mut sub),
+                "MPI_Comm_create_group",
+            )?;
+            sys::MPI_Group_free(&mut sub_group);
+            sys::MPI_Group_free(&mut group);
+        }
+        Comm::wrap(sub)
+    }
+
+    /// Sends `data` to rank `dest` with `tag`.
+    pub fn send(&self, dest: i32, tag: i32, data: Vec<u8>) -> Result<Request> {
+        let _g = lock();
+        let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
+        // SAFETY: the buffer moves into the request, which keeps it until MPI is done with it.
+        check(
+            unsafe {
+                sys::MPI_Isend(
+                    data.as_ptr().cast(),
+                    count(data.len())?,
+                    sys::RSMPI_UINT8_T,
+                    dest,
+                    tag,
+                    self.raw,
+                    &mut req,
+                )
+            },
+            "MPI_Isend",
+        )?;
+        Ok(Request::new(req, data, Bytes::zeroed(0)))
+    }
+
+    /// A message that has arrived from `source` (any when None) with `tag` (any when
+    /// None), if there is one; it is then this caller's to receive.
+    pub fn probe(&self, source: Option<i32>, tag: Option<i32>) -> Result<Option<Incoming>> {
+        let _g = lock();
+        let (mut flag, mut message) = (0, unsafe { sys::RSMPI_MESSAGE_NULL });
+        let mut status = empty_status();
+        // SAFETY: every out-pointer is a local.
+        unsafe {
+            check(
+                sys::MPI_Improbe(
+                    source.unwrap_or(sys::RSMPI_ANY_SOURCE),
+                    tag.unwrap_or(sys::RSMPI_ANY_TAG),
+                    self.raw,
+                    &mut flag,
+                    &mut message,
+                    &mut status,
+                ),
+                "MPI_Improbe",
+            )?;
+            if flag == 0 {
+                return Ok(None);
+            }
+            let mut len = 0;
+            check(
+                sys::MPI_Get_count(&status, sys::RSMPI_UINT8_T, &mut len),
+                "MPI_Get_count",
+            )?;
+            Ok(Some(Incoming {
+                message,
+                source: status.MPI_SOURCE,
+                tag: status.MPI_TAG,
+                len: len as usize,
+            }))
+        }
+    }
+
+    /// Starts a barrier over this communicator.
+    pub fn barrier(&self) -> Result<Request> {
+        let _g = lock();
+        let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
+        // SAFETY: the request is a local handed to the wrapper.
+        check(
+            unsafe { sys::MPI_Ibarrier(self.raw, &mut req) },
+            "MPI_Ibarrier",
+        )?;
+        Ok(Request::collective(req, Vec::new(), Bytes::zeroed(0)))
+    }
+
+    /// Starts an allreduce (sum) of `data`, elements of `prim`; the sums are the
+    /// request's buffer once it completes.
+    pub fn allreduce_sum(&self, data: Vec<u8>, prim: Prim, elems: usize) -> Result<Request> {
+        let _g = lock();
+        let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
+        let mut out = Bytes::zeroed(data.len());
+        // SAFETY: both buffers move into the request and live until it completes.
+        check(
+            unsafe {
+                sys::MPI_Iallreduce(
+                    data.as_ptr().cast(),
+                    out.words.as_mut_ptr().cast(),
+                    count(elems)?,
+                    datatype(prim),
+                    sys::RSMPI_SUM,
+                    self.raw,
+                    &mut req,
+                )
+            },
+            "MPI_Iallreduce",
+        )?;
+        Ok(Request::collective(req, data, out))
+    }
+}
+
+fn count(n: usize) -> Result<c_int> {
+    c_int::try_from(n)
+        .map_err(|_| Error::Dist(format!("a message of {n} items is too large for MPI")))
+}
+
+fn empty_status() -> sys::MPI_Status {
+    // SAFETY: MPI_Status is plain integers; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+/// A probed message, not yet received.
+pub struct Incoming {
+    message: sys::MPI_Message,
+    pub source: i32,
+    pub tag: i32,
+    pub len: usize,
+}
+
+// SAFETY: the message handle belongs to whoever probed it; calls are serialised.
+unsafe impl Send for Incoming {}
+
+impl Incoming {
+    /// Starts receiving the message; its bytes are the request's buffer once it completes.
+    pub fn receive(self) -> Result<Request> {
+        let _g = lock();
+        let mut buf = Bytes::zeroed(self.len);
+        let mut message = self.message;
+        let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
+        // SAFETY: the buffer moves into the request and lives until it completes.
+        check(
+            unsafe {
+                sys::MPI_Imrecv(
+                    buf.words.as_mut_ptr().cast(),
+                    count(self.len)?,
+                    sys::RSMPI_UINT8_T,
+                    &mut message,
+                    &mut req,
+                )
+            },
+            "MPI_Imrecv",
+        )?;
+        Ok(Request::new(req, Vec::new(), buf))
+    }
+}
+
+/// Received bytes, 8-byte aligned so that values in them can be read as their elements.
+pub struct Bytes {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bytes {
+    fn zeroed(len: usize) -> Bytes {
+        Bytes {
+            words: vec![0; len.div_ceil(8)],
+            len,
+        }
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &bytemuck::cast_slice(&self.words)[..self.len]
+    }
+}
+
+/// A nonblocking operation in flight, with the buffers MPI reads and writes.
+pub struct Request {
+    raw: sys::MPI_Request,
+    done: bool,
+    /// Point-to-point requests can be cancelled; collective ones cannot (MPI 3.1 §5.12).
+    cancellable: bool,
+    source: Vec<u8>,
+    target: Bytes,
+}
+
+// SAFETY: the request handle may be tested from any thread; calls are serialised.
+unsafe impl Send for Request {}
+
+impl Request {
+    fn new(raw: sys::MPI_Request, source: Vec<u8>, target: Bytes) -> Request {
+        Request {
+            raw,
+            done: false,
+            cancellable: true,
+            source,
+            target,
+        }
+    }
+
+    fn collective(raw: sys::MPI_Request, source: Vec<u8>, target: Bytes) -> Request {
+        Request {
+            raw,
+            done: false,
+            cancellable: false,
+            source,
+            target,
+        }
+    }
+
+    /// Whether the operation has completed.
+    pub fn test(&mut self) -> Result<bool> {
+        if self.done {
+            return Ok(true);
+        }
+        let _g = lock();
+        let mut flag = 0;
+        let mut status = empty_status();
+        // SAFETY: raw is this request's live handle; MPI_Test frees it on completion.
+        check(
+            unsafe { sys::MPI_Test(&mut self.raw, &mut flag, &mut status) },
+            "MPI_Test",
+        )?;
+        self.done = flag != 0;
+        Ok(self.done)
+    }
+
+    /// The received (or reduced) bytes of a completed request.
+    pub fn into_bytes(mut self) -> Bytes {
+        debug_assert!(self.done);
+        std::mem::replace(&mut self.target, Bytes::zeroed(0))
+    }
+}
+
+impl Drop for Request {
+    /// A request given up before completion (its peer failed): MPI may still touch the
+    /// buffers, so they are left allocated rather than freed under it; a point-to-point
+    /// request is cancelled, a collective one (which cannot be) is left as it is.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if self.cancellable {
+            let _g = lock();
+            // SAFETY: raw is live; after MPI_Request_free MPI owns it, and the buffers leak.
+            unsafe {
+                sys::MPI_Cancel(&mut self.raw);
+                sys::MPI_Request_free(&mut self.raw);
+            }
+        }
+        std::mem::forget(std::mem::take(&mut self.source));
+        std::mem::forget(std::mem::replace(&mut self.target, Bytes::zeroed(0)));
+    }
+}
+
+/// A duplication of the world communicator in progress.
+pub struct DupRequest {
+    pub request: Request,
+    dup: &'static sys::MPI_Comm,
+}
+
+impl DupRequest {
+    /// The duplicate, once `request` has completed.
+    pub fn into_comm(self) -> Result<Comm> {
+        Comm::wrap(*self.dup)
+    }
+}
