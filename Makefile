@@ -53,6 +53,21 @@ bench: $(BUILD)/benches/bench $(BUILD)/benches/compression
 	$(BUILD)/benches/bench
 	$(BUILD)/benches/compression
 
+# The training demo across MPI ranks: 1 server and 2 workers of 2 devices each (the local
+# demo's 4 devices), then serverless with 2 workers.
+demo-dist: $(BUILD)/examples/train
+	DMLC_NUM_SERVER=1 bash mk/mpirun.sh -np 3 $(BUILD)/examples/train 2 10 dist_sync
+	DMLC_NUM_SERVER=0 bash mk/mpirun.sh -np 2 $(BUILD)/examples/train 2 10 dist_sync
+
+# The distributed benchmark: the store against MPI_Allreduce, with a server and serverless.
+$(BUILD)/benches/dist: benches/dist.c include/mxkv.h lib
+	@mkdir -p $(dir $@)
+	mpicc $(CFLAGS) -O3 -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+bench-dist: $(BUILD)/benches/dist
+	DMLC_NUM_SERVER=1 bash mk/mpirun.sh -np 3 $(BUILD)/benches/dist
+	DMLC_NUM_SERVER=0 bash mk/mpirun.sh -np 2 $(BUILD)/benches/dist
+
 deps:
 	bash .ci/deps.sh
 

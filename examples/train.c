@@ -19,7 +19,15 @@
  * The data set is synthetic and deterministic: Gaussian clusters, one per
  * class, drawn with the program's own PRNG.
  *
- * Usage:  train [devices [epochs]]      (defaults: 4 devices, 10 epochs)
+ * Distributed (make demo-dist): with a `dist_sync` store the same program
+ * runs in every rank of `DMLC_NUM_SERVER=1 mpirun -np 3 train 2 10 dist_sync`.
+ * The server rank installs the updater on its store and serves; each worker
+ * computes the gradients of its devices' shards of every batch (the workers'
+ * devices share the batch), pushes, and pulls the parameters the server
+ * updated.  With DMLC_NUM_SERVER=0 every rank is a worker and each runs the
+ * updater on the sum of all workers' gradients.
+ *
+ * Usage:  train [devices [epochs [store]]]  (defaults: 4 devices, 10 epochs, local)
  * Exit status: 0 when the final test accuracy reaches ACCURACY_TARGET,
  *              1 when it does not or when any API call fails.
  * Build:  make demo   (gcc -std=c99 -Wall -Wextra -pedantic -O2 -I include
@@ -332,7 +340,8 @@ int main(int argc, char **argv)
     const uint32_t ndim[NUM_KEYS] = {2, 1};
     const size_t size[NUM_KEYS] = {NUM_CLASSES * NUM_FEATURES, NUM_CLASSES};
     int num_devices = DEFAULT_DEVICES, epochs = DEFAULT_EPOCHS;
-    int version = 0, api_version = 0, k, d, epoch;
+    int version = 0, api_version = 0, k, d, epoch, is_server = 0, rank = 0, workers = 1, dist;
+    const char *store_name = "local";
     int *push_keys;
     NDArrayHandle *push_vals, *pull_vals;
     struct device *dev;
@@ -340,21 +349,49 @@ int main(int argc, char **argv)
     struct sgd opt;
     KVStoreHandle kv = NULL;
     const char *kv_type = NULL;
-    size_t *order, *rows, steps = 0, push_calls = 0, pull_calls = 0, i;
+    size_t *order, *rows, steps = 0, push_calls = 0, pull_calls = 0, seen, i;
     double train_ms = 0.0, total_start, test_acc = 0.0;
 
-    if (argc > 3) {
-        fprintf(stderr, "usage: train [devices [epochs]]\n");
+    if (argc > 4) {
+        fprintf(stderr, "usage: train [devices [epochs [store]]]\n");
         return 2;
     }
     if (argc > 1)
         num_devices = (int)parse_arg(argv[1], 1, MAX_DEVICES, "devices");
     if (argc > 2)
         epochs = (int)parse_arg(argv[2], 1, 1000, "epochs");
+    if (argc > 3)
+        store_name = argv[3];
+    dist = strstr(store_name, "dist") != NULL;
+
+    /* The optimizer: on the server rank of a dist store, in this store otherwise. */
+    memset(&opt, 0, sizeof opt);
+    opt.learning_rate = LEARNING_RATE;
+    opt.momentum = MOMENTUM;
+    opt.weight_decay = WEIGHT_DECAY;
+    opt.rescale = 1.0f / (float)BATCH_SIZE;
+    for (k = 0; k < NUM_KEYS; k++) {
+        opt.size[k] = size[k];
+        opt.velocity[k] = xcalloc(size[k], sizeof(float));
+    }
+    CHECK(MXKVStoreCreate(store_name, &kv));
+    CHECK(MXKVStoreGetType(kv, &kv_type));
+    CHECK(MXKVStoreSetUpdater(kv, sgd_update, &opt));
+    CHECK(MXKVStoreIsServerNode(&is_server));
+    if (is_server) {
+        CHECK(MXKVStoreRunServer(kv, NULL, NULL));
+        CHECK(MXKVStoreFree(kv));
+        if (opt.failed)
+            fprintf(stderr, "train: updater failed on the server: %s\n", opt.error);
+        return opt.failed;
+    }
+    CHECK(MXKVStoreGetRank(kv, &rank));
+    CHECK(MXKVStoreGetGroupSize(kv, &workers));
 
     CHECK(MXKVGetVersion(&version));
     CHECK(MXGetVersion(&api_version));
-    printf("mxkv %d.%d.%d (MXNet API %d): softmax regression, %d classes x %d features,"
+    if (rank == 0)
+        printf("mxkv %d.%d.%d (MXNet API %d): softmax regression, %d classes x %d features,"
            " %d train / %d test samples\n",
            version / 10000, version / 100 % 100, version % 100, api_version, NUM_CLASSES,
            NUM_FEATURES, NUM_TRAIN, NUM_TEST);
@@ -362,8 +399,6 @@ int main(int argc, char **argv)
     make_dataset(&data);
 
     /* The store: weights (key 0) and bias (key 1), initialised with zeros. */
-    CHECK(MXKVStoreCreate("local", &kv));
-    CHECK(MXKVStoreGetType(kv, &kv_type));
     {
         const int keys[NUM_KEYS] = {KEY_WEIGHT, KEY_BIAS};
         NDArrayHandle init[NUM_KEYS];
@@ -378,16 +413,6 @@ int main(int argc, char **argv)
         for (k = 0; k < NUM_KEYS; k++)
             CHECK(MXNDArrayFree(init[k]));
     }
-
-    memset(&opt, 0, sizeof opt);
-    opt.learning_rate = LEARNING_RATE;
-    opt.momentum = MOMENTUM;
-    opt.weight_decay = WEIGHT_DECAY;
-    for (k = 0; k < NUM_KEYS; k++) {
-        opt.size[k] = size[k];
-        opt.velocity[k] = xcalloc(size[k], sizeof(float));
-    }
-    CHECK(MXKVStoreSetUpdater(kv, sgd_update, &opt));
 
     /* Per-device arrays and the key/value lists of the one push and one pull per step:
      * keys = [0 × N, 1 × N], values = [grad_w(0..N-1), grad_b(0..N-1)]. */
@@ -412,10 +437,12 @@ int main(int argc, char **argv)
     CHECK(MXKVStorePull(kv, (uint32_t)(NUM_KEYS * num_devices), push_keys, pull_vals, 0));
     pull_calls++;
 
-    printf("store '%s', %d devices cpu(0..%d), batch %d (%d per device), "
-           "SGD lr %g momentum %g wd %g\n",
-           kv_type, num_devices, num_devices - 1, BATCH_SIZE, BATCH_SIZE / num_devices,
-           (double)LEARNING_RATE, (double)MOMENTUM, (double)WEIGHT_DECAY);
+    if (rank == 0)
+        printf("store '%s', %d worker(s) x %d devices cpu(0..%d), batch %d (%d per device), "
+               "SGD lr %g momentum %g wd %g\n",
+               kv_type, workers, num_devices, num_devices - 1, BATCH_SIZE,
+               BATCH_SIZE / (num_devices * workers), (double)LEARNING_RATE, (double)MOMENTUM,
+               (double)WEIGHT_DECAY);
 
     order = xcalloc(NUM_TRAIN, sizeof(size_t));
     rows = xcalloc(BATCH_SIZE, sizeof(size_t));
@@ -426,6 +453,8 @@ int main(int argc, char **argv)
     for (epoch = 1; epoch <= epochs; epoch++) {
         double epoch_start = now_ms(), loss = 0.0, train_acc, epoch_train_ms;
         size_t correct = 0, start;
+
+        seen = 0;
 
         /* Fisher–Yates shuffle of the training order. */
         for (i = NUM_TRAIN - 1; i > 0; i--) {
@@ -438,15 +467,19 @@ int main(int argc, char **argv)
             size_t batch = NUM_TRAIN - start < BATCH_SIZE ? NUM_TRAIN - start : BATCH_SIZE;
             memcpy(rows, order + start, batch * sizeof(size_t));
 
-            /* Each device: read its replica, compute the gradient of its shard. */
+            /* Each device: read its replica, compute the gradient of its shard (the
+             * batch is shared by the devices of every worker). */
             for (d = 0; d < num_devices; d++) {
-                size_t lo = batch * (size_t)d / (size_t)num_devices;
-                size_t hi = batch * (size_t)(d + 1) / (size_t)num_devices;
+                size_t shard = (size_t)rank * (size_t)num_devices + (size_t)d;
+                size_t shards = (size_t)workers * (size_t)num_devices;
+                size_t lo = batch * shard / shards;
+                size_t hi = batch * (shard + 1) / shards;
                 struct device *dv = &dev[d];
                 CHECK(MXNDArraySyncCopyToCPU(dv->param[KEY_WEIGHT], dv->weight, size[KEY_WEIGHT]));
                 CHECK(MXNDArraySyncCopyToCPU(dv->param[KEY_BIAS], dv->bias, size[KEY_BIAS]));
                 shard_gradient(dv->weight, dv->bias, &data, rows + lo, hi - lo,
                                dv->grad_weight, dv->grad_bias, &loss, &correct);
+                seen += hi - lo;
                 CHECK(MXNDArraySyncCopyFromCPU(dv->grad[KEY_WEIGHT], dv->grad_weight,
                                                size[KEY_WEIGHT]));
                 CHECK(MXNDArraySyncCopyFromCPU(dv->grad[KEY_BIAS], dv->grad_bias,
@@ -468,7 +501,7 @@ int main(int argc, char **argv)
         }
         epoch_train_ms = now_ms() - epoch_start;
         train_ms += epoch_train_ms;
-        train_acc = (double)correct / NUM_TRAIN;
+        train_acc = (double)correct / (double)seen;
 
         /* Evaluate on device 0's replica; every replica must hold the same values. */
         for (d = 0; d < num_devices; d++) {
@@ -481,21 +514,25 @@ int main(int argc, char **argv)
             }
         }
         test_acc = accuracy(dev[0].weight, dev[0].bias, &data, NUM_TRAIN, NUM_TEST);
-        printf("epoch %2d  train loss %.4f  train acc %.4f  test acc %.4f  time %7.1f ms\n",
-               epoch, loss / NUM_TRAIN, train_acc, test_acc, now_ms() - epoch_start);
+        if (rank == 0)
+            printf("epoch %2d  train loss %.4f  train acc %.4f  test acc %.4f  time %7.1f ms\n",
+                   epoch, loss / (double)seen, train_acc, test_acc, now_ms() - epoch_start);
         fflush(stdout);
     }
 
-    if ((long)(NUM_KEYS * steps) != opt.calls) {
+    /* Here the updater runs once per key per push, except on the workers of a dist store
+     * with servers, where it runs on the servers. */
+    if ((long)(NUM_KEYS * steps) != opt.calls && !(dist && opt.calls == 0)) {
         fprintf(stderr, "train: updater ran %ld times, expected %lu (one per key per push)\n",
                 opt.calls, (unsigned long)(NUM_KEYS * steps));
         return 1;
     }
-    printf("summary: final test acc %.4f (target %.2f)  total %.1f ms  steps %lu  "
-           "push calls %lu  pull calls %lu  updater calls %ld  throughput %.0f samples/s\n",
-           test_acc, ACCURACY_TARGET, now_ms() - total_start, (unsigned long)steps,
-           (unsigned long)push_calls, (unsigned long)pull_calls, opt.calls,
-           (double)NUM_TRAIN * epochs / (train_ms / 1e3));
+    if (rank == 0)
+        printf("summary: final test acc %.4f (target %.2f)  total %.1f ms  steps %lu  "
+               "push calls %lu  pull calls %lu  updater calls %ld  throughput %.0f samples/s\n",
+               test_acc, ACCURACY_TARGET, now_ms() - total_start, (unsigned long)steps,
+               (unsigned long)push_calls, (unsigned long)pull_calls, opt.calls,
+               (double)NUM_TRAIN * epochs / (train_ms / 1e3));
 
     for (d = 0; d < num_devices; d++) {
         for (k = 0; k < NUM_KEYS; k++) {
