@@ -21,34 +21,34 @@ fn prim(dtype: DType) -> Option<Prim> {
     })
 }
 
-/// Replaces `value` by the sum of every worker's `value`. Types MPI cannot add (float16,
-/// bfloat16 and the like) travel as float64.
-pub fn sum_over_workers(net: &Net, name: &str, key: i32, value: &NDArray) -> Result<()> {
+/// Makes `recv` the sum over the workers of their `send` (arrays of one shape and dtype;
+/// `recv` is this caller's alone). Types MPI cannot add (float16, bfloat16 and the like)
+/// travel as float64.
+pub fn sum_over_workers(
+    net: &Net,
+    name: &str,
+    key: i32,
+    send: &NDArray,
+    recv: &NDArray,
+) -> Result<()> {
     let comm = net
         .workers
         .as_ref()
         .expect("a worker has the workers' group");
-    let wide;
-    let (array, prim) = match prim(value.dtype()) {
-        Some(p) => (value, p),
-        None => {
-            wide = NDArray::new(value.shape().clone(), DType::F64, Context::cpu(0))?;
-            wide.assign_sum(&[value])?;
-            (&wide, Prim::F64)
-        }
+    let Some(prim) = prim(send.dtype()) else {
+        let wide = |a: &NDArray| NDArray::new(a.shape().clone(), DType::F64, Context::cpu(0));
+        let (wide_send, wide_recv) = (wide(send)?, wide(recv)?);
+        wide_send.assign_sum(&[send])?;
+        sum_over_workers(net, name, key, &wide_send, &wide_recv)?;
+        return recv.assign_sum(&[&wide_recv]);
     };
-    let mut req = comm.allreduce_sum(array.to_bytes()?, prim, array.size())?;
-    if !net.complete(&mut req, Instant::now() + timeout())? {
-        return Err(Error::Dist(format!(
-            "{name}: the allreduce of key {key} did not complete within {:?} \
-             (MXKV_DIST_TIMEOUT): a worker has failed or stopped answering",
-            timeout()
-        )));
+    let mut req = comm.allreduce_sum(send, recv, prim)?;
+    if net.complete(&mut req, Instant::now() + timeout())? {
+        return Ok(());
     }
-    let sum = req.into_bytes();
-    array.write(|b| b.copy_from_slice(&sum))?;
-    if !std::ptr::eq(array, value) {
-        value.assign_sum(&[array])?;
-    }
-    Ok(())
+    Err(Error::Dist(format!(
+        "{name}: the allreduce of key {key} did not complete within {:?} \
+         (MXKV_DIST_TIMEOUT): a worker has failed or stopped answering",
+        timeout()
+    )))
 }

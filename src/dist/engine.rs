@@ -18,14 +18,39 @@ pub struct DistEngine {
     /// The merged values of the push call in progress on each thread, sent together by
     /// `push_done`, so that a call's keys travel in one message per server.
     queued: Mutex<HashMap<ThreadId, Vec<(i32, NDArray)>>>,
+    /// Buffers for serverless sums, used again once the store has let go of them (so a
+    /// large push does not pay for fresh memory each time).
+    spare: Mutex<Vec<NDArray>>,
 }
+
+/// How many sum buffers a store keeps.
+const SPARE_BUFFERS: usize = 4;
 
 impl DistEngine {
     pub fn new(type_name: &str) -> Result<DistEngine> {
         Ok(DistEngine {
             dist: Dist::new(type_name)?,
             queued: Mutex::new(HashMap::new()),
+            spare: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A buffer shaped like `stored` that no one else uses.
+    fn buffer_like(&self, stored: &NDArray) -> Result<NDArray> {
+        let mut spare = self.spare.lock();
+        let free = spare
+            .iter()
+            .position(|b| b.is_sole_view() && b.capacity() >= stored.nbytes());
+        let buffer = match free.and_then(|i| spare.swap_remove(i).recycle_as(stored)) {
+            Some(buffer) => buffer,
+            None => stored.like()?,
+        };
+        if spare.len() >= SPARE_BUFFERS {
+            let smallest = (0..spare.len()).min_by_key(|&i| spare[i].capacity());
+            spare.swap_remove(smallest.expect("a full list"));
+        }
+        spare.push(buffer.clone());
+        Ok(buffer)
     }
 }
 
@@ -50,8 +75,9 @@ impl Engine for DistEngine {
     fn push<'a>(&self, key: i32, entry: &Entry, merged: Merged<'a>) -> Result<Option<Merged<'a>>> {
         if self.dist.updates_locally() {
             // Serverless: the sum over the workers comes back to be applied here.
-            let sum = merged.into_owned_array(entry.stored())?;
-            self.dist.push(&[Item { key, array: &sum }])?;
+            let value = merged.into_array(entry.stored(), &mut None)?;
+            let sum = self.buffer_like(entry.stored())?;
+            self.dist.allreduce(key, &value, &sum)?;
             return Ok(Some(Merged::Array(sum)));
         }
         let value = merged.into_array(entry.stored(), &mut None)?;

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{Error, Result};
 use crate::kvstore::Role;
+use crate::ndarray::NDArray;
 use worker::{Item, Worker};
 
 /// How many dist stores this process has made. The first (MXNet's customer 0) stops the
@@ -133,25 +134,27 @@ impl Dist {
                     if self.rank() != 0 {
                         item.array.write(|b| b.fill(0))?;
                     }
-                    allreduce::sum_over_workers(self.net, &self.name, item.key, item.array)?;
+                    let sum = item.array.like()?;
+                    self.allreduce(item.key, item.array, &sum)?;
+                    item.array.assign_sum(&[&sum])?;
                 }
                 Ok(())
             }
         }
     }
 
-    /// Sends the merged values; serverless, replaces each by the sum over the workers.
+    /// Sends the merged values to the servers.
     pub fn push(&self, items: &[Item<'_>]) -> Result<()> {
         self.worker_only("push")?;
         match &self.side {
             Side::Worker(w) => w.push(items),
-            _ => {
-                for item in items {
-                    allreduce::sum_over_workers(self.net, &self.name, item.key, item.array)?;
-                }
-                Ok(())
-            }
+            _ => Ok(()),
         }
+    }
+
+    /// Serverless: makes `sum` the sum over the workers of their `merged` value of `key`.
+    pub fn allreduce(&self, key: i32, merged: &NDArray, sum: &NDArray) -> Result<()> {
+        allreduce::sum_over_workers(self.net, &self.name, key, merged, sum)
     }
 
     /// Fetches the keys' values from the servers (serverless: they are here already).

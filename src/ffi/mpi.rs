@@ -14,6 +14,7 @@ use mpi::ffi as sys;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
+use crate::ndarray::NDArray;
 
 /// Serialises every MPI call of the process made by mxkv.
 static CALLS: Mutex<()> = Mutex::new(());
@@ -249,19 +250,25 @@ impl Comm {
         Ok(Request::collective(req, Vec::new(), Bytes::zeroed(0)))
     }
 
-    /// Starts an allreduce (sum) of `data`, elements of `prim`; the sums are the
-    /// request's buffer once it completes.
-    pub fn allreduce_sum(&self, data: Vec<u8>, prim: Prim, elems: usize) -> Result<Request> {
+    /// Starts an allreduce (sum) from `send`'s memory straight into `recv`'s: arrays of
+    /// the same element count, elements of `prim`. The request keeps both arrays alive;
+    /// nothing else may write `recv` until it completes.
+    pub fn allreduce_sum(&self, send: &NDArray, recv: &NDArray, prim: Prim) -> Result<Request> {
+        let address = |a: &NDArray| {
+            a.data_addr()
+                .ok_or_else(|| Error::Dist("an allreduce of an array without data".into()))
+        };
+        let (from, into) = (address(send)?, address(recv)?);
         let _g = lock();
         let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
-        let mut out = Bytes::zeroed(data.len());
-        // SAFETY: both buffers move into the request and live until it completes.
+        // SAFETY: both addresses are the data of arrays of `send.size()` elements, which the
+        // request holds (and leaks, if given up) until MPI is done with them.
         check(
             unsafe {
                 sys::MPI_Iallreduce(
-                    data.as_ptr().cast(),
-                    out.words.as_mut_ptr().cast(),
-                    count(elems)?,
+                    from as *const std::ffi::c_void,
+                    into as *mut std::ffi::c_void,
+                    count(send.size())?,
                     datatype(prim),
                     sys::RSMPI_SUM,
                     self.raw,
@@ -270,7 +277,9 @@ impl Comm {
             },
             "MPI_Iallreduce",
         )?;
-        Ok(Request::collective(req, data, out))
+        let mut request = Request::collective(req, Vec::new(), Bytes::zeroed(0));
+        request.arrays = vec![send.clone(), recv.clone()];
+        Ok(request)
     }
 }
 
@@ -349,6 +358,8 @@ pub struct Request {
     cancellable: bool,
     source: Vec<u8>,
     target: Bytes,
+    /// Arrays whose memory MPI reads or writes.
+    arrays: Vec<NDArray>,
 }
 
 // SAFETY: the request handle may be tested from any thread; calls are serialised.
@@ -362,6 +373,7 @@ impl Request {
             cancellable: true,
             source,
             target,
+            arrays: Vec::new(),
         }
     }
 
@@ -372,6 +384,7 @@ impl Request {
             cancellable: false,
             source,
             target,
+            arrays: Vec::new(),
         }
     }
 
@@ -417,6 +430,7 @@ impl Drop for Request {
         }
         std::mem::forget(std::mem::take(&mut self.source));
         std::mem::forget(std::mem::replace(&mut self.target, Bytes::zeroed(0)));
+        std::mem::forget(std::mem::take(&mut self.arrays));
     }
 }
 
