@@ -226,12 +226,14 @@ int MXKVStoreGetGroupSize(KVStoreHandle handle, int *ret);
 int MXKVStoreGetNumDeadNode(KVStoreHandle handle, int node_id, int *number, int timeout_sec);
 
 /**
- * 1 unless this process is a server or scheduler (`DMLC_ROLE`).
+ * 1 unless this process is a server or scheduler: by its rank under an MPI launcher (the
+ * first `DMLC_NUM_SERVER` ranks serve), else by `DMLC_ROLE`.
  */
 int MXKVStoreIsWorkerNode(int *ret);
 
 /**
- * 1 when `DMLC_ROLE` is `server`.
+ * 1 when this process is a server: one of the first `DMLC_NUM_SERVER` ranks under an MPI
+ * launcher, else when `DMLC_ROLE` is `server`.
  */
 int MXKVStoreIsServerNode(int *ret);
 

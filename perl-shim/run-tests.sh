@@ -33,6 +33,9 @@ fi
 # Makefile.PL builds the checkout's library (cargo) unless MXKV_INCLUDE/MXKV_LIBDIR name one; an mxkv
 # installed on the system is not used here.
 export MXKV_BUILD=1
+# The library with the features `make lib` gives it on this machine (the distributed engine where
+# MPI is installed), so that building the shim does not rebuild it without them.
+export MXKV_FEATURES=${MXKV_FEATURES-$(bash "$root/mk/features.sh" | sed 's/--features //')}
 
 # ---- the distribution ----------------------------------------------------------------------------
 cd "$here"

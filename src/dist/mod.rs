@@ -33,6 +33,15 @@ const COMMAND_SYNC_MODE: i32 = server::COMMAND_SYNC_MODE;
 
 pub use engine::DistEngine;
 
+/// Gives the store this engine for `dist*` names (called by the C API before it creates a
+/// store or answers a role query).
+pub fn register() {
+    crate::kvstore::register_dist(crate::kvstore::DistHooks {
+        engine: |type_name| Ok(Box::new(DistEngine::new(type_name)?)),
+        role: launched_role,
+    });
+}
+
 /// The role of this process from its rank, when an MPI launcher started it in a job with
 /// a valid layout.
 pub fn launched_role() -> Option<Role> {

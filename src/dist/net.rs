@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::ffi::mpi::{self, Bytes, Comm, Incoming, Request};
 
 /// Tag of every worker → server request; answers use tags from [`Net::reply_tag`].
-pub const REQUEST_TAG: i32 = 1;
+pub(crate) const REQUEST_TAG: i32 = 1;
 const FIRST_REPLY_TAG: i32 = 2;
 /// Every MPI guarantees tags up to 32767.
 const LAST_REPLY_TAG: i32 = 32767;

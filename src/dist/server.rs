@@ -20,9 +20,9 @@ use crate::ndarray::kernels::{sum_into, Elems};
 use crate::ndarray::{Context, DType, NDArray, Shape, SumOrder};
 
 /// MXNet's controller commands (reference §4.5).
-pub const COMMAND_CONTROLLER: i32 = 0;
-pub const COMMAND_STOP: i32 = 2;
-pub const COMMAND_SYNC_MODE: i32 = 3;
+pub(crate) const COMMAND_CONTROLLER: i32 = 0;
+pub(crate) const COMMAND_STOP: i32 = 2;
+pub(crate) const COMMAND_SYNC_MODE: i32 = 3;
 
 /// The store's updater as it is now (the controller may install one while serving).
 pub type CurrentUpdater<'a> = dyn Fn() -> Option<Arc<dyn Updater>> + 'a;
@@ -55,10 +55,7 @@ struct Server<'a> {
 }
 
 /// Where servers keep values.
-const STORE: Context = Context {
-    dev_type: Context::CPU,
-    dev_id: 0,
-};
+const STORE: Context = Context::cpu(0);
 
 /// Serves until a worker sends the stop command.
 pub fn serve(

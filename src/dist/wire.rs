@@ -153,7 +153,7 @@ impl Writer {
     }
 
     /// Bytes an entry adds besides its value (at most).
-    pub const ENTRY_OVERHEAD: usize = 40;
+    pub(crate) const ENTRY_OVERHEAD: usize = 40;
 
     pub fn finish(mut self) -> Vec<u8> {
         if self.count_at > 0 {

@@ -128,6 +128,7 @@ pub unsafe extern "C" fn MXKVStoreCreate(r#type: *const c_char, out: *mut KVStor
     boundary(|| {
         let name = str_arg(r#type, "type")?;
         let out = out_arg(out, "out")?;
+        with_dist();
         let kv = KVStore::create(name)?;
         let type_name =
             CString::new(kv.type_name()).map_err(|_| Error::invalid("type contains a NUL byte"))?;
@@ -480,20 +481,29 @@ pub unsafe extern "C" fn MXKVStoreGetNumDeadNode(
     })
 }
 
+/// Gives the store the distributed engine when the library has one.
+fn with_dist() {
+    #[cfg(feature = "dist")]
+    crate::dist::register();
+}
+
 unsafe fn role_query(ret: *mut c_int, role: Role) -> c_int {
     boundary(|| {
-        *out_arg(ret, "ret")? = (Role::from_env() == role) as c_int;
+        with_dist();
+        *out_arg(ret, "ret")? = (Role::of_process() == role) as c_int;
         Ok(())
     })
 }
 
-/// 1 unless this process is a server or scheduler (`DMLC_ROLE`).
+/// 1 unless this process is a server or scheduler: by its rank under an MPI launcher (the
+/// first `DMLC_NUM_SERVER` ranks serve), else by `DMLC_ROLE`.
 #[no_mangle]
 pub unsafe extern "C" fn MXKVStoreIsWorkerNode(ret: *mut c_int) -> c_int {
     role_query(ret, Role::Worker)
 }
 
-/// 1 when `DMLC_ROLE` is `server`.
+/// 1 when this process is a server: one of the first `DMLC_NUM_SERVER` ranks under an MPI
+/// launcher, else when `DMLC_ROLE` is `server`.
 #[no_mangle]
 pub unsafe extern "C" fn MXKVStoreIsServerNode(ret: *mut c_int) -> c_int {
     role_query(ret, Role::Server)
@@ -540,7 +550,7 @@ pub extern "C" fn MXKVStoreRunServer(
                 unsafe { f(head, body.as_ptr(), data.get()) }
             }
         };
-        s.kv.engine().run_server(&mut forward)
+        s.kv.run_server(&mut forward)
     })
 }
 

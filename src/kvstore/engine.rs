@@ -13,8 +13,11 @@
 //! takes the key's lock itself, through [`Entry::lock`], and does not communicate while
 //! it holds it.
 
+use std::sync::{Arc, OnceLock};
+
 use super::entry::Entry;
 use super::merge::Merged;
+use super::updater::Updater;
 use crate::error::{Error, Result};
 use crate::ndarray::NDArray;
 
@@ -27,6 +30,14 @@ pub enum Role {
 }
 
 impl Role {
+    /// This process's role: from its rank when an MPI launcher started it and the library
+    /// has the distributed engine, else from `DMLC_ROLE`.
+    pub fn of_process() -> Role {
+        DIST.get()
+            .and_then(|dist| (dist.role)())
+            .unwrap_or_else(Role::from_env)
+    }
+
     pub fn from_env() -> Role {
         match std::env::var("DMLC_ROLE").as_deref() {
             Ok("server") => Role::Server,
@@ -47,6 +58,18 @@ pub trait Engine: Send + Sync {
     /// this process. Returns the value the store then applies here (hands to its updater,
     /// or assigns), or `None` when it is applied elsewhere (by servers).
     fn push<'a>(&self, key: i32, entry: &Entry, merged: Merged<'a>) -> Result<Option<Merged<'a>>>;
+
+    /// Ends the pushes of one call: a distributed engine sends what its `push`es queued,
+    /// one message per server for all the call's keys.
+    fn push_done(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Before the pulls of one call: a distributed engine fetches every key's value into
+    /// its stored value, one message per server for all the call's keys.
+    fn fetch(&self, _keys: &[(i32, &Entry)]) -> Result<()> {
+        Ok(())
+    }
 
     /// Fills `out` with the key's value: local stores copy the stored value; distributed
     /// ones fetch it first.
@@ -73,7 +96,13 @@ pub trait Engine: Send + Sync {
 
     /// Runs the server loop until the workers stop it, handing controller commands to
     /// `controller` on the calling thread.
-    fn run_server(&self, controller: &mut dyn FnMut(i32, &str)) -> Result<()>;
+    /// Pushed values go to the store's updater as it is at that moment (`updater()`: the
+    /// controller may install one), or, with none, are assigned.
+    fn run_server(
+        &self,
+        controller: &mut dyn FnMut(i32, &str),
+        updater: &dyn Fn() -> Option<Arc<dyn Updater>>,
+    ) -> Result<()>;
 
     /// This process's role in the group.
     fn role(&self) -> Role;
@@ -120,7 +149,11 @@ impl Engine for LocalEngine {
     fn send_command_to_servers(&self, _head: i32, _body: &str) -> Result<()> {
         Ok(())
     }
-    fn run_server(&self, _controller: &mut dyn FnMut(i32, &str)) -> Result<()> {
+    fn run_server(
+        &self,
+        _controller: &mut dyn FnMut(i32, &str),
+        _updater: &dyn Fn() -> Option<Arc<dyn Updater>>,
+    ) -> Result<()> {
         Ok(())
     }
     fn role(&self) -> Role {
@@ -136,10 +169,27 @@ impl Engine for LocalEngine {
 /// other name is local. Distributed engines come with the `dist` feature.
 pub fn engine_for(type_name: &str) -> Result<Box<dyn Engine>> {
     if type_name.contains("dist") {
-        return Err(Error::NoDist(type_name.to_string()));
+        return match DIST.get() {
+            Some(dist) => (dist.engine)(type_name),
+            None => Err(Error::NoDist(type_name.to_string())),
+        };
     }
     if type_name.contains("nccl") {
         return Err(Error::Nccl(type_name.to_string()));
     }
     Ok(Box::new(LocalEngine))
+}
+
+/// What the distributed engine (the `dist` feature, `crate::dist`) gives the store: its
+/// engine for `dist*` names, and this process's role in a job it was launched in.
+pub struct DistHooks {
+    pub engine: fn(&str) -> Result<Box<dyn Engine>>,
+    pub role: fn() -> Option<Role>,
+}
+
+static DIST: OnceLock<DistHooks> = OnceLock::new();
+
+/// Registers the distributed engine (once; later calls change nothing).
+pub fn register_dist(hooks: DistHooks) {
+    let _ = DIST.set(hooks);
 }

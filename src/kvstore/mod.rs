@@ -35,9 +35,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
+use smallvec::SmallVec;
 
 pub use compression::{Compressor, GradientCompression};
-pub use engine::{engine_for, Engine, LocalEngine, Role};
+pub use engine::{engine_for, register_dist, DistHooks, Engine, LocalEngine, Role};
 pub use entry::{Entry, KeyGuard};
 pub use keys::Keys;
 pub use merge::Merged;
@@ -246,6 +247,13 @@ impl KVStore {
         self.barrier_before_exit.store(on, Ordering::Relaxed);
     }
 
+    /// Runs the server loop of a dist store until the workers stop it: controller commands
+    /// go to `controller`, pushed values to this store's updater (assigned without one).
+    pub fn run_server(&self, controller: &mut dyn FnMut(i32, &str)) -> Result<()> {
+        self.engine
+            .run_server(controller, &|| self.updater.read().clone())
+    }
+
     /// Tells the placement and the engine about keys just added.
     fn engine_init(&self, added: &[Target<'_>]) -> Result<()> {
         if let Some(placement) = &self.placement {
@@ -259,6 +267,9 @@ impl KVStore {
     }
 
     fn apply_pull(&self, targets: &[Target<'_>], outs: &[NDArray]) -> Result<()> {
+        let keys: SmallVec<[(i32, &Entry); 2]> =
+            targets.iter().map(|t| (t.key, &*t.entry)).collect();
+        self.engine.fetch(&keys)?;
         for (t, out) in targets.iter().zip(outs) {
             self.engine.pull(t.key, &t.entry, out)?;
         }
@@ -316,7 +327,7 @@ impl KVStore {
             };
             self.push_key(target, &sources, &mut scratch, updater.as_ref(), compressed)?;
             self.keep_scratch(scratch);
-            return Ok(());
+            return self.engine.push_done();
         }
         let mut order: Vec<usize> = (0..targets.len()).collect();
         order.sort_by_key(|&i| targets[i].key);
@@ -341,7 +352,7 @@ impl KVStore {
             self.push_key(target, sources, &mut scratch, updater.as_ref(), compressed)?;
         }
         self.keep_scratch(scratch);
-        Ok(())
+        self.engine.push_done()
     }
 
     /// Pushes one key's merged value through the engine and applies what comes back here.
