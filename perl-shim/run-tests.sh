@@ -35,7 +35,7 @@ fi
 export MXKV_BUILD=1
 # The library with the features `make lib` gives it on this machine (the distributed engine where
 # MPI is installed), so that building the shim does not rebuild it without them.
-export MXKV_FEATURES=${MXKV_FEATURES-$(bash "$root/mk/features.sh" | sed 's/--features //')}
+export MXKV_FEATURES=${MXKV_FEATURES-$(bash "$root/mk/features.sh")}
 
 # ---- the distribution ----------------------------------------------------------------------------
 cd "$here"
