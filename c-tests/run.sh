@@ -87,6 +87,10 @@ CFLAGS=(-std=c99 -g -O1 -Wall -Wextra -pedantic -I"$ROOT/include"
         "-DMXKV_FIXTURE_DIR=\"$ROOT/c-tests/fixtures\"" "-DMXKV_BUILD_DIR=\"$OUT\"")
 SHARED_LIBS=(-L"$LIBDIR" -Wl,-rpath,"$LIBDIR" -lmxkv -lpthread -lm)
 STATIC_LIBS=(-L"$LIBDIR" -Wl,-Bstatic -lmxkv -Wl,-Bdynamic -lpthread -ldl -lm)
+# A library with the distributed engine needs MPI's libraries beside it.
+if [ -n "$(bash "$ROOT/mk/features.sh")" ]; then
+    STATIC_LIBS+=($(mpicc --showme:link 2>/dev/null || mpicc -link_info | cut -d' ' -f2-))
+fi
 SAN=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
 
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:abort_on_error=0
