@@ -7,6 +7,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=$ROOT/build/py-venv
 LIB=$ROOT/target/release/libmxkv.so
+# The package's library (setup.py builds it into target/) with the features `make lib` gives it
+# on this machine (the distributed engine where MPI is installed).
+export MXKV_FEATURES=${MXKV_FEATURES-$(bash "$ROOT/mk/features.sh")}
 
 apt_updated=0
 apt_install() {
