@@ -184,23 +184,7 @@ impl Dist {
     }
 
     fn allreduce_barrier(&self) -> Result<()> {
-        let comm = self
-            .net
-            .workers
-            .as_ref()
-            .expect("a worker has the workers' group");
-        let mut req = comm.barrier()?;
-        if self
-            .net
-            .complete(&mut req, std::time::Instant::now() + net::timeout())?
-        {
-            return Ok(());
-        }
-        Err(Error::Dist(format!(
-            "{}: the workers' barrier did not complete within {:?} (MXKV_DIST_TIMEOUT)",
-            self.name,
-            net::timeout()
-        )))
+        self.net.workers_barrier(&self.name, "a barrier")
     }
 
     /// Dead nodes are not watched through heartbeats: a lost peer shows as an error with a

@@ -209,6 +209,23 @@ impl Net {
         }
     }
 
+    /// Waits for every worker to reach this barrier of `store`'s `what`.
+    pub fn workers_barrier(&self, store: &str, what: &str) -> Result<()> {
+        let comm = self
+            .workers
+            .as_ref()
+            .expect("a worker has the workers' group");
+        let mut req = comm.barrier()?;
+        if self.complete(&mut req, Instant::now() + timeout())? {
+            return Ok(());
+        }
+        Err(Error::Dist(format!(
+            "{store}: the workers' barrier of {what} did not complete within {:?} \
+             (MXKV_DIST_TIMEOUT): a worker has failed or stopped answering",
+            timeout()
+        )))
+    }
+
     /// Waits for a request of the workers' group (a barrier, an allreduce) to finish.
     pub fn complete(&self, req: &mut Request, deadline: Instant) -> Result<bool> {
         Ok(wait_until(

@@ -212,21 +212,7 @@ impl Worker {
     }
 
     fn barrier_inner(&self, what: &str) -> Result<()> {
-        let comm = self
-            .net
-            .workers
-            .as_ref()
-            .expect("a worker has the workers' group");
-        let mut req = comm.barrier()?;
-        if self.net.complete(&mut req, Instant::now() + timeout())? {
-            return Ok(());
-        }
-        Err(Error::Dist(format!(
-            "{}: the workers' barrier of {what} did not complete within {:?} \
-             (MXKV_DIST_TIMEOUT): a worker has failed or stopped answering",
-            self.name,
-            timeout()
-        )))
+        self.net.workers_barrier(&self.name, what)
     }
 
     /// Sends a command to every server and waits for each to acknowledge it.

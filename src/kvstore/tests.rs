@@ -616,7 +616,11 @@ impl Engine for Arc<Recording> {
     fn send_command_to_servers(&self, _head: i32, _body: &str) -> Result<()> {
         Ok(())
     }
-    fn run_server(&self, _controller: &mut dyn FnMut(i32, &str)) -> Result<()> {
+    fn run_server(
+        &self,
+        _controller: &mut dyn FnMut(i32, &str),
+        _updater: &dyn Fn() -> Option<Arc<dyn Updater>>,
+    ) -> Result<()> {
         Ok(())
     }
     fn role(&self) -> Role {
