@@ -136,20 +136,25 @@ struct Sgd {
     calls: AtomicUsize,
 }
 
-impl Updater for Sgd {
-    fn update(&self, key: UpdateKey<'_>, recv: NDArray, local: NDArray) {
+/// The store's handle on the shared optimizer (the demo reads its call count afterwards).
+struct SharedSgd(std::sync::Arc<Sgd>);
+
+impl Updater for SharedSgd {
+    fn update(&self, key: UpdateKey<'_>, recv: NDArray, local: NDArray) -> mxkv::Result<()> {
+        let sgd = &self.0;
         let k = key.int() as usize;
-        let rescale = f32::from_bits(self.rescale.load(Ordering::Relaxed));
+        let rescale = f32::from_bits(sgd.rescale.load(Ordering::Relaxed));
         let wd = if k == 0 { WEIGHT_DECAY } else { 0.0 };
-        let grad = recv.to_vec::<f32>().expect("recv is a dense array");
-        let mut weight = local.to_vec::<f32>().expect("local is a dense array");
-        let mut velocity = self.velocity[k].lock().unwrap();
+        let grad = recv.to_vec::<f32>()?;
+        let mut weight = local.to_vec::<f32>()?;
+        let mut velocity = sgd.velocity[k].lock().unwrap();
         for ((w, v), g) in weight.iter_mut().zip(velocity.iter_mut()).zip(grad) {
             *v = MOMENTUM * *v - LEARNING_RATE * (rescale * g + wd * *w);
             *w += *v;
         }
-        local.copy_from_slice(&weight).expect("same element count");
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        local.copy_from_slice(&weight)?;
+        sgd.calls.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -192,8 +197,7 @@ fn main() -> Result<ExitCode, mxkv::Error> {
         rescale: AtomicU32::new(0),
         calls: AtomicUsize::new(0),
     });
-    let updater = sgd.clone();
-    kv.set_updater(move |key: UpdateKey<'_>, recv, local| updater.update(key, recv, local));
+    kv.set_updater(SharedSgd(sgd.clone()));
 
     // One push and one pull per step: keys [0 × N, 1 × N], arrays grouped the same way.
     let keys: Vec<i32> = KEYS

@@ -371,7 +371,7 @@ struct CUpdater {
 }
 
 impl Updater for CUpdater {
-    fn update(&self, key: UpdateKey<'_>, recv: NDArray, local: NDArray) {
+    fn update(&self, key: UpdateKey<'_>, recv: NDArray, local: NDArray) -> Result<()> {
         // The updater owns the two new handles.
         let (recv, local) = (new_handle(recv), new_handle(local));
         let data = self.data.get();
@@ -387,6 +387,7 @@ impl Updater for CUpdater {
             },
             (_, None, None) => {}
         }
+        Ok(())
     }
 }
 

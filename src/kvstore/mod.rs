@@ -313,6 +313,7 @@ impl KVStore {
         let updater = self.updater.read().clone();
         let needs_array = updater.is_some() || !self.engine.updates_locally();
         let compressed = self.compresses_sums && self.compressor.setting().is_some();
+        check_updater(updater.as_ref(), self.engine.updates_locally(), &targets)?;
         if let ([target], [value]) = (&targets[..], values) {
             let sources = [value];
             if compressed {
@@ -417,16 +418,35 @@ fn apply(
         Some(ctx) => recv.in_context(ctx),
         None => recv,
     };
-    let key = match target.name {
+    updater.update(update_key(target), recv.clone(), stored.clone())?;
+    if scratch.is_none() && recv.is_sole_view() {
+        *scratch = Some(recv);
+    }
+    Ok(())
+}
+
+/// The key as the updater sees it.
+fn update_key<'k>(target: &Target<'k>) -> UpdateKey<'k> {
+    match target.name {
         Some(name) => UpdateKey::Str {
             name,
             index: target.key,
         },
         None => UpdateKey::Int(target.key),
-    };
-    updater.update(key, recv.clone(), stored.clone());
-    if scratch.is_none() && recv.is_sole_view() {
-        *scratch = Some(recv);
+    }
+}
+
+/// Asks the updater, when it runs here, whether it can update every key of the push, before
+/// any key changes.
+fn check_updater(
+    updater: Option<&Arc<dyn Updater>>,
+    updates_locally: bool,
+    targets: &[Target<'_>],
+) -> Result<()> {
+    if let (Some(updater), true) = (updater, updates_locally) {
+        for target in targets {
+            updater.check(update_key(target), target.entry.stored())?;
+        }
     }
     Ok(())
 }

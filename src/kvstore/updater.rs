@@ -1,6 +1,7 @@
 //! The updater: what a store does with a key's merged value when it does not simply
 //! assign it (reference §3.4 step 3).
 
+use crate::error::Result;
 use crate::ndarray::NDArray;
 
 /// A key as an updater sees it.
@@ -59,14 +60,25 @@ impl UpdateKey<'_> {
 /// # Ok::<(), mxkv::error::Error>(())
 /// ```
 pub trait Updater: Send + Sync {
-    fn update(&self, key: UpdateKey<'_>, recv: NDArray, local: NDArray);
+    /// Whether this updater can update `key`, whose stored value is `stored`. A push asks
+    /// for every key it will update before it changes any, so that an updater's refusal
+    /// fails the push whole. The default accepts every key.
+    fn check(&self, _key: UpdateKey<'_>, _stored: &NDArray) -> Result<()> {
+        Ok(())
+    }
+
+    /// Applies `recv` to `local` (a view of the stored value). An error fails the push with
+    /// its message; the keys updated before it in the same push stay updated, so what can
+    /// be known beforehand belongs in [`Updater::check`].
+    fn update(&self, key: UpdateKey<'_>, recv: NDArray, local: NDArray) -> Result<()>;
 }
 
 impl<F> Updater for F
 where
     F: Fn(UpdateKey<'_>, NDArray, NDArray) + Send + Sync,
 {
-    fn update(&self, key: UpdateKey<'_>, recv: NDArray, local: NDArray) {
-        self(key, recv, local)
+    fn update(&self, key: UpdateKey<'_>, recv: NDArray, local: NDArray) -> Result<()> {
+        self(key, recv, local);
+        Ok(())
     }
 }

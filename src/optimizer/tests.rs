@@ -344,3 +344,29 @@ fn store_optimizer_states_save_and_load() {
     );
     assert_eq!(second.num_update(), 3);
 }
+
+#[test]
+fn a_key_the_store_optimizer_cannot_update_fails_the_push_whole() {
+    use crate::kvstore::{KVStore, Keys};
+    use crate::ndarray::Context;
+    let kv = KVStore::create("local").unwrap();
+    let weight = f32_array(&[1.0, 2.0]);
+    let counts = NDArray::from_slice(&[2], &[5i32, 6], Context::cpu(0)).unwrap();
+    kv.init(Keys::Int(&[1, 2]), &[weight, counts.clone()])
+        .unwrap();
+    let sgd = Optimizer::create("sgd", &[("learning_rate", "0.5")]).unwrap();
+    kv.set_updater(StoreOptimizer(std::sync::Arc::new(sgd)));
+    let grad = f32_array(&[2.0, 2.0]);
+    // Key 2 holds int32, which no optimizer updates: the push fails before key 1 changes.
+    let err = kv
+        .push(Keys::Int(&[1, 2]), &[grad.clone(), counts])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("key 2 has dtype int32"), "{err}");
+    let out = f32_array(&[0.0, 0.0]);
+    kv.pull(Keys::Int(&[1]), &[out.clone()], true).unwrap();
+    assert_eq!(f32_values(&out), [1.0, 2.0]);
+    kv.push(Keys::Int(&[1]), &[grad]).unwrap();
+    kv.pull(Keys::Int(&[1]), &[out.clone()], true).unwrap();
+    assert_eq!(f32_values(&out), [0.0, 1.0]);
+}

@@ -334,7 +334,9 @@ impl Optimizer {
     }
 
     /// Applies the gradient `grad` of key `key` to `weight`, as MXNet's `Updater` does.
-    pub fn update(&self, key: i32, grad: &NDArray, weight: &NDArray) -> Result<()> {
+    /// Whether key `key` with weight `weight` can be updated: its dtype, and its state
+    /// when it has one (states loaded from a file may not fit).
+    pub fn check(&self, key: i32, weight: &NDArray) -> Result<()> {
         if ![DType::F32, DType::F64, DType::F16].contains(&weight.dtype()) {
             return Err(Error::invalid(format!(
                 "optimizer {}: key {key} has dtype {}; optimizers update float32, float64 and float16 arrays",
@@ -342,34 +344,40 @@ impl Optimizer {
                 weight.dtype().name()
             )));
         }
+        let progress = self.progress.lock();
+        let Some(state) = progress.keys.get(&key) else {
+            return Ok(());
+        };
+        let layout = self.state_layout(self.uses_master_copy(weight));
+        let fits = state.arrays.len() == layout.len()
+            && state
+                .arrays
+                .iter()
+                .zip(&layout)
+                .all(|((n, a), (want, f32))| {
+                    n == want
+                        && a.shape() == weight.shape()
+                        && a.dtype() == if *f32 { DType::F32 } else { weight.dtype() }
+                });
+        if !fits {
+            return Err(Error::invalid(format!(
+                "optimizer {}: the state of key {key} does not fit its weight of shape {} and dtype {}",
+                self.name,
+                weight.shape(),
+                weight.dtype().name()
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn update(&self, key: i32, grad: &NDArray, weight: &NDArray) -> Result<()> {
+        self.check(key, weight)?;
         weight.check_same_shape(grad)?;
         let mut progress = self.progress.lock();
         if let std::collections::btree_map::Entry::Vacant(e) = progress.keys.entry(key) {
             e.insert(self.create_state(weight)?);
         }
         let master = self.uses_master_copy(weight);
-        let layout = self.state_layout(master);
-        {
-            let state = &progress.keys[&key];
-            let fits = state.arrays.len() == layout.len()
-                && state
-                    .arrays
-                    .iter()
-                    .zip(&layout)
-                    .all(|((n, a), (want, f32))| {
-                        n == want
-                            && a.shape() == weight.shape()
-                            && a.dtype() == if *f32 { DType::F32 } else { weight.dtype() }
-                    });
-            if !fits {
-                return Err(Error::invalid(format!(
-                    "optimizer {}: the state of key {key} does not fit its weight of shape {} and dtype {}",
-                    self.name,
-                    weight.shape(),
-                    weight.dtype().name()
-                )));
-            }
-        }
         // `_update_count`
         let Progress {
             keys,
@@ -743,11 +751,16 @@ fn store_norm(out: &NDArray, x: &NDArray) -> Result<()> {
 pub struct StoreOptimizer(pub std::sync::Arc<Optimizer>);
 
 impl crate::kvstore::Updater for StoreOptimizer {
-    fn update(&self, key: crate::kvstore::UpdateKey<'_>, recv: NDArray, local: NDArray) {
-        if let Err(e) = self.0.update(key.int(), &recv, &local) {
-            // The store's updater interface has no error result: the push that called
-            // this fails through the API's panic boundary, with this message.
-            panic!("{e}");
-        }
+    fn check(&self, key: crate::kvstore::UpdateKey<'_>, stored: &NDArray) -> Result<()> {
+        self.0.check(key.int(), stored)
+    }
+
+    fn update(
+        &self,
+        key: crate::kvstore::UpdateKey<'_>,
+        recv: NDArray,
+        local: NDArray,
+    ) -> Result<()> {
+        self.0.update(key.int(), &recv, &local)
     }
 }
