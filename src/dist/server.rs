@@ -310,6 +310,6 @@ fn update(
     };
     let recv = stored.like()?;
     recv.write(|b| sum_into(b, dtype, sources, SumOrder::Sequential))?;
-    updater.update(UpdateKey::Int(key), recv, stored.clone());
-    Ok(())
+    updater.check(UpdateKey::Int(key), stored)?;
+    updater.update(UpdateKey::Int(key), recv, stored.clone())
 }
