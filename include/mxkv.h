@@ -169,6 +169,19 @@ int MXKVStorePull(KVStoreHandle handle, mx_uint num, const int *keys, NDArrayHan
 int MXKVStorePullEx(KVStoreHandle handle, mx_uint num, const char **keys, NDArrayHandle *vals, int _priority);
 
 /**
+ * Copies rows of row_sparse stored values: for each i, the rows `row_ids[i]` (a dense array
+ * of any dtype and shape; ids may repeat and come in any order) of key `keys[i]` into the
+ * row_sparse output `vals[i]`, whose indices become the sorted unique ids (rows the key does
+ * not store are zeros). Every pair is checked before any output changes.
+ */
+int MXKVStorePullRowSparse(KVStoreHandle handle, mx_uint num, const int *keys, NDArrayHandle *vals, const NDArrayHandle *row_ids, int _priority);
+
+/**
+ * As `MXKVStorePullRowSparse`, for string keys.
+ */
+int MXKVStorePullRowSparseEx(KVStoreHandle handle, mx_uint num, const char **keys, NDArrayHandle *vals, const NDArrayHandle *row_ids, int _priority);
+
+/**
  * Initialises `vkeys` with `vals`, then pulls `okeys` into `outs`; all checked first.
  */
 int MXKVStoreBroadcast(KVStoreHandle handle, mx_uint vnum, const int *vkeys, mx_uint onum, const int *okeys, NDArrayHandle *vals, NDArrayHandle *outs, int _priority);
@@ -301,8 +314,10 @@ int MXNDArraySyncCopyFromCPU(NDArrayHandle handle, const void *data, size_t size
 int MXNDArraySyncCopyToCPU(NDArrayHandle handle, void *data, size_t size);
 
 /**
- * Copies the values of `handle_src` into `handle_dst` (same shape; the dtype converts).
- * `i` must be -1 (the data); dense arrays have no auxiliary arrays.
+ * Copies the dense array `handle_src` into `handle_dst`: with `i == -1` into its data (a
+ * dense destination: the whole array, same shape; a sparse one: its stored values, whose
+ * row count may change), with `i >= 0` into aux array `i` of a sparse destination (a 1-D
+ * array of ids). The dtype converts.
  */
 int MXNDArraySyncCopyFromNDArray(NDArrayHandle handle_dst, NDArrayHandle handle_src, int i);
 
@@ -357,13 +372,14 @@ int MXNDArrayGetDType(NDArrayHandle handle, int *out_dtype);
 int MXNDArrayGetContext(NDArrayHandle handle, int *out_dev_type, int *out_dev_id);
 
 /**
- * The address of the array's first element (NULL for a none array). Callers may read and
- * write through it; the memory stays valid while any handle or store refers to it.
+ * The address of the array's first element (of a sparse array: of its stored values; NULL
+ * for a none array). Callers may read and write through it; the memory stays valid while
+ * any handle or store refers to it.
  */
 int MXNDArrayGetData(NDArrayHandle handle, void **out_pdata);
 
 /**
- * The storage type: 0 dense (every array mxkv makes); -1 for a none array.
+ * The storage type: 0 dense, 1 row_sparse, 2 csr; -1 for a none array.
  */
 int MXNDArrayGetStorageType(NDArrayHandle handle, int *out_storage_type);
 
@@ -390,6 +406,42 @@ int MXNDArraySaveRawBytes(NDArrayHandle handle, size_t *out_size, const char **o
  * Creates an array from the bytes of `MXNDArraySaveRawBytes`.
  */
 int MXNDArrayLoadFromRawBytes(const void *buf, size_t size, NDArrayHandle *out);
+
+/**
+ * Creates a row_sparse (`storage_type` 1) or csr (2) array of `shape[0..ndim]` and
+ * `dtype` on (dev_type, dev_id). `num_aux` aux arrays (row_sparse: 1, the row ids; csr:
+ * 2, indptr and column ids) have integer dtypes `aux_type[i]` and 1-D shapes, given as
+ * `aux_ndims[i]` dimensions each, one after another in `aux_shape`. A row_sparse array
+ * with k row ids stores rows 0..k-1, all zero; its data has shape (k, shape[1..]). A csr
+ * matrix's data has the length of its column ids. `delay_alloc` is accepted; the blobs
+ * are allocated at once. The caller frees `*out` with `MXNDArrayFree`.
+ */
+int MXNDArrayCreateSparseEx(int storage_type, const mx_uint *shape, mx_uint ndim, int dev_type, int dev_id, int _delay_alloc, int dtype, mx_uint num_aux, int *aux_type, mx_uint *aux_ndims, const mx_uint *aux_shape, NDArrayHandle *out);
+
+/**
+ * The dtype code of aux array `i` of a sparse array.
+ */
+int MXNDArrayGetAuxType(NDArrayHandle handle, mx_uint i, int *out_type);
+
+/**
+ * A new dense array holding a copy of aux array `i` of a sparse array (row_sparse: the
+ * row ids; csr: 0 indptr, 1 column ids).
+ */
+int MXNDArrayGetAuxNDArray(NDArrayHandle handle, mx_uint i, NDArrayHandle *out);
+
+/**
+ * A new dense array holding a copy of the stored values of a sparse array (of a dense
+ * array: a copy of it).
+ */
+int MXNDArrayGetDataNDArray(NDArrayHandle handle, NDArrayHandle *out);
+
+/**
+ * Checks that a sparse array's blobs form a valid array, with MXNet's messages: the
+ * shapes of the blobs always; with `full_check` also the ids (row_sparse: ascending,
+ * unique, below the row count; csr: indptr from 0, non-decreasing, ending at the number of
+ * values, column ids ascending per row and below the column count). Dense arrays pass.
+ */
+int MXNDArraySyncCheckFormat(NDArrayHandle handle, bool full_check);
 
 /**
  * A view of the same memory with another shape: `dims` may hold one -1 (inferred) and 0s

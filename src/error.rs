@@ -20,8 +20,17 @@ pub enum Error {
     #[error("unknown storage type {0} (known: 0 default/dense, 1 row_sparse, 2 csr)")]
     UnknownStorage(i32),
 
-    #[error("{0} storage is not supported yet: mxkv stores dense arrays only")]
-    UnsupportedStorage(&'static str),
+    #[error(
+        "{what}: the array has {stype} storage, and this needs a dense (default storage) array"
+    )]
+    NotDense {
+        stype: &'static str,
+        what: &'static str,
+    },
+
+    /// A sparse array whose blobs do not form a valid array (MXNet's format-check texts).
+    #[error("{0}")]
+    SparseFormat(String),
 
     #[error("invalid context: {0}")]
     InvalidContext(String),

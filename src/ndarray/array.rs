@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use super::chunk::Chunk;
+use super::sparse::Blobs;
 use super::{Context, DType, Shape, Storage};
 use crate::error::{Error, Result};
 
-/// A dense array, or the empty ("none") array of `MXNDArrayCreateNone`.
+/// A dense array, a sparse one (`sparse.rs`), or the empty ("none") array of
+/// `MXNDArrayCreateNone`.
 ///
 /// Cloning an array makes another view of the same memory, as an MXNet handle copy does,
 /// and costs one reference count. Every read and write goes through the memory's lock.
@@ -34,6 +36,8 @@ pub(super) struct View {
     pub(super) size: usize,
     pub(super) dtype: DType,
     pub(super) ctx: Context,
+    /// The blobs of a row_sparse or csr array (whose `chunk` is `None`).
+    pub(super) sparse: Option<Arc<Blobs>>,
 }
 
 /// Largest array mxkv allocates: what a byte offset can address.
@@ -61,6 +65,7 @@ impl NDArray {
             size,
             dtype,
             ctx,
+            sparse: None,
         }))
     }
 
@@ -73,11 +78,12 @@ impl NDArray {
             size: 0,
             dtype: DType::F32,
             ctx: Context::cpu(0),
+            sparse: None,
         })
     }
 
     pub fn is_none(&self) -> bool {
-        self.0.chunk.is_none()
+        self.0.chunk.is_none() && self.0.sparse.is_none()
     }
 
     pub fn shape(&self) -> &Shape {
@@ -98,7 +104,7 @@ impl NDArray {
     }
 
     pub fn storage(&self) -> Storage {
-        Storage::Dense
+        self.sparse_storage().unwrap_or(Storage::Dense)
     }
 
     pub fn nbytes(&self) -> usize {
@@ -106,7 +112,14 @@ impl NDArray {
     }
 
     pub(super) fn dense(&self, what: &'static str) -> Result<&Arc<Chunk>> {
-        self.0.chunk.as_ref().ok_or_else(|| Error::NoneArray(what))
+        match (&self.0.chunk, self.sparse_storage()) {
+            (Some(chunk), _) => Ok(chunk),
+            (None, Some(stype)) => Err(Error::NotDense {
+                stype: stype.name(),
+                what,
+            }),
+            (None, None) => Err(Error::NoneArray(what)),
+        }
     }
 
     pub(super) fn byte_range(&self) -> std::ops::Range<usize> {
@@ -117,6 +130,9 @@ impl NDArray {
     /// Address of the first element, for `MXNDArrayGetData` (the memory stays put for the
     /// chunk's whole life); `None` for the empty array.
     pub fn data_addr(&self) -> Option<usize> {
+        if let Some(parts) = self.parts() {
+            return parts.data.data_addr();
+        }
         let chunk = self.0.chunk.as_ref()?;
         Some(chunk.base_addr() + self.byte_range().start)
     }
@@ -158,9 +174,13 @@ impl NDArray {
         Ok(self.dense("cannot write it")?.write(|b| f(&mut b[range])))
     }
 
-    /// `MXNDArraySyncCopyFromCPU`: `count` elements of this array's dtype.
+    /// `MXNDArraySyncCopyFromCPU`: `count` elements of this array's dtype (of a sparse
+    /// array: its stored values, which must be all its elements, as in MXNet).
     pub fn copy_from_bytes(&self, src: &[u8], count: usize) -> Result<()> {
         self.check_count(count)?;
+        if let Some(data) = self.sparse_data_for_copy(count)? {
+            return data.copy_from_bytes(src, count);
+        }
         if count == 0 {
             return Ok(());
         }
@@ -191,9 +211,12 @@ impl NDArray {
         Ok(())
     }
 
-    /// `MXNDArraySyncCopyToCPU`.
+    /// `MXNDArraySyncCopyToCPU` (of a sparse array: as `copy_from_bytes`).
     pub fn copy_to_bytes(&self, dst: &mut [u8], count: usize) -> Result<()> {
         self.check_count(count)?;
+        if let Some(data) = self.sparse_data_for_copy(count)? {
+            return data.copy_to_bytes(dst, count);
+        }
         if count == 0 {
             return Ok(());
         }

@@ -2,12 +2,18 @@
 //! between MXNet and mxkv. All integers are little-endian.
 //!
 //! file   = u64 0x112, u64 0, u64 count, count × array, u64 name_count, name_count × name
-//! array  = u32 magic, i32 stype, shape, [if not none: i32 dev_type, i32 dev_id, i32 dtype, data]
+//! array  = u32 magic, i32 stype, [sparse: storage shape], shape,
+//!          [if not none: i32 dev_type, i32 dev_id, i32 dtype, [sparse: per aux: i32 aux dtype,
+//!          aux shape], data, [sparse: per aux: aux data]]
 //! shape  = i32 ndim, ndim × i64
+//!
+//! A sparse array's data is its stored values (the storage shape); row_sparse arrays have
+//! one aux array (row ids), csr matrices two (indptr, column ids).
 //! name   = u64 len, len bytes
 
 use std::io::{Read, Write};
 
+use super::sparse::Parts;
 use super::{Context, DType, Device, NDArray, Shape, Storage};
 use crate::error::{Error, Result};
 
@@ -88,12 +94,34 @@ pub fn save_array(a: &NDArray) -> Result<Vec<u8>> {
 
 /// Bytes of `a`'s record.
 fn record_size(a: &NDArray) -> usize {
-    let head = 4 + 4 + 4 + 8 * a.shape().ndim();
-    if a.is_none() {
-        head
-    } else {
-        head + 12 + a.nbytes()
+    let shape_size = |s: &Shape| 4 + 8 * s.ndim();
+    let head = 4 + 4 + shape_size(a.shape());
+    match a.parts() {
+        _ if a.is_none() => head,
+        None => head + 12 + a.nbytes(),
+        Some(p) => {
+            head + shape_size(p.data.shape())
+                + 12
+                + p.data.nbytes()
+                + p.aux
+                    .iter()
+                    .map(|x| 4 + shape_size(x.shape()) + x.nbytes())
+                    .sum::<usize>()
+        }
     }
+}
+
+fn write_shape(s: &Shape, w: &mut impl Write) -> std::io::Result<()> {
+    w.write_all(&(s.ndim() as i32).to_le_bytes())?;
+    for &d in &s.0 {
+        w.write_all(&d.to_le_bytes())?;
+    }
+    Ok(())
+}
+
+fn write_data(a: &NDArray, w: &mut impl Write) -> std::io::Result<()> {
+    a.read(|bytes| w.write_all(bytes))
+        .map_err(|e| std::io::Error::other(e.to_string()))?
 }
 
 /// A 0-d array needs the numpy-shape magic: in the legacy format `ndim == 0` means "none".
@@ -106,10 +134,11 @@ fn write_record(a: &NDArray, w: &mut impl Write) -> std::io::Result<()> {
     };
     w.write_all(&magic.to_le_bytes())?;
     w.write_all(&a.storage().code().to_le_bytes())?;
-    w.write_all(&(ndim as i32).to_le_bytes())?;
-    for &d in &a.shape().0 {
-        w.write_all(&d.to_le_bytes())?;
+    let parts = a.parts();
+    if let Some(p) = &parts {
+        write_shape(p.data.shape(), w)?;
     }
+    write_shape(a.shape(), w)?;
     if a.is_none() {
         return Ok(());
     }
@@ -117,8 +146,15 @@ fn write_record(a: &NDArray, w: &mut impl Write) -> std::io::Result<()> {
     w.write_all(&ctx.device.code().to_le_bytes())?;
     w.write_all(&ctx.dev_id.to_le_bytes())?;
     w.write_all(&a.dtype().code().to_le_bytes())?;
-    a.read(|bytes| w.write_all(bytes))
-        .map_err(|e| std::io::Error::other(e.to_string()))?
+    let Some(p) = parts else {
+        return write_data(a, w);
+    };
+    for x in &p.aux {
+        w.write_all(&x.dtype().code().to_le_bytes())?;
+        write_shape(x.shape(), w)?;
+    }
+    write_data(&p.data, w)?;
+    p.aux.iter().try_for_each(|x| write_data(x, w))
 }
 
 /// A whole `.params` file from memory.
@@ -211,21 +247,16 @@ fn load_record<R: Read>(r: &mut Reader<R>) -> Result<NDArray> {
             r.pos - 4
         )));
     }
-    match Storage::from_code(r.i32()?).map_err(|e| Error::Format(e.to_string()))? {
-        Storage::Dense => {}
-        Storage::RowSparse => return Err(Error::UnsupportedStorage("row_sparse")),
-        Storage::Csr => return Err(Error::UnsupportedStorage("csr")),
-    }
+    let stype = Storage::from_code(r.i32()?).map_err(|e| Error::Format(e.to_string()))?;
+    let storage_shape = match stype {
+        Storage::Dense => None,
+        _ => Some(read_shape(r)?),
+    };
     let ndim = r.i32()?;
     if ndim == -1 && magic == ARRAY_MAGIC_V3 || ndim == 0 && magic == ARRAY_MAGIC_V2 {
         return Ok(NDArray::none());
     }
-    let ndim = usize::try_from(ndim).map_err(|_| Error::Format(format!("bad ndim {ndim}")))?;
-    let mut dims = Vec::with_capacity(r.count_of(ndim, 8)?);
-    for _ in 0..ndim {
-        dims.push(r.i64()?);
-    }
-    let shape = Shape(dims);
+    let shape = read_dims(r, ndim)?;
     let dev_type = r.i32()?;
     let dev_id = r.i32()?;
     // Arrays saved on a GPU load onto the CPU of the same number.
@@ -238,6 +269,44 @@ fn load_record<R: Read>(r: &mut Reader<R>) -> Result<NDArray> {
         .and_then(|d| Context::new(d, dev_id))
         .map_err(|e| Error::Format(e.to_string()))?;
     let dtype = DType::from_code(r.i32()?)?;
+    let Some(storage_shape) = storage_shape else {
+        return read_data(r, shape, dtype, ctx);
+    };
+    let mut aux_heads = Vec::with_capacity(stype.num_aux());
+    for _ in 0..stype.num_aux() {
+        let aux_dtype = DType::from_code(r.i32()?)?;
+        aux_heads.push((aux_dtype, read_shape(r)?));
+    }
+    let data = read_data(r, storage_shape, dtype, ctx)?;
+    let mut aux = Vec::with_capacity(aux_heads.len());
+    for (aux_dtype, aux_shape) in aux_heads {
+        aux.push(read_data(r, aux_shape, aux_dtype, ctx)?);
+    }
+    NDArray::from_parts(stype, shape, ctx, Parts { data, aux })
+        .map_err(|e| Error::Format(e.to_string()))
+}
+
+fn read_shape<R: Read>(r: &mut Reader<R>) -> Result<Shape> {
+    let ndim = r.i32()?;
+    read_dims(r, ndim)
+}
+
+fn read_dims<R: Read>(r: &mut Reader<R>, ndim: i32) -> Result<Shape> {
+    let ndim = usize::try_from(ndim).map_err(|_| Error::Format(format!("bad ndim {ndim}")))?;
+    let mut dims = Vec::with_capacity(r.count_of(ndim, 8)?);
+    for _ in 0..ndim {
+        dims.push(r.i64()?);
+    }
+    Ok(Shape(dims))
+}
+
+/// An array of `shape` whose elements follow in the stream.
+fn read_data<R: Read>(
+    r: &mut Reader<R>,
+    shape: Shape,
+    dtype: DType,
+    ctx: Context,
+) -> Result<NDArray> {
     let size = shape.size().map_err(|e| Error::Format(e.to_string()))?;
     r.count_of(size, dtype.size())?;
     let a = NDArray::new(shape, dtype, ctx)?;
@@ -357,7 +426,7 @@ mod tests {
     }
 
     #[test]
-    fn sparse_and_unknown_storage_types_are_errors() {
+    fn unknown_storage_types_are_errors() {
         let a = NDArray::new(Shape(vec![8]), DType::F32, Context::cpu(0)).unwrap();
         let bytes = save(&[a], &[]).unwrap();
         // Header: magic, reserved, count (8 bytes each); then the record's magic and stype.
@@ -366,10 +435,44 @@ mod tests {
             b[28..32].copy_from_slice(&stype.to_le_bytes());
             load(&b).unwrap_err().to_string()
         };
-        assert!(with_stype(1).contains("row_sparse storage is not supported"));
-        assert!(with_stype(2).contains("csr storage is not supported"));
         assert!(with_stype(7).contains("unknown storage type 7"));
         assert!(with_stype(-1).contains("unknown storage type -1"));
+    }
+
+    #[test]
+    fn sparse_arrays_round_trip() {
+        let ctx = Context::cpu(0);
+        let rsp = NDArray::new_sparse(
+            Storage::RowSparse,
+            Shape(vec![5, 2]),
+            DType::F64,
+            ctx,
+            &[(DType::I64, 2)],
+        )
+        .unwrap();
+        let csr = NDArray::new_sparse(
+            Storage::Csr,
+            Shape(vec![2, 3]),
+            DType::F32,
+            ctx,
+            &[(DType::I64, 3), (DType::I32, 1)],
+        )
+        .unwrap();
+        let bytes = save(&[rsp, csr], &[]).unwrap();
+        let (back, _) = load(&bytes).unwrap();
+        assert_eq!(back[0].storage(), Storage::RowSparse);
+        assert_eq!(back[0].shape(), &Shape(vec![5, 2]));
+        assert_eq!(back[0].parts().unwrap().data.shape(), &Shape(vec![2, 2]));
+        assert_eq!(back[1].storage(), Storage::Csr);
+        assert_eq!(back[1].aux_dtype(1).unwrap(), DType::I32);
+        assert_eq!(save(&back, &[]).unwrap(), bytes);
+        // A storage shape of 3 rows with 2 row ids: the record is refused.
+        let mut bad = bytes.clone();
+        bad[36] = 3;
+        assert!(load(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("Shape mismatch"));
     }
 
     fn temp_path(name: &str) -> String {

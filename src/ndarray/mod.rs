@@ -8,8 +8,8 @@
 //! Files: [`Shape`] (`shape.rs`), [`Context`] and [`Device`] (`context.rs`), [`Storage`]
 //! (`storage.rs`), [`DType`] and [`Element`] (`dtype.rs`), the memory and its lock order
 //! (`chunk.rs`), the array value (`array.rs`), its views (`view.rs`), copies and sums
-//! (`assign.rs`), typed access (`typed.rs`), the `.params` format ([`io`]) and the data
-//! kernels ([`kernels`]).
+//! (`assign.rs`), typed access (`typed.rs`), the `.params` format ([`io`]), the data
+//! kernels ([`kernels`]), and sparse arrays ([`sparse`]) with their row kernels ([`rows`]).
 
 mod array;
 mod assign;
@@ -18,7 +18,9 @@ mod context;
 pub mod dtype;
 pub mod io;
 pub mod kernels;
+pub mod rows;
 mod shape;
+pub mod sparse;
 mod storage;
 mod typed;
 mod view;

@@ -23,4 +23,23 @@ impl Storage {
     pub fn code(self) -> i32 {
         self as i32
     }
+
+    /// Aux arrays of the storage type: none for dense, the row ids for row_sparse, indptr
+    /// and column ids for csr.
+    pub fn num_aux(self) -> usize {
+        match self {
+            Storage::Dense => 0,
+            Storage::RowSparse => 1,
+            Storage::Csr => 2,
+        }
+    }
+
+    /// MXNet's name of the storage type.
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::Dense => "default",
+            Storage::RowSparse => "row_sparse",
+            Storage::Csr => "csr",
+        }
+    }
 }

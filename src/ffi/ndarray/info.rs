@@ -138,8 +138,9 @@ pub unsafe extern "C" fn MXNDArrayGetContext(
     })
 }
 
-/// The address of the array's first element (NULL for a none array). Callers may read and
-/// write through it; the memory stays valid while any handle or store refers to it.
+/// The address of the array's first element (of a sparse array: of its stored values; NULL
+/// for a none array). Callers may read and write through it; the memory stays valid while
+/// any handle or store refers to it.
 #[no_mangle]
 pub unsafe extern "C" fn MXNDArrayGetData(
     handle: NDArrayHandle,
@@ -150,7 +151,7 @@ pub unsafe extern "C" fn MXNDArrayGetData(
     })
 }
 
-/// The storage type: 0 dense (every array mxkv makes); -1 for a none array.
+/// The storage type: 0 dense, 1 row_sparse, 2 csr; -1 for a none array.
 #[no_mangle]
 pub unsafe extern "C" fn MXNDArrayGetStorageType(
     handle: NDArrayHandle,

@@ -1,9 +1,11 @@
-//! `MXNDArray*`: dense arrays (reference §2.2, spec tier 1). This file holds the
+//! `MXNDArray*`: arrays (reference §2.2, spec tiers 1 and 2). This file holds the
 //! registry of array handles, creation, copies and Free; `info.rs` the getters,
-//! `view.rs` Reshape/Slice/At and `io.rs` the `.params` functions.
+//! `view.rs` Reshape/Slice/At, `io.rs` the `.params` functions and `sparse.rs` the
+//! row_sparse and csr functions.
 
 mod info;
 mod io;
+mod sparse;
 mod view;
 
 use std::ffi::{c_int, c_void};
@@ -178,8 +180,10 @@ pub unsafe extern "C" fn MXNDArraySyncCopyToCPU(
     })
 }
 
-/// Copies the values of `handle_src` into `handle_dst` (same shape; the dtype converts).
-/// `i` must be -1 (the data); dense arrays have no auxiliary arrays.
+/// Copies the dense array `handle_src` into `handle_dst`: with `i == -1` into its data (a
+/// dense destination: the whole array, same shape; a sparse one: its stored values, whose
+/// row count may change), with `i >= 0` into aux array `i` of a sparse destination (a 1-D
+/// array of ids). The dtype converts.
 #[no_mangle]
 pub unsafe extern "C" fn MXNDArraySyncCopyFromNDArray(
     handle_dst: NDArrayHandle,
@@ -189,19 +193,18 @@ pub unsafe extern "C" fn MXNDArraySyncCopyFromNDArray(
     boundary(|| {
         let dst = array(handle_dst)?;
         let src = array(handle_src)?;
-        if i != -1 {
-            return Err(Error::invalid(format!(
-                "aux index {i}: dense arrays have no auxiliary arrays (use -1 for the data)"
-            )));
+        let blob = match i {
+            -1 => None,
+            i => Some(usize::try_from(i).map_err(|_| {
+                Error::invalid(format!(
+                    "blob index {i}: use -1 for the data, 0.. for aux arrays"
+                ))
+            })?),
+        };
+        if dst.is_none() {
+            return Err(Error::NoneArray("cannot copy into it"));
         }
-        if dst.is_none() || src.is_none() {
-            return Err(Error::NoneArray("cannot copy to or from it"));
-        }
-        dst.check_same_shape(&src)?;
-        if !dst.same_memory(&src) {
-            dst.assign_sum(&[&src])?;
-        }
-        Ok(())
+        dst.set_blob(blob, &src)
     })
 }
 
