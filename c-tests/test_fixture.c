@@ -56,35 +56,6 @@ static int read_expected(const char *file, Expected *out) {
     return count;
 }
 
-static unsigned char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf;
-    long n;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = (unsigned char *)malloc((size_t)n + 1);
-    *len = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    return buf;
-}
-
-static int same_file_bytes(const char *a, const char *b) {
-    size_t la = 0, lb = 0;
-    unsigned char *ba = read_file(a, &la), *bb = read_file(b, &lb);
-    int same = ba && bb && la == lb && memcmp(ba, bb, la) == 0;
-    if (ba && bb && !same) {
-        size_t i = 0;
-        while (i < la && i < lb && ba[i] == bb[i]) i++;
-        fprintf(stderr, "    %s (%zu bytes) and %s (%zu bytes) differ from byte %zu\n", a, la, b,
-                lb, i);
-    }
-    free(ba);
-    free(bb);
-    return same;
-}
-
 /* Element i of a raw buffer of dtype, as a double (floats) or via int64 (integers). */
 static int element_matches(const void *data, int dtype, size_t i, const char *text) {
     double want = strtod(text, NULL);

@@ -146,4 +146,35 @@ static inline float bf16_to_f32(uint16_t b) {
     return f;
 }
 
+/* A whole file in a new buffer (NULL when it cannot be read); *len gets its size. */
+static inline unsigned char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf;
+    long n;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = (unsigned char *)malloc((size_t)n + 1);
+    *len = fread(buf, 1, (size_t)n, f);
+    fclose(f);
+    return buf;
+}
+
+/* True when two files hold the same bytes; says where they first differ otherwise. */
+static inline int same_file_bytes(const char *a, const char *b) {
+    size_t la = 0, lb = 0;
+    unsigned char *ba = read_file(a, &la), *bb = read_file(b, &lb);
+    int same = ba && bb && la == lb && memcmp(ba, bb, la) == 0;
+    if (ba && bb && !same) {
+        size_t i = 0;
+        while (i < la && i < lb && ba[i] == bb[i]) i++;
+        fprintf(stderr, "    %s (%zu bytes) and %s (%zu bytes) differ from byte %zu\n", a, la, b,
+                lb, i);
+    }
+    free(ba);
+    free(bb);
+    return same;
+}
+
 #endif /* MXKV_TEST_UTIL_H */

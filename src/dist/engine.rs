@@ -60,27 +60,30 @@ fn items<'a>(keys: &'a [(i32, NDArray)]) -> Vec<Item<'a>> {
         .collect()
 }
 
+/// The items of keys whose stored values (taken out of their entries) are `stored`.
+fn items_of<'a>(keys: &[(i32, &Entry)], stored: &'a [NDArray]) -> Vec<Item<'a>> {
+    keys.iter()
+        .zip(stored)
+        .map(|((key, _), array)| Item { key: *key, array })
+        .collect()
+}
+
 impl Engine for DistEngine {
     fn init(&self, added: &[(i32, &Entry)]) -> Result<()> {
-        let items: Vec<Item<'_>> = added
-            .iter()
-            .map(|(key, entry)| Item {
-                key: *key,
-                array: entry.stored(),
-            })
-            .collect();
-        self.dist.init(&items)
+        let stored: Vec<NDArray> = added.iter().map(|(_, entry)| entry.stored()).collect();
+        self.dist.init(&items_of(added, &stored))
     }
 
     fn push<'a>(&self, key: i32, entry: &Entry, merged: Merged<'a>) -> Result<Option<Merged<'a>>> {
         if self.dist.updates_locally() {
             // Serverless: the sum over the workers comes back to be applied here.
-            let value = merged.into_array(entry.stored(), &mut None)?;
-            let sum = self.buffer_like(entry.stored())?;
+            let stored = entry.stored();
+            let value = merged.into_array(&stored, &mut None)?;
+            let sum = self.buffer_like(&stored)?;
             self.dist.allreduce(key, &value, &sum)?;
             return Ok(Some(Merged::Array(sum)));
         }
-        let value = merged.into_array(entry.stored(), &mut None)?;
+        let value = merged.into_array(&entry.stored(), &mut None)?;
         self.queued
             .lock()
             .entry(std::thread::current().id())
@@ -98,14 +101,8 @@ impl Engine for DistEngine {
     }
 
     fn fetch(&self, keys: &[(i32, &Entry)]) -> Result<()> {
-        let items: Vec<Item<'_>> = keys
-            .iter()
-            .map(|(key, entry)| Item {
-                key: *key,
-                array: entry.stored(),
-            })
-            .collect();
-        self.dist.pull(&items)
+        let stored: Vec<NDArray> = keys.iter().map(|(_, entry)| entry.stored()).collect();
+        self.dist.pull(&items_of(keys, &stored))
     }
 
     fn pull(&self, _key: i32, entry: &Entry, out: &NDArray) -> Result<()> {

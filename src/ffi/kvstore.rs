@@ -276,6 +276,48 @@ pub unsafe extern "C" fn MXKVStorePullEx(
     pull(handle, KeyedArrays::new(num, keys, vals), true)
 }
 
+/// Copies rows of row_sparse stored values: for each i, the rows `row_ids[i]` (a dense array
+/// of any dtype and shape; ids may repeat and come in any order) of key `keys[i]` into the
+/// row_sparse output `vals[i]`, whose indices become the sorted unique ids (rows the key does
+/// not store are zeros). Every pair is checked before any output changes.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStorePullRowSparse(
+    handle: KVStoreHandle,
+    num: mx_uint,
+    keys: *const c_int,
+    vals: *mut NDArrayHandle,
+    row_ids: *const NDArrayHandle,
+    _priority: c_int,
+) -> c_int {
+    pull_row_sparse(handle, KeyedArrays::new(num, keys, vals), row_ids)
+}
+
+/// As `MXKVStorePullRowSparse`, for string keys.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStorePullRowSparseEx(
+    handle: KVStoreHandle,
+    num: mx_uint,
+    keys: *mut *const c_char,
+    vals: *mut NDArrayHandle,
+    row_ids: *const NDArrayHandle,
+    _priority: c_int,
+) -> c_int {
+    pull_row_sparse(handle, KeyedArrays::new(num, keys, vals), row_ids)
+}
+
+/// The body of the PullRowSparse twins: `num` row id arrays beside the keys and outputs.
+unsafe fn pull_row_sparse(
+    handle: KVStoreHandle,
+    args: KeyedArrays<impl KeyArg>,
+    row_ids: *const NDArrayHandle,
+) -> c_int {
+    let num = args.num;
+    keyed(handle, args, |kv, keys, outs| {
+        let row_ids = arrays(row_ids, count(num), "row_ids")?;
+        kv.pull_row_sparse(keys, outs, &row_ids)
+    })
+}
+
 /// Initialises `vkeys` with `vals`, then pulls `okeys` into `outs`; all checked first.
 #[no_mangle]
 pub unsafe extern "C" fn MXKVStoreBroadcast(

@@ -12,14 +12,16 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{const_mutex, Mutex, ReentrantMutex, ReentrantMutexGuard};
+use parking_lot::{const_mutex, Mutex, ReentrantMutex, ReentrantMutexGuard, RwLock};
 
+use super::merge::Merged;
 use crate::error::Result;
 use crate::ndarray::NDArray;
 
-/// One key's stored value.
+/// One key's stored value. A push may change its storage type (reference §3.4): the value
+/// is then replaced whole, under the key's lock.
 pub struct Entry {
-    stored: NDArray,
+    stored: RwLock<NDArray>,
     lock: ReentrantMutex<()>,
     /// The thread holding `lock` (see [`thread_id`]), 0 when none.
     holder: Arc<AtomicU64>,
@@ -58,15 +60,32 @@ impl Drop for KeyGuard<'_> {
 impl Entry {
     pub(super) fn new(stored: NDArray) -> Entry {
         Entry {
-            stored,
+            stored: RwLock::new(stored),
             lock: ReentrantMutex::new(()),
             holder: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// The stored value (MXNet's `local`). Read or write it whole under [`Entry::lock`].
-    pub fn stored(&self) -> &NDArray {
-        &self.stored
+    /// The stored value (MXNet's `local`): an array that shares its memory. Read or write
+    /// it whole under [`Entry::lock`].
+    pub fn stored(&self) -> NDArray {
+        self.stored.read().clone()
+    }
+
+    /// Makes a push's merged value the stored value (MXNet's assign without an updater);
+    /// the caller holds the key's lock. When their storage types differ, the stored value
+    /// becomes a copy of `merged` in its storage type, keeping the key's dtype.
+    pub fn assign(&self, merged: Merged<'_>) -> Result<()> {
+        let stored = self.stored();
+        match merged {
+            Merged::Array(a) if a.storage() != stored.storage() => {
+                let copy = a.copy_as(a.storage(), stored.dtype(), stored.context())?;
+                *self.stored.write() = copy;
+                Ok(())
+            }
+            Merged::Array(a) if a.is_sparse() => stored.assign_value(&a),
+            merged => merged.assign_to(&stored),
+        }
     }
 
     /// Takes the key's lock, waiting for it unless that would deadlock (`None`).
@@ -114,15 +133,15 @@ impl Entry {
         false
     }
 
-    /// Copies the stored value into `out`: whole, as it is before or after an update in
-    /// progress on another thread — except when waiting for that update would deadlock,
-    /// then as it is.
+    /// Copies the stored value into `out`, in `out`'s storage type: whole, as it is before
+    /// or after an update in progress on another thread — except when waiting for that
+    /// update would deadlock, then as it is. A pull into the stored value itself (the
+    /// updater's `local`) is a no-op.
     pub fn copy_to(&self, out: &NDArray) -> Result<()> {
-        // A pull into the stored value itself (the updater's `local`) is a no-op.
-        if out.same_memory(&self.stored) {
+        if out.same_memory(&self.stored()) {
             return Ok(());
         }
         let _whole = self.lock();
-        out.assign_sum(&[&self.stored])
+        out.assign_value(&self.stored())
     }
 }

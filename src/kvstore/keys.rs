@@ -191,7 +191,7 @@ impl KeyTable {
             }
             match direction {
                 Direction::Push => t.entry.stored().check_same_shape(a)?,
-                Direction::Pull => a.check_same_shape(t.entry.stored())?,
+                Direction::Pull => a.check_same_shape(&t.entry.stored())?,
             }
         }
         Ok(targets)

@@ -74,9 +74,12 @@ impl Merged<'_> {
 }
 
 /// Bytes of the buffer a sum of `sources` for `stored` needs as an array: none when the
-/// one pushed array can be handed over as it is (never when it is to be compressed).
+/// one pushed array can be handed over as it is (never when it is to be compressed), or
+/// when a row_sparse array is involved (its merged value is made in memory of its own size,
+/// `sparse::merge`).
 pub fn buffer_bytes(stored: &NDArray, sources: &[&NDArray], compressed: bool) -> usize {
     match sources {
+        _ if super::sparse::involved(stored, sources) => 0,
         [only] if only.dtype() == stored.dtype() && !compressed => 0,
         _ => stored.nbytes(),
     }

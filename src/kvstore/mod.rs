@@ -28,6 +28,7 @@ mod keys;
 mod merge;
 pub mod param_float;
 mod placement;
+pub mod sparse;
 pub mod twobit;
 mod updater;
 
@@ -157,17 +158,52 @@ impl KVStore {
             .table
             .read()
             .resolve(None, keys, values, Direction::Push)?;
+        sparse::check_values(values)?;
         self.apply_push(targets, values)
     }
 
-    /// Copies each key's value into its outputs. `ignore_sparse` is MXNet's flag for
-    /// skipping non-dense outputs; every array mxkv makes is dense, so it changes nothing.
-    pub fn pull(&self, keys: Keys<'_>, outs: &[NDArray], _ignore_sparse: bool) -> Result<()> {
+    /// Copies each key's value into its outputs, in each output's storage type; with
+    /// `ignore_sparse` (MXNet's flag) sparse outputs are skipped (reference §3.5).
+    pub fn pull(&self, keys: Keys<'_>, outs: &[NDArray], ignore_sparse: bool) -> Result<()> {
         let targets = self
             .table
             .read()
             .resolve(None, keys, outs, Direction::Pull)?;
-        self.apply_pull(&targets, outs)
+        sparse::check_outs(outs, ignore_sparse)?;
+        self.apply_pull(&targets, outs, ignore_sparse)
+    }
+
+    /// Copies the rows `row_ids[i]` of each key's row_sparse value into the row_sparse
+    /// output `outs[i]` (reference §3.6). Every pair is checked before any output changes.
+    /// The rows come from this process's stored values.
+    pub fn pull_row_sparse(
+        &self,
+        keys: Keys<'_>,
+        outs: &[NDArray],
+        row_ids: &[NDArray],
+    ) -> Result<()> {
+        let targets = self
+            .table
+            .read()
+            .resolve(None, keys, outs, Direction::Pull)?;
+        if row_ids.len() != outs.len() {
+            return Err(Error::invalid(format!(
+                "{} outputs but {} row id arrays",
+                outs.len(),
+                row_ids.len()
+            )));
+        }
+        let wanted = targets
+            .iter()
+            .zip(outs)
+            .zip(row_ids)
+            .map(|((t, out), ids)| sparse::rows_to_pull(&t.entry.stored(), out, ids))
+            .collect::<Result<Vec<_>>>()?;
+        for ((t, out), ids) in targets.iter().zip(outs).zip(&wanted) {
+            let _whole = t.entry.lock();
+            t.entry.stored().retain_into(ids, out)?;
+        }
+        Ok(())
     }
 
     /// Push `values` to `vkeys`, then pull `okeys` into `outs`, all validated first.
@@ -198,8 +234,9 @@ impl KVStore {
                 table.resolve(None, okeys, outs, Direction::Pull)?,
             )
         };
+        sparse::check_values(values)?;
         self.apply_push(pushes, values)?;
-        self.apply_pull(&pulls, outs)
+        self.apply_pull(&pulls, outs, true)
     }
 
     /// Init `vkeys` with `values`, then pull `okeys` into `outs` (reference §3.7).
@@ -218,7 +255,7 @@ impl KVStore {
             (new, pulls)
         };
         self.engine_init(&new.added)?;
-        self.apply_pull(&pulls, outs)
+        self.apply_pull(&pulls, outs, true)
     }
 
     /// Installs the updater: from now on pushed values are handed to it instead of being
@@ -266,11 +303,19 @@ impl KVStore {
         self.engine.init(&added)
     }
 
-    fn apply_pull(&self, targets: &[Target<'_>], outs: &[NDArray]) -> Result<()> {
+    fn apply_pull(
+        &self,
+        targets: &[Target<'_>],
+        outs: &[NDArray],
+        ignore_sparse: bool,
+    ) -> Result<()> {
         let keys: SmallVec<[(i32, &Entry); 2]> =
             targets.iter().map(|t| (t.key, &*t.entry)).collect();
         self.engine.fetch(&keys)?;
         for (t, out) in targets.iter().zip(outs) {
+            if ignore_sparse && out.is_sparse() {
+                continue;
+            }
             self.engine.pull(t.key, &t.entry, out)?;
         }
         Ok(())
@@ -316,13 +361,13 @@ impl KVStore {
         check_updater(updater.as_ref(), self.engine.updates_locally(), &targets)?;
         if let ([target], [value]) = (&targets[..], values) {
             let sources = [value];
+            let stored = target.entry.stored();
+            let compressed = compressed && !sparse::involved(&stored, &sources);
             if compressed {
-                self.compressor
-                    .prepare(target.key, target.entry.stored(), &sources)?;
+                self.compressor.prepare(target.key, &stored, &sources)?;
             }
             let mut scratch = if needs_array {
-                let stored = target.entry.stored();
-                self.take_scratch(merge::buffer_bytes(stored, &sources, compressed))?
+                self.take_scratch(merge::buffer_bytes(&stored, &sources, compressed))?
             } else {
                 None
             };
@@ -338,13 +383,16 @@ impl KVStore {
             .collect();
         if compressed {
             for (t, sources) in &groups {
-                self.compressor.prepare(t.key, t.entry.stored(), sources)?;
+                let stored = t.entry.stored();
+                if !sparse::involved(&stored, sources) {
+                    self.compressor.prepare(t.key, &stored, sources)?;
+                }
             }
         }
         let mut scratch = if needs_array {
             let most = groups
                 .iter()
-                .map(|(t, sources)| merge::buffer_bytes(t.entry.stored(), sources, compressed));
+                .map(|(t, sources)| merge::buffer_bytes(&t.entry.stored(), sources, compressed));
             self.take_scratch(most.max().unwrap_or(0))?
         } else {
             None
@@ -373,7 +421,11 @@ impl KVStore {
             }
             _ => None,
         };
-        let merged = if compressed {
+        let stored = target.entry.stored();
+        // Row_sparse values are summed by their rows, uncompressed (reference §3.4).
+        let merged = if sparse::involved(&stored, sources) {
+            Merged::Array(sparse::merge(&stored, sources)?)
+        } else if compressed {
             Merged::Compressed {
                 key: target.key,
                 sources,
@@ -409,11 +461,11 @@ fn apply(
     scratch: &mut Option<NDArray>,
     context: Option<Context>,
 ) -> Result<()> {
-    let stored = target.entry.stored();
     let Some(updater) = updater else {
-        return merged.assign_to(stored);
+        return target.entry.assign(merged);
     };
-    let recv = merged.into_array(stored, scratch)?;
+    let stored = target.entry.stored();
+    let recv = merged.into_array(&stored, scratch)?;
     let recv = match context {
         Some(ctx) => recv.in_context(ctx),
         None => recv,
@@ -452,7 +504,9 @@ fn check_updater(
 }
 
 fn stored_copy(value: &NDArray) -> Result<Entry> {
-    Ok(Entry::new(value.deep_copy(STORE_CONTEXT)?))
+    sparse::check_value(value, "init")?;
+    let copy = value.copy_as(value.storage(), value.dtype(), STORE_CONTEXT)?;
+    Ok(Entry::new(copy))
 }
 
 impl Drop for KVStore {
