@@ -1565,6 +1565,20 @@ NDArrayGetDataNDArray(handle)
 
 #endif
 
+#ifdef HAVE_MXNDArraySyncCheckFormat
+
+void
+NDArraySyncCheckFormat(handle, full_check)
+    SV *handle
+    int full_check
+  PPCODE:
+    void *h_ = HPTR(handle_arg(aTHX_ handle, ND_CLASS, "NDArraySyncCheckFormat"));
+    int rc;
+    SHIM_CALL(rc, MXNDArraySyncCheckFormat(h_, full_check != 0));
+    PUSH_RC(rc);
+
+#endif
+
  # ---- helpers of MXNet's binding, and two for tests --------------------------------------------
 
 double

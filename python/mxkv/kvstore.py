@@ -17,6 +17,7 @@ import threading
 from .base import (_LIB, MXNetError, check_call, c_array, c_handle_array, c_str, c_str_array,
                    integer_types, mx_uint, py_str, string_types)
 from .ndarray import NDArray
+from .sparse import _ndarray_cls
 from . import optimizer as opt
 from .kvstore_base import KVStoreBase, TestStore
 
@@ -228,8 +229,8 @@ class KVStore(KVStoreBase):
         state = self._callback_state
 
         def trampoline(key, recv_handle, local_handle, _):
-            recv = NDArray(ctypes.c_void_p(recv_handle))
-            local = NDArray(ctypes.c_void_p(local_handle))
+            recv = _ndarray_cls(ctypes.c_void_p(recv_handle))
+            local = _ndarray_cls(ctypes.c_void_p(local_handle))
             if getattr(state, "error", None) is not None:
                 return  # an earlier key of this push failed: leave the rest as they are
             try:

@@ -298,10 +298,11 @@ class NDArray:
         return self if self.context == context else self.copyto(context)
 
     def tostype(self, stype):
-        """A copy with storage type ``stype`` (only 'default' is available)."""
-        if stype != "default":
-            raise NotImplementedError("mxkv's Python package has dense NDArrays only")
-        return self.copy()
+        """A copy with storage type ``stype``: 'default', 'row_sparse' (the non-zero rows) or
+        'csr' (the non-zero values)."""
+        if stype == "default":
+            return self.copy()
+        return sparse.array(self, ctx=self.context, dtype=self.dtype, stype=stype)
 
     def reshape(self, *shape, **kwargs):
         """A view with a new shape (``MXNDArrayReshape64``: 0 copies a dim, one -1 is inferred)."""
@@ -562,14 +563,10 @@ def _context(ctx):
     return current_context() if ctx is None else Context(ctx)
 
 
-def _dense_only(stype):
-    if stype not in (None, "default"):
-        raise NotImplementedError("mxkv's Python package has dense NDArrays only (stype=%r)" % (stype,))
-
-
 def empty(shape, ctx=None, dtype=None, stype=None):
-    """A new array whose contents are unspecified."""
-    _dense_only(stype)
+    """A new array whose contents are unspecified (a sparse ``stype`` stores nothing)."""
+    if stype not in (None, "default"):
+        return sparse.empty(stype, shape, ctx, dtype)
     return NDArray(_new_alloc_handle(shape, _context(ctx), _dtype_code(dtype)))
 
 
@@ -656,7 +653,7 @@ def load(fname):
     names = ctypes.POINTER(ctypes.c_char_p)()
     check_call(_LIB.MXNDArrayLoad(fname.encode("utf-8"), ctypes.byref(count), ctypes.byref(handles),
                                   ctypes.byref(name_count), ctypes.byref(names)))
-    arrays = [NDArray(ctypes.c_void_p(handles[i])) for i in range(count.value)]
+    arrays = [sparse._ndarray_cls(ctypes.c_void_p(handles[i])) for i in range(count.value)]
     if name_count.value == 0:
         return arrays
     return {py_str(names[i]): arrays[i] for i in range(name_count.value)}
@@ -666,6 +663,7 @@ def load(fname):
 # ``mx.nd`` offers them as functions and NDArray as methods (``x.sqrt()`` is ``mx.nd.sqrt(x)``).
 # As in MXNet, ``max``, ``min``, ``sum``, ``abs`` and ``round`` then shadow the builtins here.
 from . import ndarray_math as _math  # noqa: E402  pylint: disable=wrong-import-position
+from . import sparse  # noqa: E402  pylint: disable=wrong-import-position
 from .ndarray_math import *  # noqa: E402,F401,F403  pylint: disable=wrong-import-position,wildcard-import
 
 __all__ += _math.__all__

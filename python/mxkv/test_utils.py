@@ -16,6 +16,7 @@ import numpy.testing as npt
 import mxkv as mx
 from .context import Context, current_context
 from .ndarray import NDArray, array  # noqa: F401  (part of the star import, as in MXNet)
+from . import sparse
 
 
 def default_context():
@@ -89,12 +90,31 @@ def random_arrays(*shapes):
 
 def rand_ndarray(shape, stype="default", density=None, dtype=None, modifier_func=None,
                  shuffle_csr_indices=False, distribution=None, ctx=None):
-    """An NDArray of ``shape`` with random standard-normal values."""
+    """An NDArray of ``shape`` with random standard-normal values; a sparse ``stype`` gives
+    ``rand_sparse_ndarray``'s array."""
     if stype != "default":
-        raise NotImplementedError("rand_ndarray: storage type %r is not available in mxkv's "
-                                  "Python package (dense arrays only)" % (stype,))
+        return rand_sparse_ndarray(shape, stype, density=density, dtype=dtype, ctx=ctx)[0]
     ctx = ctx if ctx else default_context()
     return array(random_arrays(shape), dtype=dtype, ctx=ctx)
+
+
+def rand_sparse_ndarray(shape, stype, density=None, dtype=None, ctx=None, **kwargs):
+    """A random row_sparse array (each row stored with probability ``density``, random by
+    default) or csr matrix (each value), uniform in [0, 1), and its blobs as numpy arrays:
+    ``(arr, (data, indices))`` for row_sparse, ``(arr, (data, indices, indptr))`` for csr."""
+    density = np.random.rand() if density is None else density
+    dtype = default_dtype() if dtype is None else dtype
+    dense = np.random.uniform(size=shape).astype(dtype)
+    if stype == "row_sparse":
+        dense[np.random.rand(shape[0]) >= density] = 0
+    elif stype == "csr":
+        dense[np.random.rand(*shape) >= density] = 0
+    else:
+        raise ValueError("unknown storage type %r" % (stype,))
+    arr = sparse.array(dense, ctx=ctx if ctx else default_context(), dtype=dtype, stype=stype)
+    if stype == "row_sparse":
+        return arr, (arr.data.asnumpy(), arr.indices.asnumpy())
+    return arr, (arr.data.asnumpy(), arr.indices.asnumpy(), arr.indptr.asnumpy())
 
 
 def rand_shape_2d(dim0=10, dim1=10, allow_zero_size=False):

@@ -71,8 +71,9 @@ def test_random_shapes_and_arrays():
     arr = tu.rand_ndarray((3, 2), dtype="float64", ctx=mx.cpu(1))
     assert arr.shape == (3, 2) and arr.dtype == np.float64 and arr.context == mx.cpu(1)
     assert np.abs(arr.asnumpy()).sum() > 0
-    with pytest.raises(NotImplementedError, match="storage type 'csr'"):
-        tu.rand_ndarray((2, 2), "csr")
+    assert tu.rand_ndarray((2, 2), "csr").stype == "csr"
+    with pytest.raises(ValueError, match="unknown storage type 'dense'"):
+        tu.rand_ndarray((2, 2), "dense")
 
 
 def test_compare_ndarray_tuple():

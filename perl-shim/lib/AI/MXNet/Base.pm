@@ -50,6 +50,19 @@ use constant STORAGE_TYPE_ID_TO_STR => { map { STORAGE_TYPE_STR_TO_ID->{$_} => $
 *pones  = \&PDL::Core::ones;
 sub pceil { PDL::ceil(@_) }
 
+# AI::MXNet's reading of PDL: `$pdl->at($i)` of a piddle of several dimensions is row $i (the
+# last PDL dimension, MXNet's first), and `$pdl->len` is the number of rows.
+{
+    my $element_at = PDL->can('at');
+    no warnings 'redefine';
+    *PDL::at = sub {
+        my ($self, @index) = @_;
+        return $element_at->($self, @index) if @index != 1 or $self->ndims <= 1;
+        return $self->slice((':') x ($self->ndims - 1), $index[0])->squeeze;
+    };
+    *PDL::len = sub { $_[0]->dim(-1) };
+}
+
 # check_call(AI::MXNetCAPI::Something(...)): dies with the library's message when the return code
 # is not 0, else gives the outputs (the first one in scalar context).
 sub check_call

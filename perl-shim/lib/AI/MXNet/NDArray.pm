@@ -53,11 +53,25 @@ sub new
     return bless { handle => $args{handle}, writable => $args{writable} // 1 }, $class;
 }
 
-# Wraps a handle received from the library (updaters); the handle object frees it.
+# Wraps a handle received from the library (updaters, load) in the class of its storage type;
+# the handle object frees it.
 sub _ndarray_cls
 {
     my ($class, $handle, $writable) = @_;
+    my $stype = STORAGE_TYPE_ID_TO_STR->{ scalar(check_call(AI::MXNetCAPI::NDArrayGetStorageType($handle))) };
+    $class = AI::MXNet::NDArray::Sparse::_class_of_stype($stype) if $stype ne 'default';
     return bless { handle => $handle, writable => $writable // 1 }, $class;
+}
+
+# mx->nd->sparse: row_sparse and csr arrays.
+sub sparse { 'AI::MXNet::NDArray::Sparse' }
+
+# A copy in storage type 'default', 'row_sparse' (the non-zero rows) or 'csr' (the non-zero values).
+sub tostype
+{
+    my ($self, $stype) = @_;
+    return $self->copy if $stype eq 'default';
+    return AI::MXNet::NDArray::Sparse->array($self, stype => $stype, ctx => $self->context, dtype => $self->dtype);
 }
 
 sub handle   { $_[0]{handle} }
@@ -121,7 +135,7 @@ sub _check_shape
 
 # (ctx => ..., dtype => ..., stype => 'default', name => ...; out => where $with_out), also
 # accepting a context as the first argument (as the KVStore POD examples write
-# `mx->nd->ones($shape, $ctx)`). Gives (ctx, dtype, out).
+# `mx->nd->ones($shape, $ctx)`). Gives (ctx, dtype, out, stype).
 sub _creation_args
 {
     my ($what, $with_out, @args) = @_;
@@ -130,14 +144,11 @@ sub _creation_args
     my %args = @args;
     my @unknown = grep { not /^(?:ctx|dtype|stype|name)$/ and not ($with_out and $_ eq 'out') } keys %args;
     confess("$what: unknown argument(s): @{[ sort @unknown ]}") if @unknown;
-    my $stype = $args{stype} // 'default';
-    confess("$what: storage type '$stype' is not available (mxkv's Perl shim has dense arrays)")
-        unless $stype eq 'default';
     my $ctx = $args{ctx} // AI::MXNet::Context->current_ctx;
     confess('ctx must be an AI::MXNet::Context') unless blessed($ctx) and $ctx->isa('AI::MXNet::Context');
     confess("$what: out must be an AI::MXNet::NDArray")
         if defined $args{out} and not (blessed($args{out}) and $args{out}->isa(__PACKAGE__));
-    return ($ctx, $args{dtype} // 'float32', $args{out});
+    return ($ctx, $args{dtype} // 'float32', $args{out}, $args{stype} // 'default');
 }
 
 sub _new_alloc_handle
@@ -154,7 +165,8 @@ sub _new_alloc_handle
 sub empty
 {
     my ($class, $shape, @args) = @_;
-    my ($ctx, $dtype) = _creation_args('empty', 0, @args);
+    my ($ctx, $dtype, undef, $stype) = _creation_args('empty', 0, @args);
+    return AI::MXNet::NDArray::Sparse->zeros($stype, $shape, ctx => $ctx, dtype => $dtype) if $stype ne 'default';
     return __PACKAGE__->new(handle => _new_alloc_handle(_check_shape($shape), $ctx, 0, _dtype_code($dtype)));
 }
 
@@ -163,7 +175,12 @@ sub full
 {
     my ($class, $shape, $value, @args) = @_;
     confess('full: the value must be a number') unless looks_like_number($value);
-    my ($ctx, $dtype, $out) = _creation_args('full', 1, @args);
+    my ($ctx, $dtype, $out, $stype) = _creation_args('full', 1, @args);
+    if ($stype ne 'default') {
+        my $arr = AI::MXNet::NDArray::Sparse->zeros($stype, $shape, ctx => $ctx, dtype => $dtype);
+        $arr .= $value if $value;
+        return $arr;
+    }
     $shape = _check_shape($shape);
     confess("full: out has shape [@{ $out->shape }], not [@$shape]") if $out and "@{ $out->shape }" ne "@$shape";
     confess('trying to modify a readonly NDArray') if $out and not $out->{writable};
@@ -291,6 +308,7 @@ sub copyto
     }
     confess('copyto: the target must be an NDArray or a Context')
         unless blessed($other) and $other->isa(__PACKAGE__);
+    return $other->set($self) if $other->isa('AI::MXNet::NDArray::Sparse');
     cluck('copy an array to itself, is it intended?')
         if AI::MXNetCAPI::_address($other->{handle}) == AI::MXNetCAPI::_address($self->{handle});
     check_call(AI::MXNetCAPI::NDArraySyncCopyFromNDArray($other->{handle}, $self->{handle}, -1));
@@ -298,15 +316,6 @@ sub copyto
 }
 
 sub copy          { $_[0]->copyto($_[0]->context) }
-
-# A dense copy (only 'default' storage in this shim).
-sub tostype
-{
-    my ($self, $stype) = @_;
-    confess("tostype: storage type '${\ ($stype // 'undef') }' is not available (mxkv's Perl shim has dense arrays)")
-        unless defined $stype and $stype eq 'default';
-    return $self->copy;
-}
 
 sub random { require AI::MXNet::Random; 'AI::MXNet::Random' }
 sub as_in_context { $_[0]->context == $_[1] ? $_[0] : $_[0]->copyto($_[1]) }
@@ -439,6 +448,7 @@ sub _apply
     }
     confess('an NDArray can only be combined with an NDArray or a number')
         unless blessed($rhs) and $rhs->isa(__PACKAGE__);
+    $rhs = $rhs->tostype('default') if $rhs->isa('AI::MXNet::NDArray::Sparse');
     ($lhs, $rhs) = ($rhs, $lhs) if $swapped;
     # Arrays of one shape go straight to the C loop; the others are broadcast first.
     my $result = $out // $lhs->_like;
@@ -545,7 +555,7 @@ sub load
 {
     my ($class, $fname) = @_;
     my ($handles, $names) = check_call(AI::MXNetCAPI::NDArrayLoad($fname));
-    my @arrays = map { __PACKAGE__->new(handle => $_) } @$handles;
+    my @arrays = map { __PACKAGE__->_ndarray_cls($_) } @$handles;
     return \@arrays unless @$names;
     my %named;
     @named{@$names} = @arrays;
@@ -564,6 +574,8 @@ sub STORABLE_thaw
     $self->{handle} = check_call(AI::MXNetCAPI::NDArrayLoadFromRawBytes($bytes, length $bytes));
     $self->{writable} = 1;
 }
+
+require AI::MXNet::NDArray::Sparse;
 
 1;
 

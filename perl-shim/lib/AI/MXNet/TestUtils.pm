@@ -13,7 +13,7 @@ use AI::MXNet::NDArray;
 # mxkv's scope.
 our @EXPORT_OK = qw(
     same allclose reldiff almost_equal pdl_maximum pdl_minimum same_array dies_like dies_ok
-    random_arrays rand_ndarray rand_shape_2d rand_shape_3d rand_shape_nd randint
+    random_arrays rand_ndarray rand_sparse_ndarray rand_shape_2d rand_shape_3d rand_shape_nd randint
     zip enumerate assert pdl
 );
 
@@ -113,14 +113,31 @@ sub random_arrays
     return @arrays > 1 ? @arrays : $arrays[0];
 }
 
-# A dense NDArray of random values (rand_ndarray($shape, 'default', $density, $dtype)).
+# An NDArray of random values (rand_ndarray($shape, $stype, $density, $dtype)); a sparse $stype
+# gives rand_sparse_ndarray's array.
 sub rand_ndarray
 {
     my ($shape, $stype, $density, $dtype) = @_;
     $stype //= 'default';
-    confess("rand_ndarray: storage type '$stype' is not available in mxkv's Perl shim (dense arrays only)")
-        unless $stype eq 'default';
+    return (rand_sparse_ndarray($shape, $stype, $density, $dtype))[0] unless $stype eq 'default';
     return AI::MXNet::NDArray->array(random_arrays($shape), dtype => $dtype // 'float32');
+}
+
+# A random row_sparse array (each row stored with probability $density, random by default) or
+# csr matrix (each value), uniform in [0, 1), with its stored values and ids as PDLs:
+# ($arr, $data, $indices).
+sub rand_sparse_ndarray
+{
+    my ($shape, $stype, $density, $dtype) = @_;
+    $density //= rand();
+    my $dense = random_arrays($shape);
+    my $keep = $stype eq 'row_sparse' ? PDL->random($shape->[0]) < $density
+             : $stype eq 'csr'        ? PDL->random(reverse @$shape) < $density
+             : confess("rand_sparse_ndarray: unknown storage type '$stype'");
+    $dense *= $keep->dummy(0) if $stype eq 'row_sparse';
+    $dense *= $keep if $stype eq 'csr';
+    my $arr = AI::MXNet::NDArray::Sparse->array($dense, stype => $stype, dtype => $dtype // 'float32');
+    return ($arr, $arr->data->aspdl, $arr->indices->aspdl);
 }
 
 sub rand_shape_2d
