@@ -49,9 +49,10 @@ $(BUILD)/benches/%: benches/%.c include/mxkv.h lib
 demo: $(BUILD)/examples/train
 	$(BUILD)/examples/train
 
-bench: $(BUILD)/benches/bench $(BUILD)/benches/compression
+bench: $(BUILD)/benches/bench $(BUILD)/benches/compression $(BUILD)/benches/sparse
 	$(BUILD)/benches/bench
 	$(BUILD)/benches/compression
+	$(BUILD)/benches/sparse
 
 # The training demo across MPI ranks: 1 server and 2 workers of 2 devices each (the local
 # demo's 4 devices), then serverless with 2 workers.
