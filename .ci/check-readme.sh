@@ -10,9 +10,21 @@ mkdir -p "$OUT"
 passed=0
 failed=0
 
-# block LANG: the first fenced block of that language in README.md
+# block LANG [N]: the Nth (default first) fenced block of that language in README.md
 block() {
-    awk -v lang="$1" '$0 == "```" lang { on = 1; next } on && $0 == "```" { exit } on { print }' "$ROOT/README.md"
+    awk -v lang="$1" -v want="${2:-1}" '$0 == "```" lang { n++; on = n == want; next }
+        on && $0 == "```" { exit } on { print }' "$ROOT/README.md"
+}
+
+# c_example N EXPECTED: the Nth C block, compiled against the library and run
+c_example() {
+    block c "$1" >"$OUT/example$1.c"
+    if gcc -std=c99 -Wall -Werror -I"$ROOT/include" "$OUT/example$1.c" -L"$ROOT/target/release" \
+        -Wl,-rpath,"$ROOT/target/release" -lmxkv -o "$OUT/example$1" 2>"$OUT/cc$1.log"; then
+        check "C #$1" "$2" "$("$OUT/example$1" 2>&1)"
+    else
+        check "C #$1" "compiles" "$(cat "$OUT/cc$1.log")"
+    fi
 }
 
 check() { # name, expected, actual
@@ -25,13 +37,8 @@ check() { # name, expected, actual
     fi
 }
 
-block c >"$OUT/example.c"
-if gcc -std=c99 -Wall -Werror -I"$ROOT/include" "$OUT/example.c" -L"$ROOT/target/release" \
-    -Wl,-rpath,"$ROOT/target/release" -lmxkv -o "$OUT/example" 2>"$OUT/cc.log"; then
-    check C "2" "$("$OUT/example" 2>&1)"
-else
-    check C "compiles" "$(cat "$OUT/cc.log")"
-fi
+c_example 1 "2"
+c_example 2 "rows 5 900: 1 3"
 
 # The Rust example is the body of main() in a crate that depends on this one.
 mkdir -p "$OUT/rust/src"

@@ -497,7 +497,7 @@ fn check_updater(
 ) -> Result<()> {
     if let (Some(updater), true) = (updater, updates_locally) {
         for target in targets {
-            updater.check(update_key(target), target.entry.stored())?;
+            updater.check(update_key(target), &target.entry.stored())?;
         }
     }
     Ok(())

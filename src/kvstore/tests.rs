@@ -583,13 +583,13 @@ struct Recording {
 impl Engine for Arc<Recording> {
     fn init(&self, added: &[(i32, &Entry)]) -> Result<()> {
         for (key, entry) in added {
-            let v = values(entry.stored());
+            let v = values(&entry.stored());
             self.log.lock().unwrap().push(format!("init {key} {v:?}"));
         }
         Ok(())
     }
     fn push<'a>(&self, key: i32, entry: &Entry, merged: Merged<'a>) -> Result<Option<Merged<'a>>> {
-        let sum = merged.into_owned_array(entry.stored())?;
+        let sum = merged.into_owned_array(&entry.stored())?;
         let v = values(&sum);
         self.log.lock().unwrap().push(format!("push {key} {v:?}"));
         Ok(None)
