@@ -1,5 +1,5 @@
 # The distributed store through AI::MXNet under mpirun: t/dist_job.pl in every role, one server
-# and two workers (reference §6.2-§6.3, spec §6).
+# and two workers, and two workers without a server (reference §6.2-§6.3, spec §6).
 use strict;
 use warnings;
 use Test::More;
@@ -17,9 +17,13 @@ plan skip_all => 'this libmxkv was built without the distributed engine (cargo f
 my $root = File::Spec->rel2abs("$FindBin::Bin/../..");
 my $job = "$FindBin::Bin/dist_job.pl";
 my @inc = map { "-I" . File::Spec->rel2abs($_) } grep { -d } ("$FindBin::Bin/../blib/lib", "$FindBin::Bin/../blib/arch");
-local $ENV{DMLC_NUM_SERVER} = 1;
-my $output = `timeout -k 5 300 bash $root/mk/mpirun.sh -np 3 $^X @inc $job 2>&1`;
-is($? >> 8, 0, 'the job ends cleanly') or diag($output);
-like($output, qr/^worker 0 of 2: ok$/m, 'worker 0 passed its checks');
-like($output, qr/^worker 1 of 2: ok$/m, 'worker 1 passed its checks');
+# One server and two workers, then two workers and no server.
+for my $layout ([1, 3], [0, 2]) {
+    my ($servers, $ranks) = @$layout;
+    local $ENV{DMLC_NUM_SERVER} = $servers;
+    my $output = `timeout -k 5 300 bash $root/mk/mpirun.sh -np $ranks $^X @inc $job 2>&1`;
+    is($? >> 8, 0, "$servers server(s): the job ends cleanly") or diag($output);
+    like($output, qr/^worker 0 of 2: ok$/m, "$servers server(s): worker 0 passed its checks");
+    like($output, qr/^worker 1 of 2: ok$/m, "$servers server(s): worker 1 passed its checks");
+}
 done_testing();

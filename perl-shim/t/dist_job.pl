@@ -32,7 +32,8 @@ $kv->push(3, [mx->nd->ones($shape), mx->nd->ones($shape)]);
 $kv->pull(3, out => $out);
 check('devices', $out, 2 * $workers);
 
-# the optimizer travels to the servers (command 0, Storable + base64) and runs there
+# the optimizer travels to the servers (command 0, Storable + base64) and runs there;
+# without servers every worker runs it on the allreduced sum
 $kv->set_optimizer(mx->optimizer->SGD(learning_rate => 0.1, rescale_grad => 1));
 $kv->_barrier;
 $kv->init(5, mx->nd->ones($shape));

@@ -11,6 +11,7 @@ by an updater is re-raised by the push that ran it.
 """
 
 import ctypes
+import os
 import pickle
 import threading
 
@@ -166,10 +167,13 @@ class KVStore(KVStoreBase):
                                                         c_str_array(names), c_str_array(values)))
 
     def set_optimizer(self, optimizer):
-        """Run ``optimizer`` on every push: in the store here, on the servers for a dist worker."""
+        """Run ``optimizer`` on every push: on the servers for a dist worker, else in the store
+        here (local stores, and dist stores without servers, DMLC_NUM_SERVER=0, whose
+        workers each apply it to the allreduced sum)."""
         is_worker = ctypes.c_int()
         check_call(_LIB.MXKVStoreIsWorkerNode(ctypes.byref(is_worker)))
-        if "dist" in self.type and is_worker.value:
+        serverless = os.environ.get("DMLC_NUM_SERVER") == "0"
+        if "dist" in self.type and is_worker.value and not serverless:
             body = py_str(pickle.dumps(optimizer, 0))
             self._send_command_to_servers(0, body)
             if getattr(optimizer, "multi_precision", False):

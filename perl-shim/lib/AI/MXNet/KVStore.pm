@@ -112,7 +112,9 @@ sub set_optimizer
     confess('set_optimizer: expected an AI::MXNet::Optimizer')
         unless blessed($optimizer) and $optimizer->isa('AI::MXNet::Optimizer');
     my $is_worker = check_call(AI::MXNetCAPI::KVStoreIsWorkerNode());
-    if ($self->type =~ /dist/ and $is_worker) {
+    # Without servers (DMLC_NUM_SERVER=0) every worker applies it to the allreduced sum.
+    my $serverless = ($ENV{DMLC_NUM_SERVER} // '') eq '0';
+    if ($self->type =~ /dist/ and $is_worker and not $serverless) {
         my $body = MIME::Base64::encode_base64(Storable::freeze($optimizer), '');
         $self->_send_command_to_servers(0, $body);
     }
