@@ -80,6 +80,10 @@ static void test_async_needs_servers(void) {
     CHECK_FAIL(MXKVStoreCreate("dist_async", &akv), "DMLC_NUM_SERVER");
 }
 
+static void test_commands_need_servers(void) {
+    CHECK_FAIL(MXKVStoreSendCommmandToServers(kv, 0, "optimizer"), "no servers");
+}
+
 int main(void) {
     kv = dist_start("dist_sync", NULL);
     rank = worker_rank(kv);
@@ -89,6 +93,7 @@ int main(void) {
     RUN(test_dtypes_mpi_cannot_add);
     RUN(test_string_keys_and_barrier);
     RUN(test_async_needs_servers);
+    RUN(test_commands_need_servers);
     CHECK_OK(MXKVStoreFree(kv));
     return check_summary("test_dist_serverless");
 }

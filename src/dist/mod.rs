@@ -197,7 +197,9 @@ impl Dist {
         self.worker_only("SendCommmandToServers")?;
         match &self.side {
             Side::Worker(w) => w.command(head, body),
-            _ => Ok(()),
+            _ => Err(Error::invalid(format!(
+                "SendCommmandToServers: this job has no servers (DMLC_NUM_SERVER=0), so nothing would receive command {head}"
+            ))),
         }
     }
 
