@@ -492,10 +492,12 @@ int MXNDArrayAt64(NDArrayHandle handle, int64_t idx, NDArrayHandle *out);
  * `mxkv_adamax_update` (weight, grad, mean, var; `lr` already divided by `1 - beta1^t`,
  * `beta1`, `beta2`, `wd`), `mxkv_nadam_update` (weight, grad, mean, var; `lr`, `beta1`,
  * `beta2`, `epsilon`, `wd`, `t`, `momentum_t`, `momentum_t_1`, `m_schedule`,
- * `m_schedule_next`), `mxkv_test_update` (weight, grad); each also takes `rescale_grad`
- * and `clip_gradient`. Arrays are float32, float64 or float16 (multi-precision states
- * float32), of one shape, each with its own memory. A bad name, parameter or array fails
- * with nothing changed.
+ * `m_schedule_next`), `mxkv_test_update` (weight, grad), and the step of AI::MXNet's
+ * Perl NAG, whose momentum is in gradient units: `mxkv_nag_update` (weight, grad, mom;
+ * `lr`, `momentum`, `wd`); each also takes `rescale_grad` and `clip_gradient` (a
+ * negative `clip_gradient` does not clip). Arrays are float32, float64 or float16
+ * (multi-precision states float32), of one shape, each with its own memory. A bad name,
+ * parameter or array fails with nothing changed.
  */
 int MXKVOptimizerUpdate(const char *op, mx_uint num_arrays, NDArrayHandle *arrays, mx_uint num_params, const char **keys, const char **vals);
 

@@ -1,5 +1,6 @@
 //! The optimizers that MXNet 1.9.1 composes in Python from NDArray operations — AdaGrad
-//! (dense), AdaDelta, Adamax and Nadam (`python/mxnet/optimizer/optimizer.py`). Each
+//! (dense), AdaDelta, Adamax and Nadam (`python/mxnet/optimizer/optimizer.py`) — and
+//! AI::MXNet's NAG, which Perl composes so (`AI/MXNet/Optimizer.pm`). Each
 //! NDArray operation rounds to the element type, and Python's scalars (doubles, computed
 //! in double: `1. - rho`, `lr / (1. - beta1**t)`, Nadam's schedule) are cast to it, so the
 //! steps below follow the Python lines one operation at a time.
@@ -197,6 +198,34 @@ pub fn nadam<T: Real>(w: &mut [T], g: &[T], m: &mut [T], v: &mut [T], p: &Nadam)
             let v_prime = *v / bias2;
             let m_bar = mom_keep * grad_prime + mom_next * m_prime;
             *w = *w - lr * m_bar / (v_prime.sqrt() + eps);
+        }
+    });
+}
+
+/// AI::MXNet's NAG with momentum (Perl): its momentum is in gradient units, where MXNet's
+/// `nag_mom_update` keeps it scaled by `-lr`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Nag {
+    pub lr: f64,
+    pub momentum: f64,
+    pub wd: f64,
+    pub grad: Grad,
+}
+
+/// `grad *= rescale_grad; grad = clip(grad)` (when `clip_gradient` is given);
+/// `mom *= momentum; grad += wd * weight; mom += grad; grad += momentum * mom;`
+/// `weight += -lr * grad`.
+pub fn nag<T: Real>(w: &mut [T], g: &[T], mom: &mut [T], p: &Nag) {
+    let gc = p.grad.cast::<T>();
+    let (momentum, wd, neg_lr) = (T::of_f64(p.momentum), T::of_f64(p.wd), T::of_f64(-p.lr));
+    lanes::run((w, g, mom), &|(w, g, mom)| {
+        for ((w, &g), mom) in w.iter_mut().zip(g).zip(mom) {
+            let mut grad = gc.bound(g * gc.rescale);
+            *mom = *mom * momentum;
+            grad = grad + *w * wd;
+            *mom = *mom + grad;
+            grad = grad + *mom * momentum;
+            *w = *w + grad * neg_lr;
         }
     });
 }

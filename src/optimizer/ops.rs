@@ -1,12 +1,12 @@
 //! The update operators by name, as MXNet 1.9.1 registers them (`sgd_mom_update`,
 //! `adam_update`, …) with their parameter names, defaults and inputs, plus `mxkv_*`
 //! operators for the optimizers that MXNet composes in Python (AdaGrad, AdaDelta, Adamax,
-//! Nadam). [`Rule::parse`] checks a name and its parameters; [`Rule::apply`] checks the
+//! Nadam) and AI::MXNet in Perl (NAG). [`Rule::parse`] checks a name and its parameters; [`Rule::apply`] checks the
 //! arrays, then updates them in place.
 
 use super::access::write_all;
 use super::adam::{self, Adam, LambPhase1, LambPhase2};
-use super::composed::{self, AdaDelta, AdaGrad, Adamax, Grad, Nadam};
+use super::composed::{self, AdaDelta, AdaGrad, Adamax, Grad, Nadam, Nag};
 use super::ftrl::{self, Ftml, Ftrl};
 use super::params::Params;
 use super::real::{Half, Real, Storage};
@@ -42,6 +42,7 @@ pub enum Rule {
     AdaDelta(AdaDelta),
     Adamax(Adamax),
     Nadam(Nadam),
+    Nag(Nag),
     /// MXNet's `Test` optimizer: `weight += grad * rescale_grad`.
     Test(f64),
 }
@@ -73,6 +74,7 @@ pub const OPERATORS: &[&str] = &[
     "mxkv_adadelta_update",
     "mxkv_adamax_update",
     "mxkv_nadam_update",
+    "mxkv_nag_update",
     "mxkv_test_update",
 ];
 
@@ -432,6 +434,15 @@ impl Rule {
                     grad: grad_params(&p)?,
                 })
             }
+            "mxkv_nag_update" => {
+                let p = p(&with_grad(&["lr", "momentum", "wd"]))?;
+                Rule::Nag(Nag {
+                    lr: p.f64("lr", None)?,
+                    momentum: p.f64("momentum", Some(0.0))?,
+                    wd: p.f64("wd", Some(0.0))?,
+                    grad: grad_params(&p)?,
+                })
+            }
             "mxkv_test_update" => Rule::Test(p(&["rescale_grad"])?.f64("rescale_grad", Some(1.0))?),
             _ => {
                 return Err(Error::invalid(format!(
@@ -467,6 +478,7 @@ impl Rule {
             Rule::AdaDelta(_) => "mxkv_adadelta_update",
             Rule::Adamax(_) => "mxkv_adamax_update",
             Rule::Nadam(_) => "mxkv_nadam_update",
+            Rule::Nag(_) => "mxkv_nag_update",
             Rule::Test(_) => "mxkv_test_update",
         }
     }
@@ -476,7 +488,9 @@ impl Rule {
             Rule::Sgd(_) | Rule::MultiSgd(_) | Rule::SignSgd(_) | Rule::Test(_) => {
                 sig(&["weight", "grad"])
             }
-            Rule::SgdMom(_) | Rule::NagMom(_) | Rule::Signum(_) => sig(&["weight", "grad", "mom"]),
+            Rule::SgdMom(_) | Rule::NagMom(_) | Rule::Signum(_) | Rule::Nag(_) => {
+                sig(&["weight", "grad", "mom"])
+            }
             Rule::MpSgd(_) | Rule::MultiMpSgd(_) => mp(&["weight", "grad", "weight32"], 2),
             Rule::MpSgdMom(_) | Rule::MpNagMom(_) => mp(&["weight", "grad", "mom", "weight32"], 2),
             Rule::Adam(_) => sig(&["weight", "grad", "mean", "var"]),
@@ -608,6 +622,7 @@ impl Rule {
             (Rule::Nadam(p), [w, g, mean, var]) => {
                 composed::nadam(m::<T>(w), m(g), m(mean), m(var), p)
             }
+            (Rule::Nag(p), [w, g, mom]) => composed::nag(m::<T>(w), m(g), m(mom), p),
             (Rule::Test(rescale), [w, g]) => composed::test(m::<T>(w), m(g), *rescale),
             (rule, _) => unreachable!("{} is checked to be a same-dtype operator", rule.name()),
         }

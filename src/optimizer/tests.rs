@@ -46,8 +46,8 @@ struct Case {
     params: Vec<(String, String)>,
 }
 
-fn cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(format!("{FIXTURES}/cases.txt")).unwrap();
+fn cases(list: &str) -> Vec<Case> {
+    let text = std::fs::read_to_string(format!("{FIXTURES}/{list}")).unwrap();
     text.lines()
         .map(|line| {
             let mut words = line.split_whitespace();
@@ -110,10 +110,27 @@ fn run_case(case: &Case) -> u64 {
 
 #[test]
 fn every_operator_and_dtype_gives_mxnets_results() {
-    let cases = cases();
+    let cases = cases("cases.txt");
     assert!(cases.len() > 90, "only {} fixture cases", cases.len());
+    assert_exact(&cases);
+}
+
+/// The steps AI::MXNet composes in Perl (`mxkv_nag_update`), as MXNet's NDArray
+/// operations compute them.
+#[test]
+fn perl_composed_steps_give_mxnets_results() {
+    let cases = cases("perl_cases.txt");
+    assert_eq!(
+        cases.len(),
+        6,
+        "float32, float64 and float16, with and without clipping"
+    );
+    assert_exact(&cases);
+}
+
+fn assert_exact(cases: &[Case]) {
     let mut failures = Vec::new();
-    for case in &cases {
+    for case in cases {
         let worst = run_case(case);
         if worst > 0 {
             failures.push(format!("{} ({worst} ulp)", case.name));
