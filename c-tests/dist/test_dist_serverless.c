@@ -61,6 +61,123 @@ static void test_dtypes_mpi_cannot_add(void) {
     MXNDArrayFree(v);
 }
 
+/* An array of n elements of `dtype` (f32, f64, f16, i32 or i64), each v. */
+static NDArrayHandle typed_fill(int dtype, mx_uint n, double v) {
+    unsigned char buf[64 * 8];
+    NDArrayHandle h = arr_new(&n, 1, dtype);
+    mx_uint i;
+    for (i = 0; i < n; i++) {
+        float f = (float)v;
+        double d = v;
+        uint16_t half = f32_to_f16((float)v);
+        int32_t i32 = (int32_t)v;
+        int64_t i64 = (int64_t)v;
+        const void *from = dtype == DT_F32 ? (const void *)&f
+                         : dtype == DT_F64 ? (const void *)&d
+                         : dtype == DT_F16 ? (const void *)&half
+                         : dtype == DT_I32 ? (const void *)&i32
+                                           : (const void *)&i64;
+        memcpy(buf + i * dtype_size(dtype), from, dtype_size(dtype));
+    }
+    CHECK_OK(MXNDArraySyncCopyFromCPU(h, buf, n));
+    return h;
+}
+
+/* Element i of an array made by typed_fill's dtypes, as a double. */
+static double typed_at(NDArrayHandle h, int dtype, mx_uint n, mx_uint i) {
+    unsigned char buf[64 * 8];
+    float f;
+    double d;
+    uint16_t half;
+    int32_t i32;
+    int64_t i64;
+    const unsigned char *at = buf + i * dtype_size(dtype);
+    CHECK_OK(MXNDArraySyncCopyToCPU(h, buf, n));
+    switch (dtype) {
+    case DT_F32: memcpy(&f, at, 4); return f;
+    case DT_F64: memcpy(&d, at, 8); return d;
+    case DT_F16: memcpy(&half, at, 2); return f16_to_f32(half);
+    case DT_I32: memcpy(&i32, at, 4); return i32;
+    default: memcpy(&i64, at, 8); return (double)i64;
+    }
+}
+
+/* The keys the updater saw, in order, with the first element of each recv. */
+static int seen_keys[16], seen_count;
+static double seen_first[16];
+
+static void record_and_add(int key, NDArrayHandle recv, NDArrayHandle local, void *h) {
+    int dtype = -1;
+    float r[64], l[64];
+    mx_uint ndim = 0, i;
+    const mx_uint *shape = NULL;
+    size_t n = 1;
+    (void)h;
+    MXNDArrayGetDType(recv, &dtype);
+    MXNDArrayGetShape(recv, &ndim, &shape);
+    for (i = 0; i < ndim; i++) n *= shape[i];
+    if (seen_count < 16) {
+        seen_keys[seen_count] = key;
+        seen_first[seen_count++] = dtype == DT_F32 ? (MXNDArraySyncCopyToCPU(recv, r, n), r[0]) : -1.0;
+    }
+    if (dtype == DT_F32) {
+        MXNDArraySyncCopyToCPU(local, l, n);
+        for (i = 0; i < n; i++) l[i] += r[i];
+        MXNDArraySyncCopyFromCPU(local, l, n);
+    }
+    MXNDArrayFree(recv);
+    MXNDArrayFree(local);
+}
+
+/* One push call of keys of five dtypes, one of them pushed twice and in no order, travels
+ * fused (one allreduce per element type) and every key gets its own sum; an updater sees
+ * the keys in ascending order. */
+static void test_one_call_of_many_keys_and_dtypes(void) {
+    enum { K = 5 };
+    int keys[K] = {24, 20, 22, 21, 23}, dtypes[K] = {DT_F32, DT_F32, DT_F16, DT_F64, DT_I64};
+    mx_uint sizes[K] = {7, 6, 3, 4, 5};
+    int push_keys[K + 1] = {24, 20, 22, 21, 23, 20};
+    NDArrayHandle init[K], grads[K + 1], outs[K];
+    double ranks_sum = workers * (workers + 1) / 2.0;
+    int k, i;
+    for (k = 0; k < K; k++) {
+        init[k] = typed_fill(dtypes[k], sizes[k], 100.0 * (rank + 1));
+        outs[k] = typed_fill(dtypes[k], sizes[k], -1.0);
+    }
+    for (k = 0; k < K; k++) grads[k] = typed_fill(dtypes[k], sizes[k], rank + 1);
+    grads[K] = typed_fill(DT_F32, 6, rank + 1);
+    CHECK_OK(MXKVStoreInit(kv, K, keys, init));
+    CHECK_OK(MXKVStorePull(kv, K, keys, outs, 0));
+    for (k = 0; k < K; k++) CHECK_EQ_DBL(typed_at(outs[k], dtypes[k], sizes[k], sizes[k] - 1), 100.0);
+    /* No updater: each key becomes the sum over the workers of its pushes. */
+    CHECK_OK(MXKVStorePush(kv, K + 1, push_keys, grads, 0));
+    CHECK_OK(MXKVStorePull(kv, K, keys, outs, 0));
+    for (k = 0; k < K; k++)
+        for (i = 0; i < (int)sizes[k]; i += (int)sizes[k] - 1)
+            CHECK_EQ_DBL(typed_at(outs[k], dtypes[k], sizes[k], (mx_uint)i),
+                         keys[k] == 20 ? 2 * ranks_sum : ranks_sum);
+    /* The pushed arrays keep their values. */
+    CHECK_EQ_DBL(typed_at(grads[1], DT_F32, 6, 5), rank + 1);
+    /* With an updater: keys in ascending order, each recv the sum, every replica alike. */
+    seen_count = 0;
+    CHECK_OK(MXKVStoreSetUpdater(kv, record_and_add, NULL));
+    CHECK_OK(MXKVStorePush(kv, K + 1, push_keys, grads, 0));
+    CHECK_EQ_INT(seen_count, K);
+    for (k = 0; k < K && k < seen_count; k++) CHECK_EQ_INT(seen_keys[k], 20 + k);
+    CHECK_EQ_DBL(seen_first[0], 2 * ranks_sum);
+    CHECK_EQ_DBL(seen_first[4], ranks_sum);
+    CHECK_OK(MXKVStorePull(kv, K, keys, outs, 0));
+    CHECK_EQ_DBL(typed_at(outs[1], DT_F32, 6, 0), 4 * ranks_sum);
+    CHECK_EQ_DBL(typed_at(outs[0], DT_F32, 7, 6), 2 * ranks_sum);
+    CHECK_EQ_DBL(typed_at(outs[2], DT_F16, 3, 2), ranks_sum);
+    CHECK_OK(MXKVStoreSetUpdater(kv, NULL, NULL));
+    for (k = 0; k < K; k++) {
+        MXNDArrayFree(init[k]);
+        MXNDArrayFree(outs[k]);
+    }
+    for (k = 0; k < K + 1; k++) MXNDArrayFree(grads[k]);
+}
+
 static void test_string_keys_and_barrier(void) {
     KVStoreHandle skv = NULL;
     const char *key = "w";
@@ -91,6 +208,7 @@ int main(void) {
     RUN(test_init_from_rank0_and_push_sums);
     RUN(test_worker_updater_keeps_replicas_identical);
     RUN(test_dtypes_mpi_cannot_add);
+    RUN(test_one_call_of_many_keys_and_dtypes);
     RUN(test_string_keys_and_barrier);
     RUN(test_async_needs_servers);
     RUN(test_commands_need_servers);

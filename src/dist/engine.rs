@@ -1,63 +1,46 @@
 //! The store's engine for `dist*` names: how a dist store's values travel through the
 //! job (the seam of `kvstore::engine`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::thread::ThreadId;
-
-use parking_lot::Mutex;
 
 use super::worker::Item;
 use super::Dist;
 use crate::error::Result;
-use crate::kvstore::{Engine, Entry, Merged, Role, Updater};
+use crate::kvstore::{Engine, Entry, KeyPush, Merged, Role, Updater};
 use crate::ndarray::NDArray;
 
 pub struct DistEngine {
     dist: Dist,
-    /// The merged values of the push call in progress on each thread, sent together by
-    /// `push_done`, so that a call's keys travel in one message per server.
-    queued: Mutex<HashMap<ThreadId, Vec<(i32, NDArray)>>>,
-    /// Buffers for serverless sums, used again once the store has let go of them (so a
-    /// large push does not pay for fresh memory each time).
-    spare: Mutex<Vec<NDArray>>,
 }
-
-/// How many sum buffers a store keeps.
-const SPARE_BUFFERS: usize = 4;
 
 impl DistEngine {
     pub fn new(type_name: &str) -> Result<DistEngine> {
         Ok(DistEngine {
             dist: Dist::new(type_name)?,
-            queued: Mutex::new(HashMap::new()),
-            spare: Mutex::new(Vec::new()),
         })
-    }
-
-    /// A buffer shaped like `stored` that no one else uses.
-    fn buffer_like(&self, stored: &NDArray) -> Result<NDArray> {
-        let mut spare = self.spare.lock();
-        let free = spare
-            .iter()
-            .position(|b| b.is_sole_view() && b.capacity() >= stored.nbytes());
-        let buffer = match free.and_then(|i| spare.swap_remove(i).recycle_as(stored)) {
-            Some(buffer) => buffer,
-            None => stored.like()?,
-        };
-        if spare.len() >= SPARE_BUFFERS {
-            let smallest = (0..spare.len()).min_by_key(|&i| spare[i].capacity());
-            spare.swap_remove(smallest.expect("a full list"));
-        }
-        spare.push(buffer.clone());
-        Ok(buffer)
     }
 }
 
-fn items<'a>(keys: &'a [(i32, NDArray)]) -> Vec<Item<'a>> {
-    keys.iter()
-        .map(|(key, array)| Item { key: *key, array })
-        .collect()
+impl DistEngine {
+    /// Sends a call's pushes. Serverless, the sums over the workers come back to be
+    /// applied here (all keys in one allreduce per element type); with servers, every
+    /// key goes in one message per server and nothing comes back.
+    fn send(&self, pushes: Vec<KeyPush<'_>>) -> Result<Vec<Option<NDArray>>> {
+        if self.dist.updates_locally() {
+            return Ok(self.dist.allreduce(pushes)?.into_iter().map(Some).collect());
+        }
+        let count = pushes.len();
+        let values = pushes
+            .into_iter()
+            .map(|p| Ok((p.key, p.merged.into_array(&p.entry.stored(), &mut None)?)))
+            .collect::<Result<Vec<(i32, NDArray)>>>()?;
+        let items: Vec<Item<'_>> = values
+            .iter()
+            .map(|(key, array)| Item { key: *key, array })
+            .collect();
+        self.dist.push(&items)?;
+        Ok(vec![None; count])
+    }
 }
 
 /// The items of keys whose stored values (taken out of their entries) are `stored`.
@@ -70,34 +53,17 @@ fn items_of<'a>(keys: &[(i32, &Entry)], stored: &'a [NDArray]) -> Vec<Item<'a>> 
 
 impl Engine for DistEngine {
     fn init(&self, added: &[(i32, &Entry)]) -> Result<()> {
-        let stored: Vec<NDArray> = added.iter().map(|(_, entry)| entry.stored()).collect();
-        self.dist.init(&items_of(added, &stored))
+        self.dist.init(added)
     }
 
     fn push<'a>(&self, key: i32, entry: &Entry, merged: Merged<'a>) -> Result<Option<Merged<'a>>> {
-        if self.dist.updates_locally() {
-            // Serverless: the sum over the workers comes back to be applied here.
-            let stored = entry.stored();
-            let value = merged.into_array(&stored, &mut None)?;
-            let sum = self.buffer_like(&stored)?;
-            self.dist.allreduce(key, &value, &sum)?;
-            return Ok(Some(Merged::Array(sum)));
-        }
-        let value = merged.into_array(&entry.stored(), &mut None)?;
-        self.queued
-            .lock()
-            .entry(std::thread::current().id())
-            .or_default()
-            .push((key, value));
-        Ok(None)
+        let push = KeyPush { key, entry, merged };
+        Ok(self.send(vec![push])?.pop().flatten().map(Merged::Array))
     }
 
-    fn push_done(&self) -> Result<()> {
-        let queued = self.queued.lock().remove(&std::thread::current().id());
-        match queued {
-            Some(keys) => self.dist.push(&items(&keys)),
-            None => Ok(()),
-        }
+    fn push_all<'a>(&self, pushes: Vec<KeyPush<'a>>) -> Result<Vec<Option<Merged<'a>>>> {
+        let sums = self.send(pushes)?;
+        Ok(sums.into_iter().map(|s| s.map(Merged::Array)).collect())
     }
 
     fn fetch(&self, keys: &[(i32, &Entry)]) -> Result<()> {

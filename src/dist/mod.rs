@@ -20,7 +20,7 @@ pub mod worker;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{Error, Result};
-use crate::kvstore::Role;
+use crate::kvstore::{Entry, KeyPush, Merged, Role};
 use crate::ndarray::NDArray;
 use worker::{Item, Worker};
 
@@ -56,8 +56,8 @@ pub fn launched_role() -> Option<Role> {
 enum Side {
     /// A worker of a job with servers.
     Worker(Worker),
-    /// A worker of a serverless job.
-    Allreduce,
+    /// A worker of a serverless job, with the buffers of its allreduces.
+    Allreduce(allreduce::Buffers),
     /// A server: the store only runs the server loop.
     Server,
 }
@@ -84,7 +84,7 @@ impl Dist {
                      (DMLC_NUM_SERVER=0 gives a serverless dist_sync only)"
                 )));
             }
-            Side::Allreduce
+            Side::Allreduce(allreduce::Buffers::default())
         } else {
             Side::Worker(Worker::new(net, type_name, id))
         };
@@ -111,7 +111,7 @@ impl Dist {
 
     /// Whether pushed values are applied in this process (serverless), not by servers.
     pub fn updates_locally(&self) -> bool {
-        matches!(self.side, Side::Allreduce)
+        matches!(self.side, Side::Allreduce(_))
     }
 
     fn worker_only(&self, what: &str) -> Result<()> {
@@ -133,19 +133,37 @@ impl Dist {
         self.net.layout.workers
     }
 
-    pub fn init(&self, items: &[Item<'_>]) -> Result<()> {
+    /// Makes rank 0's values of the keys just added (with their entries) everyone's.
+    pub fn init(&self, added: &[(i32, &Entry)]) -> Result<()> {
         self.worker_only("init")?;
+        let stored: Vec<NDArray> = added.iter().map(|(_, entry)| entry.stored()).collect();
         match &self.side {
-            Side::Worker(w) => w.init(items),
-            // Rank 0's values win: the others take them by a sum where only rank 0 adds.
+            Side::Worker(w) => {
+                let items: Vec<Item<'_>> = added
+                    .iter()
+                    .zip(&stored)
+                    .map(|((key, _), array)| Item { key: *key, array })
+                    .collect();
+                w.init(&items)
+            }
+            // The others take rank 0's values by a sum where only rank 0 adds.
             _ => {
-                for item in items {
-                    if self.rank() != 0 {
-                        item.array.write(|b| b.fill(0))?;
+                if self.rank() != 0 {
+                    for array in &stored {
+                        array.write(|b| b.fill(0))?;
                     }
-                    let sum = item.array.like()?;
-                    self.allreduce(item.key, item.array, &sum)?;
-                    item.array.assign_sum(&[&sum])?;
+                }
+                let pushes = added
+                    .iter()
+                    .zip(&stored)
+                    .map(|((key, entry), array)| KeyPush {
+                        key: *key,
+                        entry,
+                        merged: Merged::Array(array.clone()),
+                    })
+                    .collect();
+                for (array, sum) in stored.iter().zip(self.allreduce(pushes)?) {
+                    array.assign_sum(&[&sum])?;
                 }
                 Ok(())
             }
@@ -161,9 +179,18 @@ impl Dist {
         }
     }
 
-    /// Serverless: makes `sum` the sum over the workers of their `merged` value of `key`.
-    pub fn allreduce(&self, key: i32, merged: &NDArray, sum: &NDArray) -> Result<()> {
-        allreduce::sum_over_workers(self.net, &self.name, key, merged, sum)
+    /// Serverless: each key's sum over the workers of their merged values, all keys
+    /// fused (see [`allreduce`]).
+    pub fn allreduce(&self, pushes: Vec<KeyPush<'_>>) -> Result<Vec<NDArray>> {
+        match &self.side {
+            Side::Allreduce(buffers) => {
+                allreduce::sum_over_workers(self.net, &self.name, pushes, buffers)
+            }
+            _ => Err(Error::Dist(format!(
+                "{}: an allreduce is for a job without servers",
+                self.name
+            ))),
+        }
     }
 
     /// Fetches the keys' values from the servers (serverless: they are here already).
@@ -223,7 +250,7 @@ impl Dist {
     pub fn close(&self, barrier_before_exit: bool) -> Result<()> {
         match &self.side {
             Side::Worker(w) => w.close(barrier_before_exit, self.stops_servers),
-            Side::Allreduce if barrier_before_exit => self.allreduce_barrier(),
+            Side::Allreduce(_) if barrier_before_exit => self.allreduce_barrier(),
             _ => Ok(()),
         }
     }

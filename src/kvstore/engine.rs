@@ -47,6 +47,13 @@ impl Role {
     }
 }
 
+/// One key of a multi-key push, on its way to the engine.
+pub struct KeyPush<'a> {
+    pub key: i32,
+    pub entry: &'a Entry,
+    pub merged: Merged<'a>,
+}
+
 /// What differs between store kinds (see the module doc for the locks held around calls).
 pub trait Engine: Send + Sync {
     /// Keys were just added by an Init or Broadcast: `(key, stored value)` pairs, each value
@@ -59,10 +66,15 @@ pub trait Engine: Send + Sync {
     /// or assigns), or `None` when it is applied elsewhere (by servers).
     fn push<'a>(&self, key: i32, entry: &Entry, merged: Merged<'a>) -> Result<Option<Merged<'a>>>;
 
-    /// Ends the pushes of one call: a distributed engine sends what its `push`es queued,
-    /// one message per server for all the call's keys.
-    fn push_done(&self) -> Result<()> {
-        Ok(())
+    /// The merged values of one call's keys, in ascending key order, leave this process
+    /// together, so that an engine can fuse them (one message per server, one allreduce):
+    /// returns, key by key, what [`Engine::push`] would. Nothing has left when it fails.
+    /// The default pushes them one by one.
+    fn push_all<'a>(&self, pushes: Vec<KeyPush<'a>>) -> Result<Vec<Option<Merged<'a>>>> {
+        pushes
+            .into_iter()
+            .map(|p| self.push(p.key, p.entry, p.merged))
+            .collect()
     }
 
     /// Before the pulls of one call: a distributed engine fetches every key's value into

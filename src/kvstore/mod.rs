@@ -39,7 +39,7 @@ use parking_lot::{Mutex, RwLock};
 use smallvec::SmallVec;
 
 pub use compression::{Compressor, GradientCompression};
-pub use engine::{engine_for, register_dist, DistHooks, Engine, LocalEngine, Role};
+pub use engine::{engine_for, register_dist, DistHooks, Engine, KeyPush, LocalEngine, Role};
 pub use entry::{Entry, KeyGuard};
 pub use keys::Keys;
 pub use merge::Merged;
@@ -373,7 +373,7 @@ impl KVStore {
             };
             self.push_key(target, &sources, &mut scratch, updater.as_ref(), compressed)?;
             self.keep_scratch(scratch);
-            return self.engine.push_done();
+            return Ok(());
         }
         let mut order: Vec<usize> = (0..targets.len()).collect();
         order.sort_by_key(|&i| targets[i].key);
@@ -397,11 +397,27 @@ impl KVStore {
         } else {
             None
         };
+        // The engine takes every key at once (to fuse them); what comes back is applied
+        // key by key, in ascending order.
+        let mut contexts = Vec::with_capacity(groups.len());
+        let mut pushes = Vec::with_capacity(groups.len());
         for (target, sources) in &groups {
-            self.push_key(target, sources, &mut scratch, updater.as_ref(), compressed)?;
+            let (context, merged) = self.merged(target, sources, compressed)?;
+            contexts.push(context);
+            pushes.push(KeyPush {
+                key: target.key,
+                entry: &target.entry,
+                merged,
+            });
+        }
+        let back = self.engine.push_all(pushes)?;
+        for (((target, _), context), merged) in groups.iter().zip(contexts).zip(back) {
+            if let Some(merged) = merged {
+                apply_here(target, merged, updater.as_ref(), &mut scratch, context)?;
+            }
         }
         self.keep_scratch(scratch);
-        self.engine.push_done()
+        Ok(())
     }
 
     /// Pushes one key's merged value through the engine and applies what comes back here.
@@ -413,6 +429,21 @@ impl KVStore {
         updater: Option<&Arc<dyn Updater>>,
         compressed: bool,
     ) -> Result<()> {
+        let (context, merged) = self.merged(target, sources, compressed)?;
+        match self.engine.push(target.key, &target.entry, merged)? {
+            Some(merged) => apply_here(target, merged, updater, scratch, context),
+            None => Ok(()),
+        }
+    }
+
+    /// One key's merged value, not summed yet where it can wait, and the context of its
+    /// merge buffer when MXNet reports one.
+    fn merged<'a>(
+        &'a self,
+        target: &Target<'_>,
+        sources: &'a [&'a NDArray],
+        compressed: bool,
+    ) -> Result<(Option<Context>, Merged<'a>)> {
         // MXNet places the merge buffers at the first sum of several arrays, or at the first
         // compressed push of any number (`ReduceCompressed` always merges).
         let context = match &self.placement {
@@ -437,18 +468,25 @@ impl KVStore {
                 order: self.sum_order,
             }
         };
-        let entry = &target.entry;
-        let Some(merged) = self.engine.push(target.key, entry, merged)? else {
-            return Ok(());
-        };
-        let Some(_serial) = entry.lock() else {
-            let key = target
-                .name
-                .map_or_else(|| target.key.to_string(), str::to_string);
-            return Err(Error::WouldDeadlock(key));
-        };
-        apply(target, merged, updater, scratch, context)
+        Ok((context, merged))
     }
+}
+
+/// Applies a merged value that the engine gave back, under the key's lock.
+fn apply_here(
+    target: &Target<'_>,
+    merged: Merged<'_>,
+    updater: Option<&Arc<dyn Updater>>,
+    scratch: &mut Option<NDArray>,
+    context: Option<Context>,
+) -> Result<()> {
+    let Some(_serial) = target.entry.lock() else {
+        let key = target
+            .name
+            .map_or_else(|| target.key.to_string(), str::to_string);
+        return Err(Error::WouldDeadlock(key));
+    };
+    apply(target, merged, updater, scratch, context)
 }
 
 /// Assigns the merged value, or hands it to the updater, reporting `context` (the merge

@@ -594,6 +594,14 @@ impl Engine for Arc<Recording> {
         self.log.lock().unwrap().push(format!("push {key} {v:?}"));
         Ok(None)
     }
+    fn push_all<'a>(&self, pushes: Vec<KeyPush<'a>>) -> Result<Vec<Option<Merged<'a>>>> {
+        let keys: Vec<i32> = pushes.iter().map(|p| p.key).collect();
+        self.log.lock().unwrap().push(format!("push_all {keys:?}"));
+        pushes
+            .into_iter()
+            .map(|p| self.push(p.key, p.entry, p.merged))
+            .collect()
+    }
     fn pull(&self, key: i32, _entry: &Entry, out: &NDArray) -> Result<()> {
         self.log.lock().unwrap().push(format!("pull {key}"));
         out.copy_from_bytes(bytemuck::cast_slice(&[42.0f32]), 1)
@@ -653,8 +661,37 @@ fn an_engine_carries_inits_merged_pushes_pulls_and_the_close() {
         *engine.log.lock().unwrap(),
         vec![
             "init 5 [1.0]",
+            "push_all [5]",
             "push 5 [5.0]",
             "pull 5",
+            "close barrier=false"
+        ]
+    );
+}
+
+#[test]
+fn a_multi_key_push_reaches_the_engine_as_one_call_in_key_order() {
+    let engine = Arc::new(Recording::default());
+    let kv = KVStore::with_engine("dist_sync".into(), Box::new(engine.clone()));
+    kv.init(
+        Keys::Int(&[2, 9, 4]),
+        &[array(&[0.0]), array(&[0.0]), array(&[0.0])],
+    )
+    .unwrap();
+    kv.push(
+        Keys::Int(&[9, 2, 9, 4]),
+        &[array(&[1.0]), array(&[2.0]), array(&[3.0]), array(&[4.0])],
+    )
+    .unwrap();
+    kv.set_barrier_before_exit(false);
+    drop(kv);
+    assert_eq!(
+        engine.log.lock().unwrap()[3..],
+        [
+            "push_all [2, 4, 9]",
+            "push 2 [2.0]",
+            "push 4 [4.0]",
+            "push 9 [4.0]",
             "close barrier=false"
         ]
     );
