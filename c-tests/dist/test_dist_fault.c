@@ -1,27 +1,80 @@
 /*
- * A worker that stops answering must not hang the others (spec §6): with
- * MXKV_DIST_TIMEOUT=T, the last worker goes silent after init; the others' next pull
- * fails within T naming the silent rank and the operation, and later calls fail fast.
- * Run as  MXKV_DIST_TIMEOUT=3 DMLC_NUM_SERVER=1 mpirun -np 3 test_dist_fault
+ * A worker that fails must not hang the others (spec §6), and dead-node counts see it
+ * (reference §4.8). With MXKV_DIST_TIMEOUT=T, the last worker, after init:
+ *   sleeping  sleeps 2T + 2 s: alive (its heartbeats go on) but silent;
+ *   stopped   is stopped (SIGSTOP) for 2T + 2 s, then continued by a child it forked;
+ *   killed    is killed (SIGKILL); run it with `mpirun --enable-recovery`, without which
+ *             Open MPI ends the whole job when a rank dies.
+ * The other workers' next pull fails within T naming the failed rank and the operation,
+ * later calls fail fast, the dead-node count of the workers is 1 for a stopped or killed
+ * worker and 0 for a sleeping one, and Free still stops the servers.
+ * Run as  MXKV_DIST_TIMEOUT=3 DMLC_NUM_SERVER=1 mpirun -np 3 test_dist_fault MODE
  */
 #include "dist.h"
 
-int main(void) {
+#include <signal.h>
+#include <sys/types.h>
+
+/* Stops this process for `seconds`: a child continues it, then exits. */
+static void stop_for(unsigned seconds) {
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child == 0) {
+        sleep(seconds);
+        kill(parent, SIGCONT);
+        _exit(0);
+    }
+    if (child > 0) raise(SIGSTOP);
+}
+
+static void check_dead_nodes(KVStoreHandle kv, int rank, int workers, int expected) {
+    int dead = -1;
+    CHECK_OK(MXKVStoreGetNumDeadNode(kv, 4, &dead, 1));
+    CHECK_EQ_INT(dead, expected);
+    CHECK_OK(MXKVStoreGetNumDeadNode(kv, 7, &dead, 1));
+    CHECK_EQ_INT(dead, expected);
+    /* The failed worker by its node id, this worker, the server, the (absent) scheduler. */
+    CHECK_OK(MXKVStoreGetNumDeadNode(kv, 9 + 2 * (workers - 1), &dead, 1));
+    CHECK_EQ_INT(dead, expected);
+    CHECK_OK(MXKVStoreGetNumDeadNode(kv, 9 + 2 * rank, &dead, 1));
+    CHECK_EQ_INT(dead, 0);
+    CHECK_OK(MXKVStoreGetNumDeadNode(kv, 2, &dead, 1));
+    CHECK_EQ_INT(dead, 0);
+    CHECK_OK(MXKVStoreGetNumDeadNode(kv, 8, &dead, 1));
+    CHECK_EQ_INT(dead, 0);
+    CHECK_OK(MXKVStoreGetNumDeadNode(kv, 1, &dead, 1));
+    CHECK_EQ_INT(dead, 0);
+    /* Not heard from for a few seconds is not a minute. */
+    CHECK_OK(MXKVStoreGetNumDeadNode(kv, 4, &dead, 60));
+    CHECK_EQ_INT(dead, 0);
+    CHECK_OK(MXKVStoreGetNumDeadNode(kv, 4, &dead, 0));
+    CHECK_EQ_INT(dead, 0);
+    dead = 77;
+    CHECK_FAIL(MXKVStoreGetNumDeadNode(kv, 9 + 2 * workers, &dead, 1), "names no node");
+    CHECK_FAIL(MXKVStoreGetNumDeadNode(kv, 0, &dead, 1), "names no node");
+    CHECK_FAIL(MXKVStoreGetNumDeadNode(kv, 4, &dead, -1), "negative");
+    CHECK_EQ_INT(dead, 77);
+}
+
+int main(int argc, char **argv) {
     KVStoreHandle kv = dist_start("dist_sync", NULL);
+    const char *mode = argc > 1 ? argv[1] : "sleeping";
     int rank = worker_rank(kv), workers = 0, key = 3;
     double timeout = atof(getenv("MXKV_DIST_TIMEOUT")), t0, waited;
+    unsigned silence = (unsigned)(2 * timeout + 2);
     NDArrayHandle v = arr_fill(2, 2, 1.0f), out = arr_fill(2, 2, 0.0f);
-    char first[1024];
+    char first[1024], rank_text[32];
     CHECK_OK(MXKVStoreGetGroupSize(kv, &workers));
     CHECK_OK(MXKVStoreInit(kv, 1, &key, &v));
     if (rank == workers - 1) {
-        /* Silent: no push, no answer, until the others are long done. */
-        sleep((unsigned)(2 * timeout + 2));
+        if (strcmp(mode, "killed") == 0) raise(SIGKILL);
+        if (strcmp(mode, "stopped") == 0) stop_for(silence);
+        else sleep(silence);
         MXNDArrayFree(v);
         MXNDArrayFree(out);
         MXKVStoreSetBarrierBeforeExit(kv, 0);
         MXKVStoreFree(kv);
-        return check_summary("test_dist_fault (silent worker)");
+        return check_summary("test_dist_fault (failed worker)");
     }
     CHECK_OK(MXKVStorePush(kv, 1, &key, &v, 0));
     t0 = now_seconds();
@@ -29,13 +82,12 @@ int main(void) {
     waited = now_seconds() - t0;
     snprintf(first, sizeof first, "%s", MXGetLastError());
     CHECK_ERR_HAS("pull");
-    {
-        char rank_text[32];
-        snprintf(rank_text, sizeof rank_text, "rank %d", workers - 1);
-        CHECK(check_contains_ci(first, rank_text));
-    }
-    printf("the pull failed after %.2f s (MXKV_DIST_TIMEOUT=%g)\n", waited, timeout);
+    snprintf(rank_text, sizeof rank_text, "rank %d", workers - 1);
+    CHECK(check_contains_ci(first, rank_text));
+    printf("%s worker: the pull failed after %.2f s (MXKV_DIST_TIMEOUT=%g)\n", mode, waited,
+           timeout);
     CHECK(waited <= timeout + 1.0);
+    check_dead_nodes(kv, rank, workers, strcmp(mode, "sleeping") == 0 ? 0 : 1);
     /* Later calls fail at once with the same message. */
     t0 = now_seconds();
     CHECK_FAIL(MXKVStorePull(kv, 1, &key, &out, 0), "worker rank");
@@ -46,5 +98,5 @@ int main(void) {
     MXNDArrayFree(out);
     /* Free still stops the servers, so the job ends. */
     MXKVStoreFree(kv);
-    return check_summary("test_dist_fault");
+    return check_summary("test_dist_fault (survivor)");
 }

@@ -91,8 +91,8 @@ impl Engine for DistEngine {
         self.dist.barrier()
     }
 
-    fn num_dead_nodes(&self, _node_id: i32, _timeout_sec: i32) -> Result<i32> {
-        Ok(self.dist.num_dead_nodes())
+    fn num_dead_nodes(&self, node_id: i32, timeout_sec: i32) -> Result<i32> {
+        self.dist.num_dead_nodes(node_id, timeout_sec)
     }
 
     fn send_command_to_servers(&self, head: i32, body: &str) -> Result<()> {

@@ -12,6 +12,7 @@
 pub mod allreduce;
 mod engine;
 pub mod layout;
+pub mod liveness;
 pub mod net;
 pub mod server;
 pub mod wire;
@@ -214,10 +215,11 @@ impl Dist {
         self.net.workers_barrier(&self.name, "a barrier")
     }
 
-    /// Dead nodes are not watched through heartbeats: a lost peer shows as an error with a
-    /// deadline instead (spec §6), so there are none to count.
-    pub fn num_dead_nodes(&self) -> i32 {
-        0
+    /// How many nodes of MXNet's group or node `node_id` have not been heard from for
+    /// `timeout_sec` seconds ([`liveness`]).
+    pub fn num_dead_nodes(&self, node_id: i32, timeout_sec: i32) -> Result<i32> {
+        let net = self.net;
+        net.liveness.dead_nodes(&net.layout, node_id, timeout_sec)
     }
 
     pub fn send_command_to_servers(&self, head: i32, body: &str) -> Result<()> {

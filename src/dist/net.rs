@@ -2,12 +2,13 @@
 //! that have a deadline and yield the core.
 
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use super::layout::Layout;
+use super::liveness::Liveness;
 use crate::error::{Error, Result};
 use crate::ffi::mpi::{self, Bytes, Comm, Incoming, Request};
 
@@ -70,6 +71,8 @@ pub struct Net {
     next_tag: AtomicI32,
     /// Sends not known to be complete yet; kept until MPI is done with their bytes.
     sending: Mutex<Vec<Request>>,
+    /// When each rank was last heard from (dead-node counts).
+    pub liveness: Liveness,
 }
 
 static NET: OnceLock<std::result::Result<Net, Error>> = OnceLock::new();
@@ -82,10 +85,16 @@ pub fn layout() -> Result<Option<Layout>> {
 /// Joins the job on first use: starts MPI, duplicates the world (a collective that every
 /// rank reaches when it creates its first dist store), and forms the workers' group.
 pub fn net(store: &str) -> Result<&'static Net> {
-    NET.get_or_init(|| Net::join(store))
+    let net = NET
+        .get_or_init(|| Net::join(store))
         .as_ref()
-        .map_err(Clone::clone)
+        .map_err(Clone::clone)?;
+    let mut started = Ok(());
+    HEARTBEAT.call_once(|| started = Liveness::start(net));
+    started.map(|()| net)
 }
+
+static HEARTBEAT: Once = Once::new();
 
 impl Net {
     fn join(store: &str) -> Result<Net> {
@@ -130,6 +139,7 @@ impl Net {
             workers,
             next_tag: AtomicI32::new(FIRST_REPLY_TAG),
             sending: Mutex::new(Vec::new()),
+            liveness: Liveness::new(layout.servers + layout.workers),
         })
     }
 

@@ -9,6 +9,7 @@
 
 use std::ffi::c_int;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mpi::ffi as sys;
 use parking_lot::{Mutex, MutexGuard};
@@ -19,8 +20,17 @@ use crate::ndarray::NDArray;
 /// Serialises every MPI call of the process made by mxkv.
 static CALLS: Mutex<()> = Mutex::new(());
 
-fn lock() -> MutexGuard<'static, ()> {
-    CALLS.lock()
+/// Set, under `CALLS`, once mxkv has finalized MPI at exit: a thread still running (the
+/// heartbeat) then gets an error instead of calling MPI after `MPI_Finalize`.
+static FINALIZED: AtomicBool = AtomicBool::new(false);
+
+/// The right to make one MPI call, while MPI is still up.
+fn lock() -> Result<MutexGuard<'static, ()>> {
+    let guard = CALLS.lock();
+    if FINALIZED.load(Ordering::Relaxed) {
+        return Err(Error::Dist("MPI was finalized at exit".into()));
+    }
+    Ok(guard)
 }
 
 fn check(code: c_int, what: &str) -> Result<()> {
@@ -62,7 +72,7 @@ fn datatype(p: Prim) -> sys::MPI_Datatype {
 /// `MPI_Finalize` at exit when mxkv started it. Returns false when MPI was already
 /// finalized and cannot be used again.
 pub fn init() -> Result<bool> {
-    let _g = lock();
+    let _g = CALLS.lock();
     let (mut inited, mut finalized) = (0, 0);
     // SAFETY: both calls only write the flag; they are allowed before MPI_Init.
     unsafe {
@@ -88,12 +98,26 @@ pub fn init() -> Result<bool> {
     Ok(true)
 }
 
+/// Whether MPI lets a second thread of the process make calls (serialised by mxkv), as
+/// it does when mxkv started it; a program that started MPI itself may have asked for less.
+pub fn threads_allowed() -> Result<bool> {
+    let _g = lock()?;
+    let mut provided = 0;
+    // SAFETY: the call only writes the local.
+    check(
+        unsafe { sys::MPI_Query_thread(&mut provided) },
+        "MPI_Query_thread",
+    )?;
+    Ok(provided >= unsafe { sys::RSMPI_THREAD_SERIALIZED })
+}
+
 extern "C" {
     fn atexit(f: extern "C" fn()) -> c_int;
 }
 
 extern "C" fn finalize_at_exit() {
-    let _g = lock();
+    let _g = CALLS.lock();
+    FINALIZED.store(true, Ordering::Relaxed);
     let mut finalized = 0;
     // SAFETY: MPI was initialised by `init`; finalising twice is avoided by the check.
     unsafe {
@@ -118,7 +142,7 @@ impl Comm {
     /// Starts duplicating `MPI_COMM_WORLD`: the request completes once every rank has
     /// started the same duplication; [`Comm::from_dup`] then gives the communicator.
     pub fn start_world_dup() -> Result<DupRequest> {
-        let _g = lock();
+        let _g = lock()?;
         // Leaked on purpose: MPI writes the handle whenever the duplication completes, which
         // a failed wait never sees (one handle per process).
         let dup: &'static mut sys::MPI_Comm = Box::leak(Box::new(unsafe { sys::RSMPI_COMM_NULL }));
@@ -159,7 +183,7 @@ impl Comm {
     /// The communicator of the ranks `first..first + count` of this one. Collective over
     /// those ranks only; the others must not call it.
     pub fn subgroup(&self, first: i32, count: i32) -> Result<Comm> {
-        let _g = lock();
+        let _g = lock()?;
         let ranks: Vec<c_int> = (first..first + count).collect();
         let (mut group, mut sub_group) = unsafe { (sys::RSMPI_GROUP_NULL, sys::RSMPI_GROUP_NULL) };
         let mut sub = unsafe { sys::RSMPI_COMM_NULL };
@@ -182,7 +206,7 @@ impl Comm {
 
     /// Sends `data` to rank `dest` with `tag`.
     pub fn send(&self, dest: i32, tag: i32, data: Vec<u8>) -> Result<Request> {
-        let _g = lock();
+        let _g = lock()?;
         let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
         // SAFETY: the buffer moves into the request, which keeps it until MPI is done with it.
         check(
@@ -205,7 +229,7 @@ impl Comm {
     /// A message that has arrived from `source` (any when None) with `tag` (any when
     /// None), if there is one; it is then this caller's to receive.
     pub fn probe(&self, source: Option<i32>, tag: Option<i32>) -> Result<Option<Incoming>> {
-        let _g = lock();
+        let _g = lock()?;
         let (mut flag, mut message) = (0, unsafe { sys::RSMPI_MESSAGE_NULL });
         let mut status = empty_status();
         // SAFETY: every out-pointer is a local.
@@ -240,7 +264,7 @@ impl Comm {
 
     /// Starts a barrier over this communicator.
     pub fn barrier(&self) -> Result<Request> {
-        let _g = lock();
+        let _g = lock()?;
         let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
         // SAFETY: the request is a local handed to the wrapper.
         check(
@@ -259,7 +283,7 @@ impl Comm {
                 .ok_or_else(|| Error::Dist("an allreduce of an array without data".into()))
         };
         let (from, into) = (address(send)?, address(recv)?);
-        let _g = lock();
+        let _g = lock()?;
         let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
         // SAFETY: both addresses are the data of arrays of `send.size()` elements, which the
         // request holds (and leaks, if given up) until MPI is done with them.
@@ -307,7 +331,7 @@ unsafe impl Send for Incoming {}
 impl Incoming {
     /// Starts receiving the message; its bytes are the request's buffer once it completes.
     pub fn receive(self) -> Result<Request> {
-        let _g = lock();
+        let _g = lock()?;
         let mut buf = Bytes::zeroed(self.len);
         let mut message = self.message;
         let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
@@ -393,7 +417,7 @@ impl Request {
         if self.done {
             return Ok(true);
         }
-        let _g = lock();
+        let _g = lock()?;
         let mut flag = 0;
         let mut status = empty_status();
         // SAFETY: raw is this request's live handle; MPI_Test frees it on completion.
@@ -420,8 +444,7 @@ impl Drop for Request {
         if self.done {
             return;
         }
-        if self.cancellable {
-            let _g = lock();
+        if let (true, Ok(_g)) = (self.cancellable, lock()) {
             // SAFETY: raw is live; after MPI_Request_free MPI owns it, and the buffers leak.
             unsafe {
                 sys::MPI_Cancel(&mut self.raw);
