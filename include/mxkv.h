@@ -122,6 +122,9 @@ int MXKVStoreFree(KVStoreHandle handle);
  * whose name contains `device` then compress each pushed float32 array with a residual per
  * key and pushed-array position (values >= threshold send +threshold, <= -threshold send
  * -threshold, else 0); other local stores keep the setting and sum exactly, as MXNet's.
+ * A dist worker with servers sends each push's float32 values 2-bit packed, with a
+ * residual per key, and its servers sum them dequantised; it must be set before the first
+ * init (big keys are split between packed words). Serverless stores sum exactly.
  */
 int MXKVStoreSetGradientCompression(KVStoreHandle handle, mx_uint num_params, const char **keys, const char **vals);
 

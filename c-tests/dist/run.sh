@@ -80,6 +80,10 @@ run "dist_sync: 2 servers, 2 workers, split keys" DMLC_NUM_SERVER=2 DMLC_NUM_WOR
 run "dist_sync: 1 server, 3 workers" DMLC_NUM_SERVER=1 DMLC_NUM_WORKER=3 -- \
     "$MPIRUN" -np 4 "$OUT/test_dist_sync"
 run "dist_async: 1 server, 2 workers" DMLC_NUM_SERVER=1 -- "$MPIRUN" -np 3 "$OUT/test_dist_async"
+run "2-bit compression: 1 server, 2 workers" DMLC_NUM_SERVER=1 MXNET_KVSTORE_BIGARRAY_BOUND=1000 -- \
+    "$MPIRUN" -np 3 "$OUT/test_dist_compression"
+run "2-bit compression: 2 servers, 3 workers, split keys" DMLC_NUM_SERVER=2 MXNET_KVSTORE_BIGARRAY_BOUND=1000 -- \
+    "$MPIRUN" -np 5 "$OUT/test_dist_compression"
 run "serverless dist_sync: 2 workers" DMLC_NUM_SERVER=0 -- "$MPIRUN" -np 2 "$OUT/test_dist_serverless"
 run "fault: a sleeping worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=1 MXKV_DIST_TIMEOUT=3 -- \
     "$MPIRUN" -np 3 "$OUT/test_dist_fault" sleeping

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::worker::Item;
 use super::Dist;
 use crate::error::Result;
-use crate::kvstore::{Engine, Entry, KeyPush, Merged, Role, Updater};
+use crate::kvstore::{Engine, Entry, GradientCompression, KeyPush, Merged, Role, Updater};
 use crate::ndarray::NDArray;
 
 pub struct DistEngine {
@@ -93,6 +93,10 @@ impl Engine for DistEngine {
 
     fn num_dead_nodes(&self, node_id: i32, timeout_sec: i32) -> Result<i32> {
         self.dist.num_dead_nodes(node_id, timeout_sec)
+    }
+
+    fn set_gradient_compression(&self, setting: GradientCompression) -> Result<()> {
+        self.dist.set_gradient_compression(setting)
     }
 
     fn send_command_to_servers(&self, head: i32, body: &str) -> Result<()> {

@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use crate::error::{Error, Result};
+use crate::kvstore::twobit;
 
 /// The launcher's word on this process's place in the job: rank and size of the world.
 /// Open MPI, MPICH/Hydra, PMIx and Slurm each say it in their own variables.
@@ -123,6 +124,29 @@ pub fn placement(key: i32, n: usize, servers: i32, bound: usize) -> Vec<Part> {
         .collect()
 }
 
+/// Where a key of `n` elements lives once its pushes travel 2-bit packed (MXNet's
+/// `EncodeCompressedKey`, reference §4.3): as [`placement`], but a split key's pieces are
+/// cut between packed words, so that each server dequantises its own words — piece i holds
+/// the values of words `round(W/S*i)..round(W/S*(i+1))` of the key's W words.
+pub fn packed_placement(key: i32, n: usize, servers: i32, bound: usize) -> Vec<Part> {
+    let s = servers as usize;
+    if n < bound || s == 1 {
+        return placement(key, n, servers, bound);
+    }
+    let words = twobit::packed_len(n) as f64;
+    let edge = |i: usize| match i {
+        _ if i == s => n,
+        _ => (words / s as f64 * i as f64).round() as usize * twobit::VALUES_PER_WORD,
+    };
+    (0..s)
+        .map(|i| Part {
+            server: i as i32,
+            index: i as u32,
+            elems: edge(i)..edge(i + 1),
+        })
+        .collect()
+}
+
 /// `MXNET_KVSTORE_BIGARRAY_BOUND`: arrays of at least this many elements are split over
 /// the servers (default 1e6).
 pub fn bigarray_bound() -> usize {
@@ -164,6 +188,16 @@ mod tests {
                 elems: 0..10
             }]
         );
+    }
+
+    #[test]
+    fn packed_keys_are_split_between_words() {
+        // 100 values: 7 words, over 3 servers as 2, 3, 2 words (MXNet's rounding).
+        let p = packed_placement(0, 100, 3, 10);
+        let ranges: Vec<_> = p.iter().map(|p| p.elems.clone()).collect();
+        assert_eq!(ranges, vec![0..32, 32..80, 80..100]);
+        assert_eq!(packed_placement(5, 9, 3, 10), placement(5, 9, 3, 10));
+        assert_eq!(packed_placement(5, 100, 1, 10), placement(5, 100, 1, 10));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod worker;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{Error, Result};
-use crate::kvstore::{Entry, KeyPush, Merged, Role};
+use crate::kvstore::{Entry, GradientCompression, KeyPush, Merged, Role};
 use crate::ndarray::NDArray;
 use worker::{Item, Worker};
 
@@ -220,6 +220,15 @@ impl Dist {
     pub fn num_dead_nodes(&self, node_id: i32, timeout_sec: i32) -> Result<i32> {
         let net = self.net;
         net.liveness.dead_nodes(&net.layout, node_id, timeout_sec)
+    }
+
+    /// 2-bit compression: a worker with servers packs its pushes from now on; serverless
+    /// stores sum exactly (the allreduce adds full values), as do a server's own calls.
+    pub fn set_gradient_compression(&self, setting: GradientCompression) -> Result<()> {
+        match &self.side {
+            Side::Worker(w) => w.set_gradient_compression(setting),
+            _ => Ok(()),
+        }
     }
 
     pub fn send_command_to_servers(&self, head: i32, body: &str) -> Result<()> {

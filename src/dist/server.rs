@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::net::{timeout, Net, REQUEST_TAG};
-use super::wire::{Entry, Op, Request, Slot, Writer};
+use super::wire::{Entry, Form, Op, Request, Slot, Writer};
 use crate::error::{Error, Result};
 use crate::ffi::mpi::Bytes;
-use crate::kvstore::{UpdateKey, Updater};
+use crate::kvstore::{GradientCompression, UpdateKey, Updater};
 use crate::ndarray::kernels::{sum_into, Elems};
 use crate::ndarray::{Context, DType, NDArray, Shape, SumOrder};
 
@@ -23,6 +23,7 @@ use crate::ndarray::{Context, DType, NDArray, Shape, SumOrder};
 pub(crate) const COMMAND_CONTROLLER: i32 = 0;
 pub(crate) const COMMAND_STOP: i32 = 2;
 pub(crate) const COMMAND_SYNC_MODE: i32 = 3;
+pub(crate) const COMMAND_SET_GRADIENT_COMPRESSION: i32 = 4;
 
 /// The store's updater as it is now (the controller may install one while serving).
 pub type CurrentUpdater<'a> = dyn Fn() -> Option<Arc<dyn Updater>> + 'a;
@@ -30,11 +31,27 @@ pub type CurrentUpdater<'a> = dyn Fn() -> Option<Arc<dyn Updater>> + 'a;
 /// Bytes of a received message, shared by the pushes it carried.
 type Message = Rc<Bytes>;
 
+/// One push of a round: its values where the message that brought them has them, or
+/// dequantised from the 2-bit words it brought.
+enum Pushed {
+    InMessage(Message, Range<usize>),
+    Dequantized(Vec<f32>),
+}
+
+impl Pushed {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Pushed::InMessage(m, r) => &m[r.clone()],
+            Pushed::Dequantized(values) => bytemuck::cast_slice(values),
+        }
+    }
+}
+
 /// One key piece kept by this server.
 struct Value {
     stored: NDArray,
-    /// The pushes of the round in progress: where their bytes are, and who sent them.
-    round: Vec<(Message, Range<usize>)>,
+    /// The pushes of the round in progress, and who sent them.
+    round: Vec<Pushed>,
     from: Vec<i32>,
 }
 
@@ -50,6 +67,8 @@ struct Server<'a> {
     net: &'a Net,
     updater: &'a CurrentUpdater<'a>,
     sync: bool,
+    /// The workers' 2-bit compression (command 4), to read packed pushes with.
+    compression: Option<GradientCompression>,
     values: HashMap<Slot, Value>,
     parked: Vec<Parked>,
 }
@@ -67,6 +86,7 @@ pub fn serve(
         net,
         updater,
         sync: false,
+        compression: None,
         values: HashMap::new(),
         parked: Vec::new(),
     };
@@ -110,8 +130,14 @@ impl Server<'_> {
             }
             Op::Push => {
                 for e in &req.entries {
-                    let at = offset(&message, e.data);
-                    self.push(from, e, (message.clone(), at..at + e.data.len()))?;
+                    let pushed = match e.form {
+                        Form::Values => {
+                            let at = offset(&message, e.data);
+                            Pushed::InMessage(message.clone(), at..at + e.data.len())
+                        }
+                        Form::TwoBit => self.dequantize(from, e)?,
+                    };
+                    self.push(from, e, pushed)?;
                 }
                 self.answer_parked()?;
             }
@@ -129,13 +155,24 @@ impl Server<'_> {
                 }
             }
             Op::Command => {
-                match req.head {
-                    COMMAND_CONTROLLER => controller(req.head, req.body),
-                    COMMAND_SYNC_MODE => self.sync = true,
-                    _ => {}
-                }
-                self.net
-                    .post(from, req.reply_tag, Writer::reply_ok().finish())?;
+                let done = match req.head {
+                    COMMAND_CONTROLLER => {
+                        controller(req.head, req.body);
+                        Ok(())
+                    }
+                    COMMAND_SYNC_MODE => {
+                        self.sync = true;
+                        Ok(())
+                    }
+                    COMMAND_SET_GRADIENT_COMPRESSION => GradientCompression::decode(req.body)
+                        .map(|setting| self.compression = setting),
+                    _ => Ok(()),
+                };
+                let reply = match done {
+                    Ok(()) => Writer::reply_ok().finish(),
+                    Err(e) => Writer::reply_failed(&e.to_string()),
+                };
+                self.net.post(from, req.reply_tag, reply)?;
                 return Ok(req.head == COMMAND_STOP);
             }
         }
@@ -156,20 +193,45 @@ impl Server<'_> {
         Ok(())
     }
 
-    fn push(&mut self, from: i32, e: &Entry<'_>, bytes: (Message, Range<usize>)) -> Result<()> {
+    /// The values a 2-bit push carries, as many as the key piece holds.
+    fn dequantize(&self, from: i32, e: &Entry<'_>) -> Result<Pushed> {
+        let key = e.slot.key;
+        let setting = self.compression.ok_or_else(|| {
+            Error::Dist(format!(
+                "a 2-bit push of key {key} from rank {from} came before the servers were \
+                 given the compression setting (command 4)"
+            ))
+        })?;
+        let stored = match self.values.get(&e.slot) {
+            Some(v) if v.stored.dtype() == DType::F32 => &v.stored,
+            _ => {
+                return Err(Error::Dist(format!(
+                    "a 2-bit push of key {key} from rank {from}: the key was not inited \
+                     here as float32"
+                )))
+            }
+        };
+        let words: &[u32] = bytemuck::try_cast_slice(e.data)
+            .map_err(|_| Error::Dist(format!("2-bit words of key {key} are not whole words")))?;
+        let mut values = vec![0.0f32; stored.size()];
+        setting.dequantize_into(words, &mut values, false)?;
+        Ok(Pushed::Dequantized(values))
+    }
+
+    fn push(&mut self, from: i32, e: &Entry<'_>, pushed: Pushed) -> Result<()> {
         let Some(value) = self.values.get_mut(&e.slot) else {
             // MXNet's rule: the first push of a key initialises it.
             return self.init(std::slice::from_ref(e));
         };
-        if value.stored.nbytes() != e.data.len() {
+        if value.stored.nbytes() != pushed.bytes().len() {
             return Err(Error::Dist(format!(
                 "a push of key {} from rank {from} has {} bytes, the server keeps {}",
                 e.slot.key,
-                e.data.len(),
+                pushed.bytes().len(),
                 value.stored.nbytes()
             )));
         }
-        value.round.push(bytes);
+        value.round.push(pushed);
         value.from.push(from);
         if self.sync && value.round.len() < self.net.layout.workers as usize {
             return Ok(());
@@ -179,8 +241,8 @@ impl Server<'_> {
         let dtype = DType::from_code(e.dtype)?;
         let sources: Vec<Elems<'_>> = round
             .iter()
-            .map(|(m, r)| Elems {
-                bytes: &m[r.clone()],
+            .map(|p| Elems {
+                bytes: p.bytes(),
                 dtype,
             })
             .collect();

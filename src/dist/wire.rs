@@ -35,6 +35,26 @@ impl Op {
     }
 }
 
+/// How an entry's bytes carry its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// The raw elements of the value (or of a piece of it).
+    Values = 0,
+    /// 2-bit packed words of a float32 gradient (`kvstore::twobit`), to be dequantised with
+    /// the threshold the servers were given (reference §3.8, §4.4).
+    TwoBit = 1,
+}
+
+impl Form {
+    fn from_code(code: i32) -> Result<Form> {
+        Ok(match code {
+            0 => Form::Values,
+            1 => Form::TwoBit,
+            _ => return Err(malformed(&format!("unknown entry form {code}"))),
+        })
+    }
+}
+
 /// Which value an entry is: a piece of a key of one of the worker's stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Slot {
@@ -51,6 +71,7 @@ pub struct Slot {
 pub struct Entry<'a> {
     pub slot: Slot,
     pub dtype: i32,
+    pub form: Form,
     /// The value's shape, sent with an init of a whole key (empty otherwise).
     pub shape: Vec<i64>,
     pub data: &'a [u8],
@@ -133,12 +154,18 @@ impl Writer {
         self.buf.reserve(bytes);
     }
 
-    /// Appends an entry.
+    /// Appends an entry of raw values.
     pub fn entry(&mut self, slot: Slot, dtype: i32, shape: &[i64], data: &[u8]) {
+        self.entry_as(Form::Values, slot, dtype, shape, data)
+    }
+
+    /// Appends an entry whose bytes carry its value in `form`.
+    pub fn entry_as(&mut self, form: Form, slot: Slot, dtype: i32, shape: &[i64], data: &[u8]) {
         self.i32(slot.store as i32);
         self.i32(slot.key);
         self.i32(slot.part as i32);
         self.i32(dtype);
+        self.i32(form as i32);
         self.u64(shape.len() as u64);
         for &d in shape {
             self.u64(d as u64);
@@ -153,7 +180,7 @@ impl Writer {
     }
 
     /// Bytes an entry adds besides its value (at most).
-    pub(crate) const ENTRY_OVERHEAD: usize = 40;
+    pub(crate) const ENTRY_OVERHEAD: usize = 48;
 
     pub fn finish(mut self) -> Vec<u8> {
         if self.count_at > 0 {
@@ -239,6 +266,7 @@ impl<'a> Reader<'a> {
                 part: self.i32()? as u32,
             };
             let dtype = self.i32()?;
+            let form = Form::from_code(self.i32()?)?;
             let ndim = self.len()?;
             let shape = (0..ndim)
                 .map(|_| self.u64().map(|d| d as i64))
@@ -250,6 +278,7 @@ impl<'a> Reader<'a> {
             out.push(Entry {
                 slot,
                 dtype,
+                form,
                 shape,
                 data,
             });
@@ -306,11 +335,15 @@ mod tests {
         let mut w = Writer::request(Op::Init, 77, 0, "");
         w.entry(slot(3, 0), 0, &[2, 2], &[1; 16]);
         w.entry(slot(-4, 1), 6, &[], &[2; 8]);
+        w.entry_as(Form::TwoBit, slot(5, 0), 0, &[], &[3; 4]);
         let bytes = w.finish();
         let req = Request::decode(&bytes).unwrap();
         assert_eq!((req.op, req.reply_tag, req.body), (Op::Init, 77, ""));
-        assert_eq!(req.entries.len(), 2);
+        assert_eq!(req.entries.len(), 3);
         assert_eq!(req.entries[0].slot, slot(3, 0));
+        assert_eq!(req.entries[0].form, Form::Values);
+        assert_eq!(req.entries[2].form, Form::TwoBit);
+        assert_eq!(req.entries[2].data, &[3u8; 4][..]);
         assert_eq!(req.entries[0].shape, vec![2, 2]);
         assert_eq!(req.entries[0].data, &[1u8; 16][..]);
         assert_eq!(

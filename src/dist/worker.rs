@@ -3,16 +3,18 @@
 //! Every wait has the deadline of [`timeout`]; after a failure the store fails fast.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::layout::{placement, Part};
+use super::layout::{packed_placement, placement, Part};
 use super::net::{timeout, Net, REQUEST_TAG};
-use super::server::COMMAND_STOP;
-use super::wire::{Op, Reply, Slot, Writer};
+use super::server::{COMMAND_SET_GRADIENT_COMPRESSION, COMMAND_STOP};
+use super::wire::{Form, Op, Reply, Slot, Writer};
 use crate::error::{Error, Result};
 use crate::ffi::mpi::Bytes;
+use crate::kvstore::{twobit, Compressor, GradientCompression};
 use crate::ndarray::NDArray;
 
 pub struct Worker {
@@ -23,6 +25,10 @@ pub struct Worker {
     bound: usize,
     /// The first failure, repeated by every later call (spec §6: fail fast).
     broken: Mutex<Option<Error>>,
+    /// 2-bit compression of pushes: the setting and each key's residual (reference §4.3).
+    compression: Compressor,
+    /// Whether a key was inited (compression must be set before).
+    inited: AtomicBool,
 }
 
 /// One key of a call, with the array its value comes from or goes to.
@@ -39,6 +45,8 @@ impl Worker {
             store,
             bound: super::layout::bigarray_bound(),
             broken: Mutex::new(None),
+            compression: Compressor::default(),
+            inited: AtomicBool::new(false),
         }
     }
 
@@ -54,8 +62,13 @@ impl Worker {
         })
     }
 
+    /// Where the item's key lives: split between packed words once pushes are compressed.
     fn parts(&self, item: &Item<'_>) -> Vec<Part> {
-        placement(
+        let place = match self.compression.setting() {
+            Some(_) => packed_placement,
+            None => placement,
+        };
+        place(
             item.key,
             item.array.size(),
             self.net.layout.servers,
@@ -146,6 +159,7 @@ impl Worker {
     /// Rank 0's values become the keys' values on the servers; every worker then waits
     /// for the others, so that no push overtakes an init (reference §4.3).
     pub fn init(&self, items: &[Item<'_>]) -> Result<()> {
+        self.inited.store(true, Ordering::Relaxed);
         self.guarded(|| {
             if self.rank() == 0 {
                 let messages = self.messages(Op::Init, items, true, true)?;
@@ -155,13 +169,67 @@ impl Worker {
         })
     }
 
-    /// Sends each key's merged value to the servers, fused per server; not answered.
+    /// Sends each key's merged value to the servers, fused per server (2-bit packed once
+    /// compression is set); not answered.
     pub fn push(&self, items: &[Item<'_>]) -> Result<()> {
         self.guarded(|| {
-            for (server, w) in self.messages(Op::Push, items, true, false)? {
+            let messages = match self.compression.setting() {
+                Some(_) => self.packed_messages(items)?,
+                None => self.messages(Op::Push, items, true, false)?,
+            };
+            for (server, w) in messages {
                 self.net.post(server, REQUEST_TAG, w.finish())?;
             }
             self.net.progress()
+        })
+    }
+
+    /// Pushes of float32 values as 2-bit packed words, each key quantised whole with its
+    /// residual (MXNet's `PushCompressed`), each server sent the words of its pieces. Every
+    /// key is checked before any residual changes.
+    fn packed_messages(&self, items: &[Item<'_>]) -> Result<BTreeMap<i32, Writer>> {
+        for item in items {
+            self.compression
+                .prepare(item.key, item.array, &[item.array])?;
+        }
+        let mut out: BTreeMap<i32, Writer> = BTreeMap::new();
+        for item in items {
+            let words = self.compression.quantize(item.key, item.array)?;
+            for p in self.parts(item) {
+                let packed = &words[p.elems.start / twobit::VALUES_PER_WORD
+                    ..p.elems.end.div_ceil(twobit::VALUES_PER_WORD)];
+                let w = out
+                    .entry(p.server)
+                    .or_insert_with(|| Writer::request(Op::Push, self.net.reply_tag(), 0, ""));
+                w.entry_as(
+                    Form::TwoBit,
+                    self.slot(item.key, &p),
+                    item.array.dtype().code(),
+                    &[],
+                    bytemuck::cast_slice(packed),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets 2-bit compression: rank 0 tells the servers the threshold (MXNet's command 4),
+    /// then this worker packs its pushes. Only before the first init, as the pieces of big
+    /// keys depend on it.
+    pub fn set_gradient_compression(&self, setting: GradientCompression) -> Result<()> {
+        if self.inited.load(Ordering::Relaxed) {
+            return Err(Error::GradientCompression(format!(
+                "{}: set gradient compression before the first init: the servers' pieces of \
+                 big keys follow it",
+                self.name
+            )));
+        }
+        self.guarded(|| {
+            if self.rank() == 0 {
+                self.command_inner(COMMAND_SET_GRADIENT_COMPRESSION, &setting.encode())?;
+            }
+            self.compression.set(setting);
+            Ok(())
         })
     }
 

@@ -150,6 +150,9 @@ pub extern "C" fn MXKVStoreFree(handle: KVStoreHandle) -> c_int {
 /// whose name contains `device` then compress each pushed float32 array with a residual per
 /// key and pushed-array position (values >= threshold send +threshold, <= -threshold send
 /// -threshold, else 0); other local stores keep the setting and sum exactly, as MXNet's.
+/// A dist worker with servers sends each push's float32 values 2-bit packed, with a
+/// residual per key, and its servers sum them dequantised; it must be set before the first
+/// init (big keys are split between packed words). Serverless stores sum exactly.
 #[no_mangle]
 pub unsafe extern "C" fn MXKVStoreSetGradientCompression(
     handle: KVStoreHandle,
@@ -161,8 +164,7 @@ pub unsafe extern "C" fn MXKVStoreSetGradientCompression(
         let s = store(handle)?;
         let keys = str_list(keys, count(num_params), "keys")?;
         let vals = str_list(vals, count(num_params), "vals")?;
-        s.kv.set_gradient_compression(GradientCompression::parse(keys.into_iter().zip(vals))?);
-        Ok(())
+        s.kv.set_gradient_compression(GradientCompression::parse(keys.into_iter().zip(vals))?)
     })
 }
 

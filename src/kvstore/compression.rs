@@ -94,24 +94,21 @@ impl GradientCompression {
 impl GradientCompression {
     /// The values that `packed` (from [`Compressor::quantize`]) carries, written into
     /// `dst` or, with `add`, added onto it: a server's sum of its workers' pushes. `dst`
-    /// is float32 with as many values as were quantised.
-    pub fn dequantize_into(&self, packed: &[u32], dst: &NDArray, add: bool) -> Result<()> {
-        if dst.dtype() != DType::F32 || packed.len() != twobit::packed_len(dst.size()) {
+    /// has as many values as were quantised.
+    pub fn dequantize_into(&self, packed: &[u32], dst: &mut [f32], add: bool) -> Result<()> {
+        if packed.len() != twobit::packed_len(dst.len()) {
             return Err(Error::GradientCompression(format!(
-                "{} packed words cannot be dequantised into a {} array of {} values",
+                "{} packed words cannot be dequantised into {} values",
                 packed.len(),
-                dst.dtype().name(),
-                dst.size()
+                dst.len()
             )));
         }
-        dst.write(|out| {
-            let out: &mut [f32] = bytemuck::cast_slice_mut(out);
-            if add {
-                twobit::dequantize_add(packed, self.threshold, out);
-            } else {
-                twobit::dequantize(packed, self.threshold, out);
-            }
-        })
+        if add {
+            twobit::dequantize_add(packed, self.threshold, dst);
+        } else {
+            twobit::dequantize(packed, self.threshold, dst);
+        }
+        Ok(())
     }
 }
 
@@ -439,25 +436,24 @@ mod tests {
             w.set(setting);
         }
         let merged = [filled(&[0.3, -0.6, 0.9]), filled(&[0.3, 0.6, -0.1])];
-        let server = filled(&[9.0; 3]);
+        let mut server = [9.0f32; 3];
         let mut sums = Vec::new();
         for _ in 0..2 {
             for (i, (w, m)) in workers.iter().zip(&merged).enumerate() {
                 let words = w.quantize(7, m).unwrap();
                 assert_eq!(words.len(), 1);
-                setting.dequantize_into(&words, &server, i > 0).unwrap();
+                setting.dequantize_into(&words, &mut server, i > 0).unwrap();
             }
-            sums.push(values(&server));
+            sums.push(server);
         }
         // Worker 0 sends 0, -0.5, 0.5 then 0.5, -0.5, 0.5; worker 1 sends 0, 0.5, 0 then
         // 0.5, 0.5, 0 (each keeps the rest in its own residual).
         assert_eq!(sums, [[0.0, 0.0, 0.5], [1.0, 0.0, 0.5]]);
-        let wrong = NDArray::new(Shape(vec![40]), DType::F32, Context::cpu(0)).unwrap();
         let err = setting
-            .dequantize_into(&[0], &wrong, false)
+            .dequantize_into(&[0], &mut [0.0; 40], false)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("1 packed words cannot be dequantised into a float32 array of 40"));
+        assert!(err.contains("1 packed words cannot be dequantised into 40 values"));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use super::compression::GradientCompression;
 use super::entry::Entry;
 use super::merge::Merged;
 use super::updater::Updater;
@@ -80,6 +81,12 @@ pub trait Engine: Send + Sync {
     /// Before the pulls of one call: a distributed engine fetches every key's value into
     /// its stored value, one message per server for all the call's keys.
     fn fetch(&self, _keys: &[(i32, &Entry)]) -> Result<()> {
+        Ok(())
+    }
+
+    /// 2-bit gradient compression was set (reference §3.8): a distributed engine sends its
+    /// pushes packed from now on.
+    fn set_gradient_compression(&self, _setting: GradientCompression) -> Result<()> {
         Ok(())
     }
 

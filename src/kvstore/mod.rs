@@ -270,9 +270,12 @@ impl KVStore {
     }
 
     /// Sets or changes 2-bit gradient compression; stores that do not compress their sums
-    /// keep the setting and sum exactly, as MXNet's.
-    pub fn set_gradient_compression(&self, params: GradientCompression) {
+    /// keep the setting and sum exactly, as MXNet's. The engine hears of it first (a
+    /// distributed one compresses what it sends, and may refuse).
+    pub fn set_gradient_compression(&self, params: GradientCompression) -> Result<()> {
+        self.engine.set_gradient_compression(params)?;
         self.compressor.set(params);
+        Ok(())
     }
 
     pub fn gradient_compression(&self) -> Option<GradientCompression> {
