@@ -9,50 +9,74 @@
 //! instead (the caller fails a push, and copies a pulled value as it is). Only updaters
 //! that push or pull each other's keys on two threads at the same moment meet this.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{const_mutex, Mutex, ReentrantMutex, ReentrantMutexGuard, RwLock};
+use parking_lot::{const_mutex, Condvar, Mutex, RwLock};
 
 use super::merge::Merged;
-use crate::error::Result;
-use crate::ndarray::NDArray;
+use crate::error::{Error, Result};
+use crate::ndarray::{NDArray, Shape};
+
+/// Which way a call's arrays move: into the store (push) or out of it (pull). MXNet's
+/// shape-mismatch message names the source first (reference §3.11): the pushed value on a
+/// push, the stored value on a pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Push,
+    Pull,
+}
 
 /// One key's stored value. A push may change its storage type (reference §3.4): the value
-/// is then replaced whole, under the key's lock.
+/// is then replaced whole, under the key's lock; its shape and dtype never change.
 pub struct Entry {
     stored: RwLock<NDArray>,
-    lock: ReentrantMutex<()>,
-    /// The thread holding `lock` (see [`thread_id`]), 0 when none.
+    /// The stored value's shape, read without a lock when a call's arrays are checked.
+    shape: Shape,
+    /// The key's lock: the thread holding it (see [`thread_id`]), 0 when it is free. A
+    /// thread takes it by swapping 0 for its id, and takes it again (nested) when it
+    /// holds it already.
     holder: Arc<AtomicU64>,
+    /// How many threads wait in [`Entry::lock`] for `holder` to become 0.
+    waiters: AtomicUsize,
+    /// Wakes them: waited on with [`WAITING`]'s lock.
+    released: Condvar,
 }
 
 /// The threads waiting for a key lock, each with the holder cell of the key it waits for.
-/// Only threads that found a key busy come here, and only to check and register.
+/// Only threads that found a key busy come here, and only to check, register and sleep.
 static WAITING: Mutex<Vec<(u64, Arc<AtomicU64>)>> = const_mutex(Vec::new());
 
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    static THREAD_ID: u64 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+    /// This thread's id, 0 until it first takes a key lock.
+    static THREAD_ID: Cell<u64> = const { Cell::new(0) };
 }
 
+/// This thread's id for key locks: never 0, never reused.
 fn thread_id() -> u64 {
-    THREAD_ID.with(|id| *id)
+    THREAD_ID.with(|id| match id.get() {
+        0 => {
+            let new = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+            id.set(new);
+            new
+        }
+        known => known,
+    })
 }
 
 /// A key lock held by this thread.
 pub struct KeyGuard<'a> {
-    /// The key's holder cell, when this guard is the outermost one of this thread.
-    holder: Option<&'a AtomicU64>,
-    _guard: ReentrantMutexGuard<'a, ()>,
+    /// The entry to release, when this guard is the outermost one of this thread.
+    outermost: Option<&'a Entry>,
 }
 
 impl Drop for KeyGuard<'_> {
     fn drop(&mut self) {
-        // Runs before the lock itself is released.
-        if let Some(holder) = self.holder {
-            holder.store(0, Ordering::Relaxed);
+        if let Some(entry) = self.outermost {
+            entry.release();
         }
     }
 }
@@ -60,9 +84,11 @@ impl Drop for KeyGuard<'_> {
 impl Entry {
     pub(super) fn new(stored: NDArray) -> Entry {
         Entry {
+            shape: stored.shape().clone(),
             stored: RwLock::new(stored),
-            lock: ReentrantMutex::new(()),
             holder: Arc::new(AtomicU64::new(0)),
+            waiters: AtomicUsize::new(0),
+            released: Condvar::new(),
         }
     }
 
@@ -72,14 +98,38 @@ impl Entry {
         self.stored.read().clone()
     }
 
+    /// Checks that `array` has the stored value's shape, for a call moving it in
+    /// `direction`.
+    pub(super) fn check_shape(&self, array: &NDArray, direction: Direction) -> Result<()> {
+        if *array.shape() == self.shape {
+            return Ok(());
+        }
+        self.shape_mismatch(array, direction)
+    }
+
+    #[cold]
+    fn shape_mismatch(&self, array: &NDArray, direction: Direction) -> Result<()> {
+        let (from, to) = match direction {
+            Direction::Push => (array.shape(), &self.shape),
+            Direction::Pull => (&self.shape, array.shape()),
+        };
+        Err(Error::ShapeMismatch {
+            from: from.to_string(),
+            to: to.to_string(),
+        })
+    }
+
     /// Makes a push's merged value the stored value (MXNet's assign without an updater);
     /// the caller holds the key's lock. When their storage types differ, the stored value
     /// becomes a copy of `merged` in its storage type, keeping the key's dtype.
     pub fn assign(&self, merged: Merged<'_>) -> Result<()> {
-        let stored = self.stored();
+        // Only the holder of the key's lock replaces the value, so reading it in place
+        // blocks no one.
+        let stored = self.stored.read();
         match merged {
             Merged::Array(a) if a.storage() != stored.storage() => {
                 let copy = a.copy_as(a.storage(), stored.dtype(), stored.context())?;
+                drop(stored);
                 *self.stored.write() = copy;
                 Ok(())
             }
@@ -89,32 +139,71 @@ impl Entry {
     }
 
     /// Takes the key's lock, waiting for it unless that would deadlock (`None`).
+    #[inline]
     pub fn lock(&self) -> Option<KeyGuard<'_>> {
         let me = thread_id();
-        if let Some(guard) = self.lock.try_lock() {
-            return Some(self.held(guard, me));
-        }
+        match self
+            .holder
+            .compare_exchange(0, me, Ordering::SeqCst, Ordering::Relaxed)
         {
-            let mut waiting = WAITING.lock();
-            if self.waits_for(me, &waiting) {
-                return None;
-            }
-            waiting.push((me, self.holder.clone()));
+            Ok(_) => Some(KeyGuard {
+                outermost: Some(self),
+            }),
+            Err(holder) if holder == me => Some(KeyGuard { outermost: None }),
+            Err(_) => self.wait_for_lock(me),
         }
-        let guard = self.lock.lock();
-        WAITING.lock().retain(|(t, _)| *t != me);
-        Some(self.held(guard, me))
     }
 
-    fn held<'a>(&'a self, guard: ReentrantMutexGuard<'a, ()>, me: u64) -> KeyGuard<'a> {
-        let outermost = self.holder.load(Ordering::Relaxed) != me;
-        if outermost {
-            self.holder.store(me, Ordering::Relaxed);
+    /// The key is held by another thread: waits until it is free, unless that thread
+    /// waits, through a chain of waits, for this one (`None`).
+    #[cold]
+    #[inline(never)]
+    fn wait_for_lock(&self, me: u64) -> Option<KeyGuard<'_>> {
+        let mut waiting = WAITING.lock();
+        // Counted before the swap is tried again, so that a release that the swap misses
+        // sees the count and wakes this thread (both sides are sequentially consistent).
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut registered = false;
+        let taken = loop {
+            if self
+                .holder
+                .compare_exchange(0, me, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                break true;
+            }
+            if self.waits_for(me, &waiting) {
+                break false;
+            }
+            if !registered {
+                waiting.push((me, self.holder.clone()));
+                registered = true;
+            }
+            self.released.wait(&mut waiting);
+        };
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        if registered {
+            waiting.retain(|(t, _)| *t != me);
         }
-        KeyGuard {
-            holder: outermost.then_some(&*self.holder),
-            _guard: guard,
+        taken.then_some(KeyGuard {
+            outermost: Some(self),
+        })
+    }
+
+    /// Lets go of the key's lock and wakes the threads waiting for it.
+    #[inline]
+    fn release(&self) {
+        self.holder.store(0, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.wake_waiters();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_waiters(&self) {
+        let _waiting = WAITING.lock();
+        self.released.notify_all();
     }
 
     /// Whether this key's holder is, through a chain of waits, waiting for thread `me`.
@@ -138,10 +227,85 @@ impl Entry {
     /// update would deadlock, then as it is. A pull into the stored value itself (the
     /// updater's `local`) is a no-op.
     pub fn copy_to(&self, out: &NDArray) -> Result<()> {
-        if out.same_memory(&self.stored()) {
-            return Ok(());
+        match self.lock() {
+            // Only the holder of the key's lock replaces the value: read it in place.
+            Some(_whole) => copy_value(&self.stored.read(), out),
+            None => copy_value(&self.stored(), out),
         }
-        let _whole = self.lock();
-        out.assign_value(&self.stored())
+    }
+}
+
+/// Copies a stored value into `out` (whose shape was checked), unless it is `out` itself.
+fn copy_value(stored: &NDArray, out: &NDArray) -> Result<()> {
+    if out.same_memory(stored) {
+        Ok(())
+    } else if stored.is_sparse() || out.is_sparse() {
+        out.assign_value(stored)
+    } else {
+        out.assign_sum(&[stored])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use super::Entry;
+    use crate::ndarray::{Context, NDArray};
+
+    fn entry() -> Entry {
+        Entry::new(NDArray::from_slice(&[1], &[0f32], Context::cpu(0)).unwrap())
+    }
+
+    #[test]
+    fn a_key_lock_excludes_other_threads_and_wakes_them() {
+        // Each thread reads, yields and writes back a count under the lock: an increment
+        // lost to another thread inside the lock would show in the total.
+        let (entry, count) = (Arc::new(entry()), Arc::new(AtomicU64::new(0)));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (entry, count) = (entry.clone(), count.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..2000 {
+                        let _held = entry.lock().expect("no chain of waits");
+                        let seen = count.load(Ordering::Relaxed);
+                        std::thread::yield_now();
+                        count.store(seen + 1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(count.load(Ordering::Relaxed), 8000);
+        assert_eq!(entry.holder.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_key_lock_is_taken_again_by_its_holder_and_freed_by_the_outermost_guard() {
+        let e = entry();
+        let outer = e.lock().unwrap();
+        let inner = e.lock().unwrap();
+        drop(inner);
+        assert_ne!(e.holder.load(Ordering::Relaxed), 0);
+        drop(outer);
+        assert_eq!(e.holder.load(Ordering::Relaxed), 0);
+        std::thread::scope(|s| s.spawn(|| assert!(e.lock().is_some())).join().unwrap());
+    }
+
+    #[test]
+    fn a_pull_checks_the_shape_naming_the_stored_value_first() {
+        let e = entry();
+        let out = NDArray::from_slice(&[2], &[0f32, 0.], Context::cpu(0)).unwrap();
+        let pull = e.check_shape(&out, super::Direction::Pull).unwrap_err();
+        assert_eq!(
+            pull.to_string(),
+            "operands shape mismatch from.shape = [1] to.shape=[2]"
+        );
+        let push = e.check_shape(&out, super::Direction::Push).unwrap_err();
+        assert_eq!(
+            push.to_string(),
+            "operands shape mismatch from.shape = [2] to.shape=[1]"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use super::entry::Entry;
+use super::entry::{Direction, Entry};
 use crate::error::{Error, Result};
 use crate::ndarray::NDArray;
 
@@ -52,15 +52,6 @@ impl KeyType {
             KeyType::Int => "int",
         }
     }
-}
-
-/// Which way a call's arrays move: into the store (push) or out of it (pull). MXNet's
-/// shape-mismatch message names the source first (reference §3.11): the pushed value on a
-/// push, the stored value on a pull.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Push,
-    Pull,
 }
 
 /// Int keys are chosen by the program, not by an adversary: a multiplicative hash is
@@ -176,6 +167,7 @@ impl KeyTable {
 
     /// Resolves every key of a call (including keys about to be added) and checks the
     /// arrays' shapes against the stored values.
+    #[inline]
     pub fn resolve<'k>(
         &self,
         pending: Option<&NewKeys<'_>>,
@@ -189,14 +181,12 @@ impl KeyTable {
             if a.is_none() {
                 return Err(Error::NoneArray("it cannot be pushed or pulled"));
             }
-            match direction {
-                Direction::Push => t.entry.stored().check_same_shape(a)?,
-                Direction::Pull => a.check_same_shape(&t.entry.stored())?,
-            }
+            t.entry.check_shape(a, direction)?;
         }
         Ok(targets)
     }
 
+    #[inline]
     fn lookup<'k>(&self, pending: Option<&NewKeys<'_>>, keys: Keys<'k>) -> Result<Targets<'k>> {
         if !keys.is_empty() {
             self.check_key_type(keys.kind())?;

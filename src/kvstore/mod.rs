@@ -36,7 +36,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use smallvec::SmallVec;
 
 pub use compression::{Compressor, GradientCompression};
 pub use engine::{engine_for, register_dist, DistHooks, Engine, KeyPush, LocalEngine, Role};
@@ -47,7 +46,8 @@ pub use updater::{UpdateKey, Updater};
 
 use crate::error::{Error, Result};
 use crate::ndarray::{Context, DType, NDArray, Shape, SumOrder};
-use keys::{Direction, KeyTable, Target, Targets};
+use entry::Direction;
+use keys::{KeyTable, Target, Targets};
 use placement::Placement;
 
 /// Where initialised values live (MXNet keeps them in pinned CPU memory, reference §3.3).
@@ -92,6 +92,8 @@ pub struct KVStore {
     placement: Option<Mutex<Placement>>,
     table: RwLock<KeyTable>,
     updater: RwLock<Option<Arc<dyn Updater>>>,
+    /// Whether `updater` is set: a push without one does not take its lock.
+    has_updater: AtomicBool,
     compressor: Compressor,
     /// Whether the arrays pushed for a key are summed through 2-bit compression once it is
     /// set: as MXNet's `CommDevice`, on stores whose name contains `device` (reference §3.8).
@@ -128,6 +130,7 @@ impl KVStore {
             placement: device.then(Mutex::default),
             table: RwLock::new(KeyTable::default()),
             updater: RwLock::new(None),
+            has_updater: AtomicBool::new(false),
             compressor: Compressor::default(),
             barrier_before_exit: AtomicBool::new(true),
             scratch: Mutex::new(None),
@@ -261,12 +264,16 @@ impl KVStore {
     /// Installs the updater: from now on pushed values are handed to it instead of being
     /// assigned.
     pub fn set_updater(&self, updater: impl Updater + 'static) {
-        *self.updater.write() = Some(Arc::new(updater));
+        let mut slot = self.updater.write();
+        *slot = Some(Arc::new(updater));
+        self.has_updater.store(true, Ordering::Release);
     }
 
     /// Removes the updater: pushed values are assigned again.
     pub fn remove_updater(&self) {
-        *self.updater.write() = None;
+        let mut slot = self.updater.write();
+        *slot = None;
+        self.has_updater.store(false, Ordering::Release);
     }
 
     /// Sets or changes 2-bit gradient compression; stores that do not compress their sums
@@ -290,8 +297,16 @@ impl KVStore {
     /// Runs the server loop of a dist store until the workers stop it: controller commands
     /// go to `controller`, pushed values to this store's updater (assigned without one).
     pub fn run_server(&self, controller: &mut dyn FnMut(i32, &str)) -> Result<()> {
-        self.engine
-            .run_server(controller, &|| self.updater.read().clone())
+        self.engine.run_server(controller, &|| self.updater())
+    }
+
+    /// The updater a push hands its sums to, as it is set now.
+    fn updater(&self) -> Option<Arc<dyn Updater>> {
+        if self.has_updater.load(Ordering::Acquire) {
+            self.updater.read().clone()
+        } else {
+            None
+        }
     }
 
     /// Tells the placement and the engine about keys just added.
@@ -312,9 +327,13 @@ impl KVStore {
         outs: &[NDArray],
         ignore_sparse: bool,
     ) -> Result<()> {
-        let keys: SmallVec<[(i32, &Entry); 2]> =
-            targets.iter().map(|t| (t.key, &*t.entry)).collect();
-        self.engine.fetch(&keys)?;
+        match targets {
+            [t] => self.engine.fetch(&[(t.key, &t.entry)])?,
+            _ => {
+                let keys: Vec<(i32, &Entry)> = targets.iter().map(|t| (t.key, &*t.entry)).collect();
+                self.engine.fetch(&keys)?;
+            }
+        }
         for (t, out) in targets.iter().zip(outs) {
             if ignore_sparse && out.is_sparse() {
                 continue;
@@ -358,95 +377,92 @@ impl KVStore {
     /// was validated before; the one thing that can still fail here, memory for the
     /// updater's sums, is reserved before any key changes.
     fn apply_push(&self, targets: Targets<'_>, values: &[NDArray]) -> Result<()> {
-        let updater = self.updater.read().clone();
-        let needs_array = updater.is_some() || !self.engine.updates_locally();
-        let compressed = self.compresses_sums && self.compressor.setting().is_some();
-        check_updater(updater.as_ref(), self.engine.updates_locally(), &targets)?;
+        let updater = self.updater();
+        let updates_locally = self.engine.updates_locally();
+        check_updater(updater.as_ref(), updates_locally, &targets)?;
+        let compressing = self.compresses_sums && self.compressor.setting().is_some();
+        let needs_array = updater.is_some() || !updates_locally;
         if let ([target], [value]) = (&targets[..], values) {
-            let sources = [value];
-            let stored = target.entry.stored();
-            let compressed = compressed && !sparse::involved(&stored, &sources);
-            if compressed {
-                self.compressor.prepare(target.key, &stored, &sources)?;
-            }
-            let mut scratch = if needs_array {
-                self.take_scratch(merge::buffer_bytes(&stored, &sources, compressed))?
-            } else {
-                None
-            };
-            self.push_key(target, &sources, &mut scratch, updater.as_ref(), compressed)?;
-            self.keep_scratch(scratch);
-            return Ok(());
+            // One key, one value: nothing to order, nothing allocated.
+            let group = Group::new(target, std::slice::from_ref(&value), compressing);
+            return self.push_groups(&[group], updater.as_ref(), needs_array);
         }
         let mut order: Vec<usize> = (0..targets.len()).collect();
         order.sort_by_key(|&i| targets[i].key);
-        let groups: Vec<(&Target<'_>, Vec<&NDArray>)> = order
-            .chunk_by(|&a, &b| targets[a].key == targets[b].key)
-            .map(|g| (&targets[g[0]], g.iter().map(|&i| &values[i]).collect()))
-            .collect();
-        if compressed {
-            for (t, sources) in &groups {
-                let stored = t.entry.stored();
-                if !sparse::involved(&stored, sources) {
-                    self.compressor.prepare(t.key, &stored, sources)?;
-                }
-            }
+        // The values in key order (a stable sort keeps each key's in call order).
+        let sorted: Vec<&NDArray> = order.iter().map(|&i| &values[i]).collect();
+        let mut groups = Vec::new();
+        let mut start = 0;
+        for same_key in order.chunk_by(|&a, &b| targets[a].key == targets[b].key) {
+            let sources = &sorted[start..start + same_key.len()];
+            groups.push(Group::new(&targets[same_key[0]], sources, compressing));
+            start += same_key.len();
+        }
+        self.push_groups(&groups, updater.as_ref(), needs_array)
+    }
+
+    /// Pushes the keys' groups, with compression residuals and the scratch buffer made
+    /// ready for all of them first.
+    fn push_groups(
+        &self,
+        groups: &[Group<'_>],
+        updater: Option<&Arc<dyn Updater>>,
+        needs_array: bool,
+    ) -> Result<()> {
+        for g in groups.iter().filter(|g| g.compressed) {
+            self.compressor
+                .prepare(g.target.key, &g.stored, g.sources)?;
         }
         let mut scratch = if needs_array {
             let most = groups
                 .iter()
-                .map(|(t, sources)| merge::buffer_bytes(&t.entry.stored(), sources, compressed));
+                .map(|g| merge::buffer_bytes(&g.stored, g.sources, g.compressed));
             self.take_scratch(most.max().unwrap_or(0))?
         } else {
             None
         };
-        // The engine takes every key at once (to fuse them); what comes back is applied
-        // key by key, in ascending order.
-        let mut contexts = Vec::with_capacity(groups.len());
-        let mut pushes = Vec::with_capacity(groups.len());
-        for (target, sources) in &groups {
-            let (context, merged) = self.merged(target, sources, compressed)?;
-            contexts.push(context);
-            pushes.push(KeyPush {
-                key: target.key,
-                entry: &target.entry,
-                merged,
-            });
-        }
-        let back = self.engine.push_all(pushes)?;
-        for (((target, _), context), merged) in groups.iter().zip(contexts).zip(back) {
-            if let Some(merged) = merged {
-                apply_here(target, merged, updater.as_ref(), &mut scratch, context)?;
+        if let [group @ Group { sources: [_], .. }] = groups {
+            // One value for one key.
+            let (context, merged) = self.merged(group)?;
+            let entry = &group.target.entry;
+            if let Some(merged) = self.engine.push(group.target.key, entry, merged)? {
+                apply_here(group.target, merged, updater, &mut scratch, context)?;
+            }
+        } else {
+            // The engine takes every key at once (to fuse them); what comes back is applied
+            // key by key, in ascending order.
+            let mut contexts = Vec::with_capacity(groups.len());
+            let mut pushes = Vec::with_capacity(groups.len());
+            for group in groups {
+                let (context, merged) = self.merged(group)?;
+                contexts.push(context);
+                pushes.push(KeyPush {
+                    key: group.target.key,
+                    entry: &group.target.entry,
+                    merged,
+                });
+            }
+            let back = self.engine.push_all(pushes)?;
+            for ((group, context), merged) in groups.iter().zip(contexts).zip(back) {
+                if let Some(merged) = merged {
+                    apply_here(group.target, merged, updater, &mut scratch, context)?;
+                }
             }
         }
         self.keep_scratch(scratch);
         Ok(())
     }
 
-    /// Pushes one key's merged value through the engine and applies what comes back here.
-    fn push_key(
-        &self,
-        target: &Target<'_>,
-        sources: &[&NDArray],
-        scratch: &mut Option<NDArray>,
-        updater: Option<&Arc<dyn Updater>>,
-        compressed: bool,
-    ) -> Result<()> {
-        let (context, merged) = self.merged(target, sources, compressed)?;
-        match self.engine.push(target.key, &target.entry, merged)? {
-            Some(merged) => apply_here(target, merged, updater, scratch, context),
-            None => Ok(()),
-        }
-    }
-
     /// One key's merged value, not summed yet where it can wait, and the context of its
     /// merge buffer when MXNet reports one.
-    fn merged<'a>(
-        &'a self,
-        target: &Target<'_>,
-        sources: &'a [&'a NDArray],
-        compressed: bool,
-    ) -> Result<(Option<Context>, Merged<'a>)> {
+    fn merged<'a>(&'a self, group: &Group<'a>) -> Result<(Option<Context>, Merged<'a>)> {
+        let Group {
+            target,
+            ref stored,
+            sources,
+            sparse,
+            compressed,
+        } = *group;
         // MXNet places the merge buffers at the first sum of several arrays, or at the first
         // compressed push of any number (`ReduceCompressed` always merges).
         let context = match &self.placement {
@@ -455,10 +471,9 @@ impl KVStore {
             }
             _ => None,
         };
-        let stored = target.entry.stored();
         // Row_sparse values are summed by their rows, uncompressed (reference §3.4).
-        let merged = if sparse::involved(&stored, sources) {
-            Merged::Array(sparse::merge(&stored, sources)?)
+        let merged = if sparse {
+            Merged::Array(sparse::merge(stored, sources)?)
         } else if compressed {
             Merged::Compressed {
                 key: target.key,
@@ -472,6 +487,32 @@ impl KVStore {
             }
         };
         Ok((context, merged))
+    }
+}
+
+/// One key's part of a push: its arrays, and its stored value as the push found it, which
+/// decides how they merge.
+struct Group<'a> {
+    target: &'a Target<'a>,
+    stored: NDArray,
+    sources: &'a [&'a NDArray],
+    /// Whether a row_sparse array is involved: then the arrays are summed by their rows.
+    sparse: bool,
+    /// Whether the arrays are summed through 2-bit compression.
+    compressed: bool,
+}
+
+impl<'a> Group<'a> {
+    fn new(target: &'a Target<'a>, sources: &'a [&'a NDArray], compressing: bool) -> Group<'a> {
+        let stored = target.entry.stored();
+        let sparse = sparse::involved(&stored, sources);
+        Group {
+            target,
+            stored,
+            sources,
+            sparse,
+            compressed: compressing && !sparse,
+        }
     }
 }
 
