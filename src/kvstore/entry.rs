@@ -122,6 +122,7 @@ impl Entry {
     /// Makes a push's merged value the stored value (MXNet's assign without an updater);
     /// the caller holds the key's lock. When their storage types differ, the stored value
     /// becomes a copy of `merged` in its storage type, keeping the key's dtype.
+    #[inline]
     pub fn assign(&self, merged: Merged<'_>) -> Result<()> {
         // Only the holder of the key's lock replaces the value, so reading it in place
         // blocks no one.
@@ -226,6 +227,7 @@ impl Entry {
     /// or after an update in progress on another thread — except when waiting for that
     /// update would deadlock, then as it is. A pull into the stored value itself (the
     /// updater's `local`) is a no-op.
+    #[inline]
     pub fn copy_to(&self, out: &NDArray) -> Result<()> {
         match self.lock() {
             // Only the holder of the key's lock replaces the value: read it in place.
@@ -236,6 +238,7 @@ impl Entry {
 }
 
 /// Copies a stored value into `out` (whose shape was checked), unless it is `out` itself.
+#[inline]
 fn copy_value(stored: &NDArray, out: &NDArray) -> Result<()> {
     if out.same_memory(stored) {
         Ok(())

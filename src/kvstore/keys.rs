@@ -165,29 +165,35 @@ impl KeyTable {
         }
     }
 
-    /// Resolves every key of a call (including keys about to be added) and checks the
-    /// arrays' shapes against the stored values.
-    #[inline]
+    /// Resolves every key of a call (including keys about to be added) into `targets`
+    /// (empty, and left so on an error: they are filled in place, the call's hot path moves
+    /// no list) and checks the arrays' shapes against the stored values.
     pub fn resolve<'k>(
         &self,
+        targets: &mut Targets<'k>,
         pending: Option<&NewKeys<'_>>,
         keys: Keys<'k>,
         arrays: &[NDArray],
         direction: Direction,
-    ) -> Result<Targets<'k>> {
+    ) -> Result<()> {
         check_counts(keys, arrays)?;
-        let targets = self.lookup(pending, keys)?;
+        self.lookup(targets, pending, keys)?;
         for (t, a) in targets.iter().zip(arrays) {
             if a.is_none() {
                 return Err(Error::NoneArray("it cannot be pushed or pulled"));
             }
             t.entry.check_shape(a, direction)?;
         }
-        Ok(targets)
+        Ok(())
     }
 
     #[inline]
-    fn lookup<'k>(&self, pending: Option<&NewKeys<'_>>, keys: Keys<'k>) -> Result<Targets<'k>> {
+    fn lookup<'k>(
+        &self,
+        targets: &mut Targets<'k>,
+        pending: Option<&NewKeys<'_>>,
+        keys: Keys<'k>,
+    ) -> Result<()> {
         if !keys.is_empty() {
             self.check_key_type(keys.kind())?;
         }
@@ -204,7 +210,7 @@ impl KeyTable {
                 .copied()
                 .or_else(|| added.iter().find(|t| t.name == Some(name)).map(|t| t.key))
         };
-        let mut targets = Targets::with_capacity(keys.len());
+        targets.reserve(keys.len());
         match keys {
             Keys::Int(ks) => {
                 for &key in ks {
@@ -229,7 +235,7 @@ impl KeyTable {
                 }
             }
         }
-        Ok(targets)
+        Ok(())
     }
 }
 

@@ -60,6 +60,7 @@ impl Merged<'_> {
     }
 
     /// Makes the sum the stored value (MXNet's assign without an updater).
+    #[inline]
     pub fn assign_to(self, stored: &NDArray) -> Result<()> {
         match self {
             Merged::Sources { sources, order } => stored.assign_sum_in(order, sources),

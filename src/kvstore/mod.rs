@@ -157,21 +157,21 @@ impl KVStore {
     }
 
     pub fn push(&self, keys: Keys<'_>, values: &[NDArray]) -> Result<()> {
-        let targets = self
-            .table
+        let mut targets = Targets::new();
+        self.table
             .read()
-            .resolve(None, keys, values, Direction::Push)?;
+            .resolve(&mut targets, None, keys, values, Direction::Push)?;
         sparse::check_values(values)?;
-        self.apply_push(targets, values)
+        self.apply_push(&targets, values)
     }
 
     /// Copies each key's value into its outputs, in each output's storage type; with
     /// `ignore_sparse` (MXNet's flag) sparse outputs are skipped (reference §3.5).
     pub fn pull(&self, keys: Keys<'_>, outs: &[NDArray], ignore_sparse: bool) -> Result<()> {
-        let targets = self
-            .table
+        let mut targets = Targets::new();
+        self.table
             .read()
-            .resolve(None, keys, outs, Direction::Pull)?;
+            .resolve(&mut targets, None, keys, outs, Direction::Pull)?;
         sparse::check_outs(outs, ignore_sparse)?;
         self.apply_pull(&targets, outs, ignore_sparse)
     }
@@ -185,10 +185,10 @@ impl KVStore {
         outs: &[NDArray],
         row_ids: &[NDArray],
     ) -> Result<()> {
-        let targets = self
-            .table
+        let mut targets = Targets::new();
+        self.table
             .read()
-            .resolve(None, keys, outs, Direction::Pull)?;
+            .resolve(&mut targets, None, keys, outs, Direction::Pull)?;
         if row_ids.len() != outs.len() {
             return Err(Error::invalid(format!(
                 "{} outputs but {} row id arrays",
@@ -230,15 +230,14 @@ impl KVStore {
         okeys: Keys<'_>,
         outs: &[NDArray],
     ) -> Result<()> {
-        let (pushes, pulls) = {
+        let (mut pushes, mut pulls) = (Targets::new(), Targets::new());
+        {
             let table = self.table.read();
-            (
-                table.resolve(None, vkeys, values, Direction::Push)?,
-                table.resolve(None, okeys, outs, Direction::Pull)?,
-            )
-        };
+            table.resolve(&mut pushes, None, vkeys, values, Direction::Push)?;
+            table.resolve(&mut pulls, None, okeys, outs, Direction::Pull)?;
+        }
         sparse::check_values(values)?;
-        self.apply_push(pushes, values)?;
+        self.apply_push(&pushes, values)?;
         self.apply_pull(&pulls, outs, true)
     }
 
@@ -250,12 +249,13 @@ impl KVStore {
         okeys: Keys<'_>,
         outs: &[NDArray],
     ) -> Result<()> {
-        let (new, pulls) = {
+        let mut pulls = Targets::new();
+        let new = {
             let mut table = self.table.write();
             let new = table.prepare_init(vkeys, values, stored_copy)?;
-            let pulls = table.resolve(Some(&new), okeys, outs, Direction::Pull)?;
+            table.resolve(&mut pulls, Some(&new), okeys, outs, Direction::Pull)?;
             table.commit(&new);
-            (new, pulls)
+            new
         };
         self.engine_init(&new.added)?;
         self.apply_pull(&pulls, outs, true)
@@ -376,13 +376,13 @@ impl KVStore {
     /// Groups the pairs by key, ascending, and pushes each key's merged value. Everything
     /// was validated before; the one thing that can still fail here, memory for the
     /// updater's sums, is reserved before any key changes.
-    fn apply_push(&self, targets: Targets<'_>, values: &[NDArray]) -> Result<()> {
+    fn apply_push(&self, targets: &[Target<'_>], values: &[NDArray]) -> Result<()> {
         let updater = self.updater();
         let updates_locally = self.engine.updates_locally();
-        check_updater(updater.as_ref(), updates_locally, &targets)?;
+        check_updater(updater.as_ref(), updates_locally, targets)?;
         let compressing = self.compresses_sums && self.compressor.setting().is_some();
         let needs_array = updater.is_some() || !updates_locally;
-        if let ([target], [value]) = (&targets[..], values) {
+        if let ([target], [value]) = (targets, values) {
             // One key, one value: nothing to order, nothing allocated.
             let group = Group::new(target, std::slice::from_ref(&value), compressing);
             return self.push_groups(&[group], updater.as_ref(), needs_array);
@@ -455,6 +455,7 @@ impl KVStore {
 
     /// One key's merged value, not summed yet where it can wait, and the context of its
     /// merge buffer when MXNet reports one.
+    #[inline]
     fn merged<'a>(&'a self, group: &Group<'a>) -> Result<(Option<Context>, Merged<'a>)> {
         let Group {
             target,
@@ -517,6 +518,7 @@ impl<'a> Group<'a> {
 }
 
 /// Applies a merged value that the engine gave back, under the key's lock.
+#[inline]
 fn apply_here(
     target: &Target<'_>,
     merged: Merged<'_>,
@@ -536,6 +538,7 @@ fn apply_here(
 /// Assigns the merged value, or hands it to the updater, reporting `context` (the merge
 /// buffer's) when one is given; the caller holds the key's lock. A sum made for the
 /// updater in `scratch` goes back there when the updater let go of it.
+#[inline]
 fn apply(
     target: &Target<'_>,
     merged: Merged<'_>,

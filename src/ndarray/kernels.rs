@@ -71,8 +71,18 @@ pub fn sum_into(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: Sum
     debug_assert!(!srcs.is_empty() && srcs.iter().all(|s| s.len() == n));
     let touched: usize = dst.len() + srcs.iter().map(|s| s.bytes.len()).sum::<usize>();
     // Only a large job looks the pool up: finding it asks the system for the process id.
-    let large = touched >= PARALLEL_BYTES && n >= 2 * BLOCK;
-    let pool = match large.then(crate::pool::pool).flatten() {
+    if touched >= PARALLEL_BYTES && n >= 2 * BLOCK {
+        sum_large(dst, dst_dtype, srcs, order);
+    } else {
+        sum_serial(dst, dst_dtype, srcs, order);
+    }
+}
+
+/// A sum large enough to be split over the pool, when it has two threads or more.
+#[inline(never)]
+fn sum_large(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: SumOrder) {
+    let n = dst.len() / dst_dtype.size();
+    let pool = match crate::pool::pool() {
         Some(p) if p.current_num_threads() >= 2 => p,
         _ => {
             sum_serial(dst, dst_dtype, srcs, order);
@@ -103,11 +113,18 @@ pub fn sum_into(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: Sum
     });
 }
 
+/// The sum on this thread. A copy (the one source has the destination's dtype: every
+/// pull, a push of one value) goes straight to `memcpy`, clear of the dtype dispatch.
+#[inline]
 fn sum_serial(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: SumOrder) {
-    if srcs.len() == 1 && srcs[0].dtype == dst_dtype {
-        dst.copy_from_slice(srcs[0].bytes);
-        return;
+    match srcs {
+        [only] if only.dtype == dst_dtype => dst.copy_from_slice(only.bytes),
+        _ => sum_by_dtype(dst, dst_dtype, srcs, order),
     }
+}
+
+#[inline(never)]
+fn sum_by_dtype(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: SumOrder) {
     let same = srcs.iter().all(|s| s.dtype == dst_dtype);
     match dst_dtype {
         DType::F32 if same => native::<f32>(dst, srcs, order),
