@@ -972,6 +972,64 @@ KVStoreSetUpdaterEx(handle, updater, str_updater = &PL_sv_undef)
     PUSH_RC(rc);
 
 void
+KVStoreSetOptimizer(handle, name, num, keys, vals)
+    SV *handle
+    const char *name
+    U32 num
+    SV *keys
+    SV *vals
+  PPCODE:
+    const char *f = "KVStoreSetOptimizer";
+    shim_handle *kv = handle_arg(aTHX_ handle, KV_CLASS, f);
+    const char **k = str_list(aTHX_ keys, num, f, "keys");
+    const char **v = str_list(aTHX_ vals, num, f, "vals");
+    int rc;
+    SHIM_CALL(rc, MXKVStoreSetOptimizer(HPTR(kv), name, num, k, v));
+    /* The native optimizer replaced the Perl updater in the store. */
+    if (rc == 0 && kv) {
+        callback_retire(aTHX_ kv->updater);
+        kv->updater = NULL;
+    }
+    PUSH_RC(rc);
+
+void
+KVStoreSaveOptimizerStates(handle, fname)
+    SV *handle
+    const char *fname
+  PPCODE:
+    void *h_ = HPTR(handle_arg(aTHX_ handle, KV_CLASS, "KVStoreSaveOptimizerStates"));
+    int rc;
+    SHIM_CALL(rc, MXKVStoreSaveOptimizerStates(h_, fname));
+    PUSH_RC(rc);
+
+void
+KVStoreLoadOptimizerStates(handle, fname)
+    SV *handle
+    const char *fname
+  PPCODE:
+    void *h_ = HPTR(handle_arg(aTHX_ handle, KV_CLASS, "KVStoreLoadOptimizerStates"));
+    int rc;
+    SHIM_CALL(rc, MXKVStoreLoadOptimizerStates(h_, fname));
+    PUSH_RC(rc);
+
+void
+KVOptimizerUpdate(op, num_arrays, arrays, num_params, keys, vals)
+    const char *op
+    U32 num_arrays
+    SV *arrays
+    U32 num_params
+    SV *keys
+    SV *vals
+  PPCODE:
+    const char *f = "KVOptimizerUpdate";
+    NDArrayHandle *a = nd_list(aTHX_ arrays, num_arrays, f, "arrays");
+    const char **k = str_list(aTHX_ keys, num_params, f, "keys");
+    const char **v = str_list(aTHX_ vals, num_params, f, "vals");
+    int rc;
+    SHIM_CALL(rc, MXKVOptimizerUpdate(op, num_arrays, a, num_params, k, v));
+    PUSH_RC(rc);
+
+void
 KVStoreGetType(handle)
     SV *handle
   PPCODE:
@@ -1789,30 +1847,3 @@ empty_like(src)
     RETVAL = handle_new(aTHX_ ND_CLASS, out, 1);
   OUTPUT:
     RETVAL
-
-void
-sgd(weight, grad, mom, lr, wd, rescale_grad, clip_gradient, momentum)
-    SV *weight
-    SV *grad
-    SV *mom
-    NV lr
-    NV wd
-    NV rescale_grad
-    NV clip_gradient
-    NV momentum
-  CODE:
-    const char *f = "AI::MXNet::NDArray::Kernel::sgd";
-    array_view vw, vg, vm;
-    array_get(aTHX_ grad, f, 0, &vg);
-    array_get(aTHX_ weight, f, 1, &vw);
-    same_size(aTHX_ f, &vw, &vg);
-    if (vw.dtype != vg.dtype)
-        croak("%s: the weight and the gradient differ in dtype (%d, %d)", f, vw.dtype, vg.dtype);
-    if (SvOK(mom)) {
-        array_get(aTHX_ mom, f, 1, &vm);
-        same_size(aTHX_ f, &vw, &vm);
-        if (vm.dtype != vw.dtype)
-            croak("%s: the momentum and the weight differ in dtype", f);
-    }
-    kernel_sgd(vw.dtype, vw.data, vg.data, SvOK(mom) ? vm.data : NULL, vw.n, lr, wd, rescale_grad,
-               clip_gradient, momentum);

@@ -43,15 +43,6 @@ int kernel_fill(int dtype, void *out, double v, size_t n);
 /* dst[i] = src[i] converted from src_dtype to dst_dtype. */
 int kernel_cast(int dst_dtype, void *dst, int src_dtype, const void *src, size_t n);
 
-/* One step of MXNet's sgd_update (mom == NULL) or sgd_mom_update, in place, for every element:
- *   g = rescale * grad, clipped to [-clip, clip] when clip > 0
- *   step = lr * (g + wd * weight)
- *   mom = momentum * mom - step; weight += mom        (with mom)
- *   weight -= step                                   (without)
- * weight, grad and mom share one dtype; float32 and float64 compute natively, others in double. */
-int kernel_sgd(int dtype, void *weight, const void *grad, void *mom, size_t n, double lr, double wd,
-               double rescale, double clip, double momentum);
-
 uint16_t kernel_float_to_half(float f);
 float kernel_half_to_float(uint16_t h);
 uint16_t kernel_float_to_bf16(float f);

@@ -121,55 +121,74 @@ subtest 'type, rank, num_workers' => sub {
     is(mx->kv->create('Device')->type, 'device', 'type is the lower-cased name');
 };
 
-subtest 'save_optimizer_states and load_optimizer_states' => sub {
-    my $dir = tempdir(CLEANUP => 1);
-    my $grad1 = mx->nd->array([[1, -2, 3], [0.5, 0, -1]]);
-    my $grad2 = mx->nd->array([[2, 1, 0], [-3, 4, 1]]);
-    my $sgd = sub { mx->optimizer->SGD(learning_rate => 0.1, momentum => 0.9, wd => 0.01, @_) };
+# A local store runs a plain SGD natively (states in the library, saved as .params); with a
+# scheduler the optimizer runs in a Perl updater (states saved with Storable). Both resume alike.
+for my $kind ('native', 'Perl updater') {
+    subtest "save_optimizer_states and load_optimizer_states ($kind)" => sub {
+        my $dir = tempdir(CLEANUP => 1);
+        my $grad1 = mx->nd->array([[1, -2, 3], [0.5, 0, -1]]);
+        my $grad2 = mx->nd->array([[2, 1, 0], [-3, 4, 1]]);
+        my $sgd = sub {
+            mx->optimizer->SGD(learning_rate => 0.1, momentum => 0.9, wd => 0.01,
+                ($kind eq 'native' ? () : (lr_scheduler => AI::MXNet::FactorScheduler->new(step => 100))), @_);
+        };
 
-    # One run: push, save the states, push again.
-    my $kv = mx->kv->create('local');
-    $kv->init('w', mx->nd->ones($shape));
-    $kv->set_optimizer($sgd->());
-    $kv->push('w', $grad1);
-    my $after_first = mx->nd->zeros($shape);
-    $kv->pull('w', out => $after_first);
-    $kv->save_optimizer_states("$dir/states");
-    ok(-s "$dir/states", 'the states file is written');
-    $kv->push('w', $grad2);
-    my $expected = mx->nd->zeros($shape);
-    $kv->pull('w', out => $expected);
+        # One run: push, save the states, push again.
+        my $kv = mx->kv->create('local');
+        $kv->init('w', mx->nd->ones($shape));
+        $kv->set_optimizer($sgd->());
+        is(!!$kv->_native_optimizer, $kind eq 'native', "the store runs the optimizer: $kind");
+        $kv->push('w', $grad1);
+        my $after_first = mx->nd->zeros($shape);
+        $kv->pull('w', out => $after_first);
+        $kv->save_optimizer_states("$dir/states");
+        ok(-s "$dir/states", 'the states file is written');
+        $kv->push('w', $grad2);
+        my $expected = mx->nd->zeros($shape);
+        $kv->pull('w', out => $expected);
 
-    # A new store resumes from the saved states and gets the same second step.
-    my $resume = sub {
-        my ($optimizer, $load) = @_;
-        my $kv2 = mx->kv->create('local');
-        $kv2->init('w', $after_first);
-        $kv2->set_optimizer($optimizer);
-        $load->($kv2) if $load;
-        $kv2->push('w', $grad2);
-        my $w = mx->nd->zeros($shape);
-        $kv2->pull('w', out => $w);
-        return $w;
+        # A new store resumes from the saved states and gets the same second step.
+        my $resume = sub {
+            my ($optimizer, $load) = @_;
+            my $kv2 = mx->kv->create('local');
+            $kv2->init('w', $after_first);
+            $kv2->set_optimizer($optimizer);
+            $load->($kv2) if $load;
+            $kv2->push('w', $grad2);
+            my $w = mx->nd->zeros($shape);
+            $kv2->pull('w', out => $w);
+            return $w;
+        };
+        my $resumed = $resume->($sgd->(), sub { $_[0]->load_optimizer_states("$dir/states") });
+        all_close($resumed, $expected->aspdl, 'loading the states restores the momentum');
+        my $fresh = $resume->($sgd->());
+        my $diff = ($fresh - $expected)->aspdl->abs->max;
+        cmp_ok($diff, '>', 1e-3, 'without them the step differs (the test can fail)');
+
+        if ($kind eq 'native') {
+            my %saved = mx->nd->load("$dir/states")->%*;
+            is_deeply([sort keys %saved], ['0:count', '0:momentum', 'num_update'],
+                'the file holds MXNet-style named arrays');
+            dies_like(sub { $kv->save_optimizer_states("$dir/x", dump_optimizer => 1) },
+                qr/dump_optimizer => 1 needs a Perl updater/, 'a native optimizer is not dumped');
+            return;
+        }
+        $kv->save_optimizer_states("$dir/with-optimizer", dump_optimizer => 1);
+        my $other = mx->kv->create('local');
+        $other->init('w', mx->nd->zeros($shape));
+        $other->set_optimizer($sgd->(learning_rate => 5));
+        $other->load_optimizer_states("$dir/with-optimizer");
+        is($other->_updater->optimizer->learning_rate, 0.1, 'dump_optimizer => 1 also restores the optimizer');
+        is($other->_updater->optimizer->momentum, 0.9, 'with its momentum');
     };
-    my $resumed = $resume->($sgd->(), sub { $_[0]->load_optimizer_states("$dir/states") });
-    all_close($resumed, $expected->aspdl, 'loading the states restores the momentum');
-    my $fresh = $resume->($sgd->());
-    my $diff = ($fresh - $expected)->aspdl->abs->max;
-    cmp_ok($diff, '>', 1e-3, 'without them the step differs (the test can fail)');
+}
 
-    $kv->save_optimizer_states("$dir/with-optimizer", dump_optimizer => 1);
-    my $other = mx->kv->create('local');
-    $other->init('w', mx->nd->zeros($shape));
-    $other->set_optimizer(mx->optimizer->SGD(learning_rate => 5));
-    $other->load_optimizer_states("$dir/with-optimizer");
-    is($other->_updater->optimizer->learning_rate, 0.1, 'dump_optimizer => 1 also restores the optimizer');
-    is($other->_updater->optimizer->momentum, 0.9, 'with its momentum');
-
+subtest 'no optimizer, no states' => sub {
+    my $dir = tempdir(CLEANUP => 1);
     my $plain = mx->kv->create('local');
     dies_like(sub { $plain->save_optimizer_states("$dir/x") }, qr/Cannot save states/,
         'a store without an optimizer has no states to save');
-    dies_like(sub { $plain->load_optimizer_states("$dir/states") }, qr/Cannot load states/, 'nor to load');
+    dies_like(sub { $plain->load_optimizer_states("$dir/x") }, qr/Cannot load states/, 'nor to load');
 };
 
 subtest 'set_gradient_compression' => sub {

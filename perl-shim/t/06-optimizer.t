@@ -113,8 +113,8 @@ subtest 'KVStoreServer controller' => sub {
     isa_ok($server->handle, 'KVStoreHandle');
     my $controller = $server->_controller;
     $controller->(0, encode_base64(freeze(mx->optimizer->SGD(learning_rate => 0.5)), ''));
-    isa_ok($kv->_updater, 'AI::MXNet::Updater', 'command 0 installs the optimizer');
-    is($kv->_updater->optimizer->learning_rate, 0.5, 'as it was sent');
+    isa_ok($kv->_native_optimizer, 'AI::MXNet::SGD', 'command 0 installs the optimizer');
+    is($kv->_native_optimizer->learning_rate, 0.5, 'as it was sent');
     $kv->push('w', mx->nd->ones([2]));
     my $out = mx->nd->zeros([2]);
     $kv->pull('w', out => $out);

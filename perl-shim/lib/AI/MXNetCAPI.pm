@@ -88,7 +88,11 @@ C<KVStoreGetType>, C<KVStoreGetRank>, C<KVStoreGetGroupSize>, C<KVStoreIsWorkerN
 C<KVStoreIsServerNode>, C<KVStoreIsSchedulerNode>, C<KVStoreBarrier>,
 C<KVStoreSetBarrierBeforeExit>, C<KVStoreRunServer>, C<KVStoreSendCommmandToServers>,
 C<KVStoreGetNumDeadNode>; C<KVStorePullRowSparse> and C<KVStorePullRowSparseEx> when the library
-has row_sparse storage.
+has row_sparse storage. The mxkv extensions of native optimizers:
+C<KVStoreSetOptimizer($kv, $name, $num, \@keys, \@vals)>,
+C<KVStoreSaveOptimizerStates($kv, $fname)>, C<KVStoreLoadOptimizerStates($kv, $fname)> and
+C<KVOptimizerUpdate($op, $num_arrays, \@handles, $num_params, \@keys, \@vals)> (one update
+operator in place; C<MXKVOptimizerUpdate> of the C API).
 
 NDArray: C<NDArrayCreateNone>, C<NDArrayCreate>, C<NDArrayCreateEx>, C<NDArrayCreateEx64>,
 C<NDArraySyncCopyFromCPU($h, $bytes, $count)>, C<NDArraySyncCopyToCPU($h, $buffer, $count)> (writes

@@ -14,6 +14,9 @@ use Mouse;
 # The store's handle frees the store when the last reference to it goes.
 has 'handle'   => (is => 'ro', isa => 'KVStoreHandle', required => 1);
 has '_updater' => (is => 'rw', isa => 'Maybe[AI::MXNet::Updater]');
+# The optimizer the store runs natively (set_optimizer on a local store), whose states live in
+# the library.
+has '_native_optimizer' => (is => 'rw', isa => 'Maybe[AI::MXNet::Optimizer]');
 
 sub create
 {
@@ -114,13 +117,19 @@ sub set_optimizer
     my $is_worker = check_call(AI::MXNetCAPI::KVStoreIsWorkerNode());
     # Without servers (DMLC_NUM_SERVER=0) every worker applies it to the allreduced sum.
     my $serverless = ($ENV{DMLC_NUM_SERVER} // '') eq '0';
-    if ($self->type =~ /dist/ and $is_worker and not $serverless) {
+    my $dist = $self->type =~ /dist/;
+    if ($dist and $is_worker and not $serverless) {
         my $body = MIME::Base64::encode_base64(Storable::freeze($optimizer), '');
         $self->_send_command_to_servers(0, $body);
     }
+    elsif (my ($name, $keys, $vals) = $dist ? () : $optimizer->_native_form) {
+        # A local store runs the optimizer in the library and keeps its states there.
+        check_call(AI::MXNetCAPI::KVStoreSetOptimizer($self->handle, $name, scalar(@$keys), $keys, $vals));
+        $self->_updater(undef);
+        $self->_native_optimizer($optimizer);
+    }
     else {
-        $self->_updater(AI::MXNet::Optimizer->get_updater($optimizer));
-        $self->_set_updater($self->_updater);
+        $self->_set_updater(AI::MXNet::Optimizer->get_updater($optimizer));
     }
 }
 
@@ -128,10 +137,19 @@ sub type        { scalar(check_call(AI::MXNetCAPI::KVStoreGetType($_[0]->handle)
 sub rank        { scalar(check_call(AI::MXNetCAPI::KVStoreGetRank($_[0]->handle))) }
 sub num_workers { scalar(check_call(AI::MXNetCAPI::KVStoreGetGroupSize($_[0]->handle))) }
 
+# A native optimizer's states go to MXNet's .params format (per key `<index>:<state>` arrays and
+# counts); a Perl updater's to a Storable image, with the optimizer when dump_optimizer is true.
 sub save_optimizer_states
 {
     my ($self, $fname, @args) = @_;
     my $opt = _options('save_optimizer_states', { dump_optimizer => 0 }, \@args);
+    if ($self->_native_optimizer) {
+        confess('save_optimizer_states: dump_optimizer => 1 needs a Perl updater: the store runs '
+            . ref($self->_native_optimizer) . ' natively and saves its states in MXNet\'s .params '
+            . 'format, which holds no optimizer') if $opt->{dump_optimizer};
+        check_call(AI::MXNetCAPI::KVStoreSaveOptimizerStates($self->handle, $fname));
+        return;
+    }
     confess('Cannot save states for distributed training') unless defined $self->_updater;
     open(my $fh, '>:raw', $fname) or confess("can't open $fname for writing: $!");
     print {$fh} $self->_updater->get_states($opt->{dump_optimizer});
@@ -141,6 +159,10 @@ sub save_optimizer_states
 sub load_optimizer_states
 {
     my ($self, $fname) = @_;
+    if ($self->_native_optimizer) {
+        check_call(AI::MXNetCAPI::KVStoreLoadOptimizerStates($self->handle, $fname));
+        return;
+    }
     confess('Cannot load states for distributed training') unless defined $self->_updater;
     open(my $fh, '<:raw', $fname) or confess("can't open $fname for reading: $!");
     my $data = do { local $/; <$fh> };
@@ -153,23 +175,20 @@ sub load_optimizer_states
 sub _set_updater
 {
     my ($self, $updater) = @_;
-    if (not defined $updater) {
-        check_call(AI::MXNetCAPI::KVStoreSetUpdater($self->handle, undef));
-        return;
-    }
     confess('the updater must be a code ref or an AI::MXNet::Updater')
-        unless ref $updater eq 'CODE' or (blessed($updater) and $updater->isa('AI::MXNet::Updater'));
-    check_call(AI::MXNetCAPI::KVStoreSetUpdater(
-        $self->handle,
-        sub {
-            my ($index, $input_handle, $storage_handle) = @_;
-            $updater->(
-                $index,
-                AI::MXNet::NDArray->_ndarray_cls($input_handle),
-                AI::MXNet::NDArray->_ndarray_cls($storage_handle),
-            );
-        }
-    ));
+        unless not defined $updater or ref $updater eq 'CODE'
+            or (blessed($updater) and $updater->isa('AI::MXNet::Updater'));
+    my $call = defined $updater ? sub {
+        my ($index, $input_handle, $storage_handle) = @_;
+        $updater->(
+            $index,
+            AI::MXNet::NDArray->_ndarray_cls($input_handle),
+            AI::MXNet::NDArray->_ndarray_cls($storage_handle),
+        );
+    } : undef;
+    check_call(AI::MXNetCAPI::KVStoreSetUpdater($self->handle, $call));
+    $self->_native_optimizer(undef);
+    $self->_updater(blessed($updater) ? $updater : undef);
 }
 
 sub _barrier { check_call(AI::MXNetCAPI::KVStoreBarrier($_[0]->handle)) }

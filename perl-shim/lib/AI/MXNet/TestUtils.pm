@@ -134,7 +134,8 @@ sub rand_sparse_ndarray
     my $keep = $stype eq 'row_sparse' ? PDL->random($shape->[0]) < $density
              : $stype eq 'csr'        ? PDL->random(reverse @$shape) < $density
              : confess("rand_sparse_ndarray: unknown storage type '$stype'");
-    $dense *= $keep->dummy(0) if $stype eq 'row_sparse';
+    # A row is MXNet's first dimension, PDL's last, whatever the number of dimensions.
+    $dense *= $keep->reshape((1) x (@$shape - 1), $shape->[0]) if $stype eq 'row_sparse';
     $dense *= $keep if $stype eq 'csr';
     my $arr = AI::MXNet::NDArray::Sparse->array($dense, stype => $stype, dtype => $dtype // 'float32');
     return ($arr, $arr->data->aspdl, $arr->indices->aspdl);
