@@ -12,10 +12,12 @@ use Mouse;
 
 my %registry;
 
-# AI::MXNet::Adam->register makes it known as create_optimizer('adam') and mx->optimizer->Adam(...).
+# AI::MXNet::Adam->register makes it known as create_optimizer('adam') and mx->optimizer->Adam(...);
+# the class is complete then (made immutable).
 sub register
 {
     my $class = shift;
+    $class->meta->make_immutable;
     my ($name) = $class =~ /::(\w+)$/;
     {
         no strict 'refs';
@@ -452,7 +454,10 @@ C<AdaDelta> (C<rho>, C<epsilon>), C<Ftrl> (C<lamda1>, C<beta>) and C<FTML>.
 Every step runs in libmxkv through C<MXKVOptimizerUpdate>: MXNet's update operators
 (C<sgd_mom_update>, C<adam_update>, ...) with the arguments AI::MXNet gives them, and mxkv's
 operators for the optimizers AI::MXNet composes from NDArray arithmetic (AdaGrad, AdaDelta,
-Adamax, Nadam).
+Adamax, Nadam, and NAG, whose momentum AI::MXNet keeps in gradient units where MXNet's
+C<nag_mom_update> scales it by C<-lr>). C<< $kv->set_optimizer >> on a local store runs a
+built-in optimizer without scheduler or multipliers in the library itself
+(C<MXKVStoreSetOptimizer>, states in the store); see L<AI::MXNet::KVStore>.
 
 With C<multi_precision> a float16 weight is updated through a float32 master copy: SGD's state
 is C<[momentum, weight32]> (MXNet's layout; C<momentum> is undef without momentum), the

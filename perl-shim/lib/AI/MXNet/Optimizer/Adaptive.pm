@@ -26,15 +26,11 @@ sub _step
         beta2 => $self->beta2, epsilon => $self->epsilon, $self->_clip_param);
 }
 
-no Mouse;
-__PACKAGE__->meta->make_immutable;
 __PACKAGE__->register;
 
 # AdaMax (Adam on the infinity norm): mxkv_adamax_update with the learning rate divided by
 # 1 - beta1^t.
 package AI::MXNet::Adamax;
-use strict;
-use warnings;
 use Mouse;
 extends 'AI::MXNet::Optimizer';
 
@@ -53,15 +49,11 @@ sub _step
         $self->_composed_grad($self->clip_gradient || undef));
 }
 
-no Mouse;
-__PACKAGE__->meta->make_immutable;
 __PACKAGE__->register;
 
 # Nadam (Adam with Nesterov momentum): the warming momentum schedule is kept here, one running
 # product over all updates as in AI::MXNet; the step is mxkv_nadam_update.
 package AI::MXNet::Nadam;
-use strict;
-use warnings;
 use Mouse;
 extends 'AI::MXNet::Optimizer';
 
@@ -88,16 +80,12 @@ sub _step
         $self->_composed_grad($self->clip_gradient || undef));
 }
 
-no Mouse;
-__PACKAGE__->meta->make_immutable;
 __PACKAGE__->register;
 
 # LAMB: lamb_update_phase1, the norms of the weight and of the direction, lamb_update_phase2.
 # With multi_precision a float16 weight keeps [weight32, [mean, variance]]; the step goes into
 # the master copy, which then gives the weight (MXNet's store runs it so).
 package AI::MXNet::LAMB;
-use strict;
-use warnings;
 use Mouse;
 extends 'AI::MXNet::Optimizer';
 
@@ -144,14 +132,10 @@ sub _step
     AI::MXNet::Optimizer::_native_update('lamb_update_phase2', [$weight, $g, _norm($weight), _norm($g)], %phase2);
 }
 
-no Mouse;
-__PACKAGE__->meta->make_immutable;
 __PACKAGE__->register;
 
 # RMSProp: rmsprop_update with state [n], or when centered rmspropalex_update with [n, g, delta].
 package AI::MXNet::RMSProp;
-use strict;
-use warnings;
 use Mouse;
 extends 'AI::MXNet::Optimizer';
 
@@ -176,15 +160,11 @@ sub _step
     AI::MXNet::Optimizer::_native_update('rmspropalex_update', [$weight, $grad, @$state], %p, gamma2 => $self->gamma2);
 }
 
-no Mouse;
-__PACKAGE__->meta->make_immutable;
 __PACKAGE__->register;
 
 # AdaGrad: mxkv_adagrad_update, state the history of squared gradients. A row_sparse gradient
 # updates its rows only, as MXNet's sparse adagrad_update.
 package AI::MXNet::AdaGrad;
-use strict;
-use warnings;
 use Mouse;
 extends 'AI::MXNet::Optimizer';
 
@@ -200,14 +180,10 @@ sub _step
         lr => $lr, wd => $wd, epsilon => $self->eps, $self->_composed_grad($self->clip_gradient));
 }
 
-no Mouse;
-__PACKAGE__->meta->make_immutable;
 __PACKAGE__->register;
 
 # AdaDelta: mxkv_adadelta_update, states [accumulated g, accumulated delta]; no learning rate.
 package AI::MXNet::AdaDelta;
-use strict;
-use warnings;
 use Mouse;
 extends 'AI::MXNet::Optimizer';
 
@@ -224,14 +200,10 @@ sub _step
         $self->_composed_grad($self->clip_gradient || undef));
 }
 
-no Mouse;
-__PACKAGE__->meta->make_immutable;
 __PACKAGE__->register;
 
 # FTRL-proximal: ftrl_update, states [z, n]. A row_sparse gradient updates its rows only.
 package AI::MXNet::Ftrl;
-use strict;
-use warnings;
 use Mouse;
 extends 'AI::MXNet::Optimizer';
 
@@ -251,14 +223,10 @@ sub _step
         rescale_grad => $self->rescale_grad, $self->_clip_param);
 }
 
-no Mouse;
-__PACKAGE__->meta->make_immutable;
 __PACKAGE__->register;
 
 # Follow the Moving Leader: ftml_update, states [d, v, z].
 package AI::MXNet::FTML;
-use strict;
-use warnings;
 use Mouse;
 extends 'AI::MXNet::Optimizer';
 
@@ -277,8 +245,6 @@ sub _step
         $self->_clip_param('clip_grad'));
 }
 
-no Mouse;
-__PACKAGE__->meta->make_immutable;
 __PACKAGE__->register;
 
 1;

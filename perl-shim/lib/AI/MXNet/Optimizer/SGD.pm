@@ -39,16 +39,12 @@ sub _step
     return AI::MXNet::Optimizer::_native_update('sgd_update', [$weight, $grad], %p);
 }
 
-no Mouse;
-__PACKAGE__->meta->make_immutable;
 __PACKAGE__->register;
 
 # Nesterov accelerated gradient as AI::MXNet's NAG computes it: its momentum is in gradient units
 # (mxkv_nag_update; MXNet's nag_mom_update keeps it scaled by -lr), sgd_update without momentum.
 # With multi_precision a float16 weight keeps [weight32, momentum], AI::MXNet's layout.
 package AI::MXNet::NAG;
-use strict;
-use warnings;
 use Mouse;
 extends 'AI::MXNet::Optimizer';
 
@@ -66,14 +62,10 @@ sub _step
         momentum => $self->momentum);
 }
 
-no Mouse;
-__PACKAGE__->meta->make_immutable;
 __PACKAGE__->register;
 
 # signSGD and Signum: signum_update with momentum, signsgd_update without.
 package AI::MXNet::Signum;
-use strict;
-use warnings;
 use Mouse;
 extends 'AI::MXNet::Optimizer';
 
@@ -93,14 +85,10 @@ sub _step
     AI::MXNet::Optimizer::_native_update('signum_update', [$weight, $grad, $state], %p);
 }
 
-no Mouse;
-__PACKAGE__->meta->make_immutable;
 __PACKAGE__->register;
 
 # weight += rescale_grad * grad, and the state a copy of the weight (MXNet's distributed tests).
 package AI::MXNet::Test;
-use strict;
-use warnings;
 use Mouse;
 extends 'AI::MXNet::Optimizer';
 
@@ -113,8 +101,6 @@ sub _step
     $state .= $weight;
 }
 
-no Mouse;
-__PACKAGE__->meta->make_immutable;
 __PACKAGE__->register;
 
 1;
