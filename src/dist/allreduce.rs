@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use super::net::{timeout, Net};
 use crate::error::{Error, Result};
 use crate::ffi::mpi::{Prim, Request};
-use crate::kvstore::KeyPush;
+use crate::kvstore::{KeyPush, Merged};
 use crate::ndarray::{Context, DType, NDArray, Shape};
 
 /// The element type a dtype is summed in: its own where MPI adds it, else float64 (float16,
@@ -68,6 +68,22 @@ struct Group {
     len: usize,
 }
 
+/// The array a group of one key pushed as one dense array of the group's element type:
+/// it is sent from its own memory.
+fn sole_source(g: &Group, merged: &[Option<Merged<'_>>]) -> Option<NDArray> {
+    let [(i, _)] = g.keys[..] else {
+        return None;
+    };
+    match &merged[i] {
+        Some(Merged::Sources {
+            sources: [only], ..
+        }) if only.dtype() == g.dtype && !only.is_sparse() && only.size() == g.len => {
+            Some((*only).clone())
+        }
+        _ => None,
+    }
+}
+
 /// Each key's sum over the workers of their merged values, in the order given (keys of
 /// one shape and dtype on every worker, pushed in the same order). Every value is summed
 /// into the send buffers before anything is sent.
@@ -102,6 +118,10 @@ pub fn sum_over_workers(
     let mut sends = Vec::with_capacity(groups.len());
     let mut merged: Vec<_> = pushes.into_iter().map(|p| Some(p.merged)).collect();
     for g in groups.values() {
+        if let Some(only) = sole_source(g, &merged) {
+            sends.push(only);
+            continue;
+        }
         let send = buffers.take(g.dtype, g.len)?;
         for &(i, at) in &g.keys {
             let value = merged[i].take().expect("each key once");

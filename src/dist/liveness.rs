@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use super::layout::Layout;
 use super::net::Net;
 use crate::error::{Error, Result};
-use crate::ffi::mpi::{self, Request};
+use crate::ffi::mpi::{self, Bytes, Request};
 
 /// How often a process tells the others that it is alive.
 pub const HEARTBEAT: Duration = Duration::from_millis(250);
@@ -146,7 +146,7 @@ fn beat_once(net: &Net, pending: &mut Vec<Request>) -> Result<()> {
     }
     while let Some(incoming) = net.world.probe(None, Some(HEARTBEAT_TAG))? {
         let from = incoming.source;
-        let mut received = incoming.receive()?;
+        let mut received = incoming.receive(Bytes::default())?;
         // An empty message that has arrived completes at once.
         while !received.test()? {
             std::thread::yield_now();

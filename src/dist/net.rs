@@ -28,9 +28,14 @@ pub fn timeout() -> Duration {
     Duration::from_secs_f64(secs)
 }
 
+/// How long a waiter keeps the core between polls (yielding it) after data last moved:
+/// longer than an allreduce or a server's round takes, so that an answer due soon is seen
+/// at once, not after a nap.
+const SPIN: Duration = Duration::from_millis(5);
+
 /// Polls `ready` until it says yes or the deadline passes. While `busy` says data is
-/// moving (MPI moves a large message only while both ends poll), the poller only yields
-/// the core between polls; otherwise, after a few polls, it sleeps, a little longer each
+/// moving (MPI moves a large message only while both ends poll), and for [`SPIN`] after,
+/// the poller only yields the core between polls; then it sleeps, a little longer each
 /// time (at most half a millisecond), so that an idle rank leaves the cores to busy ones.
 pub fn wait_until<T>(
     deadline: Instant,
@@ -38,21 +43,20 @@ pub fn wait_until<T>(
     mut ready: impl FnMut() -> Result<Option<T>>,
 ) -> Result<Option<T>> {
     let mut nap = Duration::from_micros(20);
-    let mut idle_polls = 0u32;
+    let mut moved = Instant::now();
     loop {
         if let Some(v) = ready()? {
             return Ok(Some(v));
         }
-        if Instant::now() >= deadline {
+        let now = Instant::now();
+        if now >= deadline {
             return Ok(None);
         }
         if busy() {
-            idle_polls = 0;
+            moved = now;
             nap = Duration::from_micros(20);
-        } else {
-            idle_polls += 1;
         }
-        if idle_polls < 200 {
+        if now < moved + SPIN {
             std::thread::yield_now();
         } else {
             std::thread::sleep(nap);
@@ -73,6 +77,64 @@ pub struct Net {
     sending: Mutex<Vec<Request>>,
     /// When each rank was last heard from (dead-node counts).
     pub liveness: Liveness,
+    /// Memory of large messages sent and received, for the next ones: fresh memory of
+    /// megabytes costs page faults (and zeroing) on every message.
+    sent: Spare<Vec<u8>>,
+    received: Spare<Bytes>,
+}
+
+/// Messages smaller than this are not worth keeping memory for.
+const SPARE_FROM: usize = 64 << 10;
+/// At most this many buffers of each kind are kept, and this many bytes in all.
+const SPARE_COUNT: usize = 4;
+const SPARE_BYTES: usize = 256 << 20;
+
+/// Buffers of large messages, kept for the next ones.
+struct Spare<T>(Mutex<Vec<T>>);
+
+/// What a kept buffer can hold.
+trait Capacity {
+    fn capacity(&self) -> usize;
+}
+
+impl Capacity for Vec<u8> {
+    fn capacity(&self) -> usize {
+        Vec::capacity(self)
+    }
+}
+
+impl Capacity for Bytes {
+    fn capacity(&self) -> usize {
+        Bytes::capacity(self)
+    }
+}
+
+impl<T: Capacity> Spare<T> {
+    fn new() -> Spare<T> {
+        Spare(Mutex::new(Vec::new()))
+    }
+
+    /// A kept buffer that holds `len` bytes, for a large message.
+    fn take(&self, len: usize) -> Option<T> {
+        if len < SPARE_FROM {
+            return None;
+        }
+        let mut kept = self.0.lock();
+        let i = kept.iter().position(|b| b.capacity() >= len)?;
+        Some(kept.swap_remove(i))
+    }
+
+    fn keep(&self, buffer: T) {
+        let size = buffer.capacity();
+        if size < SPARE_FROM {
+            return;
+        }
+        let mut kept = self.0.lock();
+        let total: usize = kept.iter().map(|b| b.capacity()).sum();
+        if kept.len() < SPARE_COUNT && total + size <= SPARE_BYTES {
+            kept.push(buffer);
+        }
+    }
 }
 
 static NET: OnceLock<std::result::Result<Net, Error>> = OnceLock::new();
@@ -140,6 +202,8 @@ impl Net {
             next_tag: AtomicI32::new(FIRST_REPLY_TAG),
             sending: Mutex::new(Vec::new()),
             liveness: Liveness::new(layout.servers + layout.workers),
+            sent: Spare::new(),
+            received: Spare::new(),
         })
     }
 
@@ -150,26 +214,49 @@ impl Net {
         FIRST_REPLY_TAG + (n - FIRST_REPLY_TAG).rem_euclid(span)
     }
 
+    /// Memory for a message of `len` bytes: a large message's sent before, when one is
+    /// free.
+    pub fn send_buffer(&self, len: usize) -> Vec<u8> {
+        match self.sent.take(len) {
+            Some(mut buffer) => {
+                buffer.clear();
+                buffer
+            }
+            None => Vec::with_capacity(len),
+        }
+    }
+
+    /// Keeps a received message's memory for the next message.
+    pub fn recycle(&self, bytes: Bytes) {
+        self.received.keep(bytes);
+    }
+
     /// Sends without waiting; the bytes are kept until MPI has them.
     pub fn post(&self, dest: i32, tag: i32, data: Vec<u8>) -> Result<()> {
         let mut req = self.world.send(dest, tag, data)?;
-        if !req.test()? {
+        if req.test()? {
+            self.sent.keep(req.into_sent());
+        } else {
             self.sending.lock().push(req);
         }
         Ok(())
     }
 
-    /// Moves the sends in flight along and forgets the finished ones.
+    /// Moves the sends in flight along; the finished ones' memory is kept for others.
     pub fn progress(&self) -> Result<()> {
         let mut sending = self.sending.lock();
         let mut failed = None;
-        sending.retain_mut(|r| match r.test() {
-            Ok(done) => !done,
-            Err(e) => {
-                failed = Some(e);
-                false
+        let mut i = 0;
+        while i < sending.len() {
+            match sending[i].test() {
+                Ok(false) => i += 1,
+                Ok(true) => self.sent.keep(sending.swap_remove(i).into_sent()),
+                Err(e) => {
+                    sending.swap_remove(i);
+                    failed = Some(e);
+                }
             }
-        });
+        }
         failed.map_or(Ok(()), Err)
     }
 
@@ -211,7 +298,8 @@ impl Net {
             return Ok(None);
         };
         let (from, tag) = (incoming.source, incoming.tag);
-        let mut req = incoming.receive()?;
+        let buffer = self.received.take(incoming.len).unwrap_or_default();
+        let mut req = incoming.receive(buffer)?;
         // The message is here: its bytes follow at once unless the sender died meanwhile.
         match wait_until(deadline, || true, || Ok(req.test()?.then_some(())))? {
             Some(()) => Ok(Some((from, tag, req.into_bytes()))),
@@ -247,5 +335,53 @@ impl Net {
             },
         )?
         .is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_message_memory_is_kept_within_bounds_and_handed_out_when_it_fits() {
+        let spare: Spare<Vec<u8>> = Spare::new();
+        spare.keep(Vec::with_capacity(1000));
+        assert!(
+            spare.take(100).is_none(),
+            "small messages take fresh memory"
+        );
+        assert!(
+            spare.take(SPARE_FROM).is_none(),
+            "small buffers are not kept"
+        );
+        for _ in 0..SPARE_COUNT + 2 {
+            spare.keep(Vec::with_capacity(SPARE_FROM * 2));
+        }
+        assert_eq!(spare.0.lock().len(), SPARE_COUNT);
+        assert!(spare.take(SPARE_FROM * 4).is_none(), "none large enough");
+        let buffer = spare.take(SPARE_FROM + 1).expect("one fits");
+        assert!(buffer.capacity() >= SPARE_FROM * 2);
+        assert_eq!(spare.0.lock().len(), SPARE_COUNT - 1);
+        spare.keep(Vec::with_capacity(SPARE_BYTES));
+        assert_eq!(spare.0.lock().len(), SPARE_COUNT - 1, "past the byte bound");
+    }
+
+    #[test]
+    fn a_wait_yields_until_ready_and_gives_up_at_its_deadline() {
+        let mut polls = 0;
+        let got = wait_until(
+            Instant::now() + Duration::from_secs(5),
+            || false,
+            || {
+                polls += 1;
+                Ok((polls == 3).then_some(polls))
+            },
+        )
+        .unwrap();
+        assert_eq!(got, Some(3));
+        let start = Instant::now();
+        let none = wait_until(start + SPIN * 4, || false, || Ok(None::<()>)).unwrap();
+        assert!(none.is_none());
+        assert!(start.elapsed() >= SPIN * 4);
     }
 }

@@ -139,6 +139,8 @@ impl Server<'_> {
                     };
                     self.push(from, e, pushed)?;
                 }
+                drop(req);
+                self.recycle(message);
                 self.answer_parked()?;
             }
             Op::Pull => {
@@ -246,7 +248,21 @@ impl Server<'_> {
                 dtype,
             })
             .collect();
-        update(e.slot.key, &value.stored, &sources, (self.updater)())
+        let updated = update(e.slot.key, &value.stored, &sources, (self.updater)());
+        drop(sources);
+        for pushed in round {
+            if let Pushed::InMessage(message, _) = pushed {
+                self.recycle(message);
+            }
+        }
+        updated
+    }
+
+    /// Keeps a message's memory for the next one once no push refers to it.
+    fn recycle(&self, message: Message) {
+        if let Ok(bytes) = Rc::try_unwrap(message) {
+            self.net.recycle(bytes);
+        }
     }
 
     /// Whether a pull must wait: its worker pushed one of its keys in the round in progress.
@@ -312,7 +328,13 @@ impl Server<'_> {
     }
 
     fn answer_pull(&self, p: &Parked) -> Result<()> {
-        let mut w = Writer::reply_ok();
+        let size: usize = p
+            .slots
+            .iter()
+            .filter_map(|slot| self.values.get(slot))
+            .map(|v| v.stored.nbytes() + Writer::ENTRY_OVERHEAD)
+            .sum();
+        let mut w = Writer::reply_ok().written_into(self.net.send_buffer(size + 16));
         for slot in &p.slots {
             let Some(value) = self.values.get(slot) else {
                 let msg = format!(
@@ -324,9 +346,6 @@ impl Server<'_> {
                     .post(p.worker, p.reply_tag, Writer::reply_failed(&msg));
             };
             let stored = &value.stored;
-            if stored.nbytes() > 1 << 16 {
-                w.reserve(stored.nbytes() + Writer::ENTRY_OVERHEAD);
-            }
             stored.read(|b| w.entry(*slot, stored.dtype().code(), &[], b))?;
         }
         self.net.post(p.worker, p.reply_tag, w.finish())

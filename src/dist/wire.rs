@@ -149,9 +149,12 @@ impl Writer {
         w.buf
     }
 
-    /// Room for `bytes` more bytes of entries (one allocation for a whole message).
-    pub fn reserve(&mut self, bytes: usize) {
-        self.buf.reserve(bytes);
+    /// The message goes on in `buf` (memory of an earlier message, cleared), which gets
+    /// what is written so far.
+    pub fn written_into(mut self, mut buf: Vec<u8>) -> Writer {
+        buf.extend_from_slice(&self.buf);
+        self.buf = buf;
+        self
     }
 
     /// Appends an entry of raw values.

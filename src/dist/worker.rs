@@ -93,9 +93,29 @@ impl Worker {
         with_data: bool,
         with_shape: bool,
     ) -> Result<BTreeMap<i32, Writer>> {
-        let mut out: BTreeMap<i32, Writer> = BTreeMap::new();
-        for item in items {
-            let parts = self.parts(item);
+        let parts: Vec<Vec<Part>> = items.iter().map(|item| self.parts(item)).collect();
+        // Each server's message is written into memory of its whole size, at once.
+        let mut sizes: BTreeMap<i32, usize> = BTreeMap::new();
+        for (item, parts) in items.iter().zip(&parts) {
+            let esize = item.array.dtype().size();
+            let shape = if with_shape {
+                8 * item.array.shape().ndim()
+            } else {
+                0
+            };
+            for p in parts {
+                let data = if with_data { p.elems.len() * esize } else { 0 };
+                *sizes.entry(p.server).or_default() += data + shape + Writer::ENTRY_OVERHEAD;
+            }
+        }
+        let mut out: BTreeMap<i32, Writer> = sizes
+            .into_iter()
+            .map(|(server, size)| {
+                let w = Writer::request(op, self.net.reply_tag(), 0, "");
+                (server, w.written_into(self.net.send_buffer(size + 64)))
+            })
+            .collect();
+        for (item, parts) in items.iter().zip(&parts) {
             let whole = parts.len() == 1;
             let dtype = item.array.dtype();
             let esize = dtype.size();
@@ -105,15 +125,10 @@ impl Worker {
                 &[]
             };
             let mut write = |bytes: Option<&[u8]>| {
-                for p in &parts {
+                for p in parts {
                     let data =
                         bytes.map_or(&[][..], |b| &b[p.elems.start * esize..p.elems.end * esize]);
-                    let w = out
-                        .entry(p.server)
-                        .or_insert_with(|| Writer::request(op, self.net.reply_tag(), 0, ""));
-                    if p.elems.len() > 1 << 14 {
-                        w.reserve(data.len() + Writer::ENTRY_OVERHEAD);
-                    }
+                    let w = out.get_mut(&p.server).expect("a message for every server");
                     w.entry(self.slot(item.key, p), dtype.code(), shape, data);
                 }
             };
@@ -266,6 +281,10 @@ impl Worker {
                     }
                     Ok::<(), Error>(())
                 })??;
+            }
+            drop(decoded);
+            for reply in replies {
+                self.net.recycle(reply);
             }
             Ok(())
         })

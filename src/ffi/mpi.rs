@@ -329,10 +329,12 @@ pub struct Incoming {
 unsafe impl Send for Incoming {}
 
 impl Incoming {
-    /// Starts receiving the message; its bytes are the request's buffer once it completes.
-    pub fn receive(self) -> Result<Request> {
+    /// Starts receiving the message into `buf` (a buffer used before, or
+    /// `Bytes::default()`), which grows to the message's length; its bytes are the
+    /// request's buffer once it completes.
+    pub fn receive(self, buf: Bytes) -> Result<Request> {
         let _g = lock()?;
-        let mut buf = Bytes::zeroed(self.len);
+        let mut buf = buf.resized(self.len);
         let mut message = self.message;
         let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
         // SAFETY: the buffer moves into the request and lives until it completes.
@@ -364,6 +366,25 @@ impl Bytes {
             words: vec![0; len.div_ceil(8)],
             len,
         }
+    }
+
+    /// These bytes' memory holding `len` bytes (grown when it is too small); the bytes
+    /// kept are whatever was there.
+    fn resized(mut self, len: usize) -> Bytes {
+        self.words.resize(self.words.len().max(len.div_ceil(8)), 0);
+        self.len = len;
+        self
+    }
+
+    /// Bytes of memory it has.
+    pub fn capacity(&self) -> usize {
+        self.words.len() * 8
+    }
+}
+
+impl Default for Bytes {
+    fn default() -> Bytes {
+        Bytes::zeroed(0)
     }
 }
 
@@ -427,6 +448,12 @@ impl Request {
         )?;
         self.done = flag != 0;
         Ok(self.done)
+    }
+
+    /// The bytes a completed send sent, for another message.
+    pub fn into_sent(mut self) -> Vec<u8> {
+        debug_assert!(self.done);
+        std::mem::take(&mut self.source)
     }
 
     /// The received (or reduced) bytes of a completed request.
