@@ -32,9 +32,12 @@ $kv->push(3, [mx->nd->ones($shape), mx->nd->ones($shape)]);
 $kv->pull(3, out => $out);
 check('devices', $out, 2 * $workers);
 
-# the optimizer travels to the servers (command 0, Storable + base64) and runs there;
-# without servers every worker runs it on the allreduced sum
+# the optimizer travels to the servers (command 0, Storable + base64) and runs there, natively;
+# without servers every worker runs it natively on the allreduced sum
 $kv->set_optimizer(mx->optimizer->SGD(learning_rate => 0.1, rescale_grad => 1));
+my $serverless = ($ENV{DMLC_NUM_SERVER} // '') eq '0';
+die "the optimizer is not run natively without servers\n" if $serverless and not $kv->_native_optimizer;
+die "a worker with servers runs the optimizer itself\n" if not $serverless and $kv->_native_optimizer;
 $kv->_barrier;
 $kv->init(5, mx->nd->ones($shape));
 $kv->push(5, mx->nd->ones($shape));

@@ -117,13 +117,13 @@ sub set_optimizer
     my $is_worker = check_call(AI::MXNetCAPI::KVStoreIsWorkerNode());
     # Without servers (DMLC_NUM_SERVER=0) every worker applies it to the allreduced sum.
     my $serverless = ($ENV{DMLC_NUM_SERVER} // '') eq '0';
-    my $dist = $self->type =~ /dist/;
-    if ($dist and $is_worker and not $serverless) {
+    if ($self->type =~ /dist/ and $is_worker and not $serverless) {
         my $body = MIME::Base64::encode_base64(Storable::freeze($optimizer), '');
         $self->_send_command_to_servers(0, $body);
     }
-    elsif (my ($name, $keys, $vals) = $dist ? () : $optimizer->_native_form) {
-        # A local store runs the optimizer in the library and keeps its states there.
+    elsif (my ($name, $keys, $vals) = $optimizer->_native_form) {
+        # The store (local, a server's, or a serverless worker's) runs the optimizer in the
+        # library and keeps its states there.
         check_call(AI::MXNetCAPI::KVStoreSetOptimizer($self->handle, $name, scalar(@$keys), $keys, $vals));
         $self->_updater(undef);
         $self->_native_optimizer($optimizer);
