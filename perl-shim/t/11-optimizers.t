@@ -237,6 +237,10 @@ subtest 'bad arguments croak, nothing changed' => sub {
     dies_like(sub { AI::MXNet::Optimizer->create_optimizer(undef) }, qr/name of an optimizer is required/,
         'no name');
     dies_like(sub { mx->optimizer->Adam(beta1 => 'high') }, qr/beta1/, 'an argument of the wrong type');
+    dies_like(sub { mx->optimizer->SGD(momentun => 0.9) },
+        qr/AI::MXNet::SGD: unknown argument\(s\) momentun \(known: .*momentum/, 'a misspelt argument');
+    dies_like(sub { AI::MXNet::Optimizer->create_optimizer('nadam', schedule => 1) },
+        qr/AI::MXNet::Nadam: unknown argument\(s\) schedule/, 'one that another optimizer has');
     dies_like(sub { mx->optimizer->SGD->set_lr_mult([1]) }, qr/hash ref of multipliers/, 'multipliers not in a hash');
     my $sgd = mx->optimizer->SGD(learning_rate => 0.1, momentum => 0.9);
     my $w = mx->nd->ones([2, 2]);

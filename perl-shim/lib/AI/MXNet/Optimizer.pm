@@ -59,7 +59,15 @@ has 'param_dict'          => (is => 'rw', isa => 'HashRef', default => sub { +{}
 
 sub BUILD
 {
-    my $self = shift;
+    my ($self, $args) = @_;
+    # AI::MXNet's own classes refuse arguments they do not know (a misspelt momentum would
+    # otherwise be dropped without a word); a subclass of the user's may take others.
+    if (ref($self) =~ /^AI::MXNet::/) {
+        my %known = map { defined $_->init_arg ? ($_->init_arg => 1) : () } $self->meta->get_all_attributes;
+        my @unknown = sort grep { not $known{$_} } keys %$args;
+        confess(ref($self) . ": unknown argument(s) @unknown (known: @{[ sort grep { !/^_/ } keys %known ]})")
+            if @unknown;
+    }
     $self->lr_scheduler->base_lr($self->learning_rate) if $self->lr_scheduler;
     $self->lr($self->learning_rate);
     $self->num_update($self->begin_num_update);
