@@ -84,6 +84,12 @@ run "2-bit compression: 1 server, 2 workers" DMLC_NUM_SERVER=1 MXNET_KVSTORE_BIG
     "$MPIRUN" -np 3 "$OUT/test_dist_compression"
 run "2-bit compression: 2 servers, 3 workers, split keys" DMLC_NUM_SERVER=2 MXNET_KVSTORE_BIGARRAY_BOUND=1000 -- \
     "$MPIRUN" -np 5 "$OUT/test_dist_compression"
+run "row_sparse: 1 server, 2 workers" DMLC_NUM_SERVER=1 MXNET_KVSTORE_BIGARRAY_BOUND=100 -- \
+    "$MPIRUN" -np 3 "$OUT/test_dist_sparse"
+run "row_sparse: 2 servers, 3 workers, keys split by rows" DMLC_NUM_SERVER=2 MXNET_KVSTORE_BIGARRAY_BOUND=100 -- \
+    "$MPIRUN" -np 5 "$OUT/test_dist_sparse"
+run "row_sparse: serverless, 3 workers" DMLC_NUM_SERVER=0 MXNET_KVSTORE_BIGARRAY_BOUND=100 -- \
+    "$MPIRUN" -np 3 "$OUT/test_dist_sparse"
 run "serverless dist_sync: 2 workers" DMLC_NUM_SERVER=0 -- "$MPIRUN" -np 2 "$OUT/test_dist_serverless"
 run "fault: a sleeping worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=1 MXKV_DIST_TIMEOUT=3 -- \
     "$MPIRUN" -np 3 "$OUT/test_dist_fault" sleeping

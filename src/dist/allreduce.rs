@@ -20,7 +20,7 @@ use crate::ndarray::{Context, DType, NDArray, Shape};
 
 /// The element type a dtype is summed in: its own where MPI adds it, else float64 (float16,
 /// bfloat16 and the like travel widened).
-fn prim(dtype: DType) -> (Prim, DType) {
+pub(super) fn prim(dtype: DType) -> (Prim, DType) {
     match dtype {
         DType::F32 => (Prim::F32, dtype),
         DType::I32 => (Prim::I32, dtype),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::worker::Item;
 use super::Dist;
 use crate::error::Result;
-use crate::kvstore::{Engine, Entry, GradientCompression, KeyPush, Merged, Role, Updater};
+use crate::kvstore::{Engine, Entry, GradientCompression, KeyPush, Merged, Role, RowPull, Updater};
 use crate::ndarray::NDArray;
 
 pub struct DistEngine {
@@ -73,6 +73,10 @@ impl Engine for DistEngine {
 
     fn pull(&self, _key: i32, entry: &Entry, out: &NDArray) -> Result<()> {
         entry.copy_to(out)
+    }
+
+    fn pull_rows(&self, pulls: &[RowPull<'_>]) -> Result<()> {
+        self.dist.pull_rows(pulls)
     }
 
     fn updates_locally(&self) -> bool {

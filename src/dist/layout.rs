@@ -102,9 +102,11 @@ pub struct Part {
     pub elems: Range<usize>,
 }
 
-/// Where a key of `n` elements lives: whole on server `(key * 9973) % S`, or, from
-/// `bound` elements on, in S contiguous pieces, piece i on server i (reference §4.3).
-pub fn placement(key: i32, n: usize, servers: i32, bound: usize) -> Vec<Part> {
+/// Where a key of `n` elements in rows of `row_len` lives: whole on server
+/// `(key * 9973) % S`, or, from `bound` elements on, in S contiguous pieces of whole rows,
+/// piece i on server i, as MXNet splits dense values by elements (rows of 1) and
+/// row_sparse ones by rows (reference §4.3), so that a row never straddles two servers.
+pub fn placement(key: i32, n: usize, row_len: usize, servers: i32, bound: usize) -> Vec<Part> {
     let s = servers as usize;
     if n < bound || s == 1 {
         let server = (key as i64 * 9973).rem_euclid(servers as i64) as i32;
@@ -114,7 +116,9 @@ pub fn placement(key: i32, n: usize, servers: i32, bound: usize) -> Vec<Part> {
             elems: 0..n,
         }];
     }
-    let edge = |i: usize| (n as f64 / s as f64 * i as f64).round() as usize;
+    let row_len = row_len.max(1);
+    let rows = (n / row_len) as f64;
+    let edge = |i: usize| (rows / s as f64 * i as f64).round() as usize * row_len;
     (0..s)
         .map(|i| Part {
             server: i as i32,
@@ -131,7 +135,7 @@ pub fn placement(key: i32, n: usize, servers: i32, bound: usize) -> Vec<Part> {
 pub fn packed_placement(key: i32, n: usize, servers: i32, bound: usize) -> Vec<Part> {
     let s = servers as usize;
     if n < bound || s == 1 {
-        return placement(key, n, servers, bound);
+        return placement(key, n, 1, servers, bound);
     }
     let words = twobit::packed_len(n) as f64;
     let edge = |i: usize| match i {
@@ -179,7 +183,7 @@ mod tests {
 
     #[test]
     fn small_keys_go_whole_to_one_server() {
-        let p = placement(3, 10, 2, 100);
+        let p = placement(3, 10, 1, 2, 100);
         assert_eq!(
             p,
             vec![Part {
@@ -196,15 +200,21 @@ mod tests {
         let p = packed_placement(0, 100, 3, 10);
         let ranges: Vec<_> = p.iter().map(|p| p.elems.clone()).collect();
         assert_eq!(ranges, vec![0..32, 32..80, 80..100]);
-        assert_eq!(packed_placement(5, 9, 3, 10), placement(5, 9, 3, 10));
-        assert_eq!(packed_placement(5, 100, 1, 10), placement(5, 100, 1, 10));
+        assert_eq!(packed_placement(5, 9, 3, 10), placement(5, 9, 1, 3, 10));
+        assert_eq!(packed_placement(5, 100, 1, 10), placement(5, 100, 1, 1, 10));
     }
 
     #[test]
     fn big_keys_are_split_over_every_server() {
-        let p = placement(0, 10, 3, 10);
+        let p = placement(0, 10, 1, 3, 10);
         let ranges: Vec<_> = p.iter().map(|p| p.elems.clone()).collect();
         assert_eq!(ranges, vec![0..3, 3..7, 7..10]);
+        // 10 rows of 4: pieces of 3, 4 and 3 rows.
+        let rows: Vec<_> = placement(0, 40, 4, 3, 10)
+            .iter()
+            .map(|p| p.elems.clone())
+            .collect();
+        assert_eq!(rows, vec![0..12, 12..28, 28..40]);
         assert_eq!(
             p.iter().map(|p| p.server).collect::<Vec<_>>(),
             vec![0, 1, 2]

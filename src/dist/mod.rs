@@ -14,6 +14,7 @@ mod engine;
 pub mod layout;
 pub mod liveness;
 pub mod net;
+mod row_sums;
 pub mod server;
 pub mod wire;
 pub mod worker;
@@ -21,8 +22,10 @@ pub mod worker;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{Error, Result};
-use crate::kvstore::{Entry, GradientCompression, KeyPush, Merged, Role};
-use crate::ndarray::NDArray;
+use crate::kvstore::{
+    Engine, Entry, GradientCompression, KeyPush, LocalEngine, Merged, Role, RowPull,
+};
+use crate::ndarray::{DType, NDArray, Storage};
 use worker::{Item, Worker};
 
 /// How many dist stores this process has made. The first (MXNet's customer 0) stops the
@@ -147,24 +150,37 @@ impl Dist {
                     .collect();
                 w.init(&items)
             }
-            // The others take rank 0's values by a sum where only rank 0 adds.
+            // The others take rank 0's values by a sum where only rank 0 adds (row_sparse
+            // values: only rank 0's rows travel).
             _ => {
-                if self.rank() != 0 {
-                    for array in &stored {
-                        array.write(|b| b.fill(0))?;
-                    }
+                let mut merged = Vec::with_capacity(stored.len());
+                for array in &stored {
+                    merged.push(match (self.rank(), array.is_sparse()) {
+                        (0, _) => array.clone(),
+                        (_, true) => NDArray::new_sparse(
+                            Storage::RowSparse,
+                            array.shape().clone(),
+                            array.dtype(),
+                            array.context(),
+                            &[(DType::I64, 0)],
+                        )?,
+                        (_, false) => {
+                            array.write(|b| b.fill(0))?;
+                            array.clone()
+                        }
+                    });
                 }
                 let pushes = added
                     .iter()
-                    .zip(&stored)
-                    .map(|((key, entry), array)| KeyPush {
+                    .zip(merged)
+                    .map(|((key, entry), value)| KeyPush {
                         key: *key,
                         entry,
-                        merged: Merged::Array(array.clone()),
+                        merged: Merged::Array(value),
                     })
                     .collect();
                 for (array, sum) in stored.iter().zip(self.allreduce(pushes)?) {
-                    array.assign_sum(&[&sum])?;
+                    array.assign_value(&sum)?;
                 }
                 Ok(())
             }
@@ -182,10 +198,38 @@ impl Dist {
 
     /// Serverless: each key's sum over the workers of their merged values, all keys
     /// fused (see [`allreduce`]).
+    /// Row_sparse values are summed by rows ([`row_sums`]), key by key, after the others.
     pub fn allreduce(&self, pushes: Vec<KeyPush<'_>>) -> Result<Vec<NDArray>> {
         match &self.side {
             Side::Allreduce(buffers) => {
-                allreduce::sum_over_workers(self.net, &self.name, pushes, buffers)
+                let count = pushes.len();
+                let (sparse, dense): (Vec<_>, Vec<_>) = pushes
+                    .into_iter()
+                    .enumerate()
+                    .partition(|(_, p)| matches!(&p.merged, Merged::Array(a) if a.is_sparse()));
+                let (at, dense): (Vec<usize>, Vec<KeyPush<'_>>) = dense.into_iter().unzip();
+                let mut sums: Vec<Option<NDArray>> = vec![None; count];
+                let dense_sums = allreduce::sum_over_workers(self.net, &self.name, dense, buffers)?;
+                for (i, sum) in at.into_iter().zip(dense_sums) {
+                    sums[i] = Some(sum);
+                }
+                for (i, p) in sparse {
+                    let Merged::Array(merged) = &p.merged else {
+                        unreachable!("partitioned by Merged::Array")
+                    };
+                    let sum = row_sums::sum_rows_over_workers(
+                        self.net,
+                        &self.name,
+                        p.key,
+                        merged,
+                        &p.entry.stored(),
+                    )?;
+                    sums[i] = Some(sum);
+                }
+                Ok(sums
+                    .into_iter()
+                    .map(|s| s.expect("every key summed"))
+                    .collect())
             }
             _ => Err(Error::Dist(format!(
                 "{}: an allreduce is for a job without servers",
@@ -200,6 +244,16 @@ impl Dist {
         match &self.side {
             Side::Worker(w) => w.pull(items),
             _ => Ok(()),
+        }
+    }
+
+    /// Fetches only the asked rows from the servers (serverless: the replica here has
+    /// them, as a local store's).
+    pub fn pull_rows(&self, pulls: &[RowPull<'_>]) -> Result<()> {
+        self.worker_only("row_sparse_pull")?;
+        match &self.side {
+            Side::Worker(w) => w.pull_rows(pulls),
+            _ => LocalEngine.pull_rows(pulls),
         }
     }
 

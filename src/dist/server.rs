@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::ffi::mpi::Bytes;
 use crate::kvstore::{GradientCompression, UpdateKey, Updater};
 use crate::ndarray::kernels::{sum_into, Elems};
-use crate::ndarray::{Context, DType, NDArray, Shape, SumOrder};
+use crate::ndarray::{Context, DType, NDArray, Shape, Storage, SumOrder};
 
 /// MXNet's controller commands (reference §4.5).
 pub(crate) const COMMAND_CONTROLLER: i32 = 0;
@@ -36,6 +36,12 @@ type Message = Rc<Bytes>;
 enum Pushed {
     InMessage(Message, Range<usize>),
     Dequantized(Vec<f32>),
+    /// Some rows of a row_sparse push: their ids in the piece, and where their values are.
+    Rows {
+        ids: Vec<i64>,
+        message: Message,
+        values: Range<usize>,
+    },
 }
 
 impl Pushed {
@@ -43,8 +49,46 @@ impl Pushed {
         match self {
             Pushed::InMessage(m, r) => &m[r.clone()],
             Pushed::Dequantized(values) => bytemuck::cast_slice(values),
+            Pushed::Rows {
+                message, values, ..
+            } => &message[values.clone()],
         }
     }
+
+    /// The push as an array shaped like `stored`: row_sparse for rows, dense otherwise.
+    fn array(&self, stored: &NDArray, dtype: DType) -> Result<NDArray> {
+        let bytes = Elems {
+            bytes: self.bytes(),
+            dtype,
+        };
+        let ctx = stored.context();
+        let array = match self {
+            Pushed::Rows { ids, .. } => {
+                let empty = [(DType::I64, 0)];
+                let a = NDArray::new_sparse(
+                    Storage::RowSparse,
+                    stored.shape().clone(),
+                    dtype,
+                    ctx,
+                    &empty,
+                )?;
+                a.assign_rows(ids, bytes)?;
+                a
+            }
+            _ => {
+                let a = NDArray::new(stored.shape().clone(), dtype, ctx)?;
+                a.write(|b| b.copy_from_slice(bytes.bytes))?;
+                a
+            }
+        };
+        Ok(array)
+    }
+}
+
+/// The rows a piece of `stored` holds, and the length of a row.
+fn rows_of(stored: &NDArray) -> (usize, usize) {
+    let row_len = stored.shape().0[1..].iter().product::<i64>().max(1) as usize;
+    (stored.size() / row_len, row_len)
 }
 
 /// One key piece kept by this server.
@@ -61,6 +105,8 @@ struct Parked {
     worker: i32,
     reply_tag: i32,
     slots: Vec<Slot>,
+    /// For a row_sparse pull, the rows (in the piece) asked of each slot.
+    rows: Option<Vec<Vec<i64>>>,
 }
 
 struct Server<'a> {
@@ -136,6 +182,15 @@ impl Server<'_> {
                             Pushed::InMessage(message.clone(), at..at + e.data.len())
                         }
                         Form::TwoBit => self.dequantize(from, e)?,
+                        Form::Rows => {
+                            let rows = e.rows(true)?;
+                            let at = offset(&message, rows.values);
+                            Pushed::Rows {
+                                ids: rows.ids.to_vec(),
+                                message: message.clone(),
+                                values: at..at + rows.values.len(),
+                            }
+                        }
                     };
                     self.push(from, e, pushed)?;
                 }
@@ -143,12 +198,22 @@ impl Server<'_> {
                 self.recycle(message);
                 self.answer_parked()?;
             }
-            Op::Pull => {
+            Op::Pull | Op::PullRows => {
+                let rows = match req.op {
+                    Op::PullRows => Some(
+                        req.entries
+                            .iter()
+                            .map(|e| Ok(e.rows(false)?.ids.to_vec()))
+                            .collect::<Result<Vec<_>>>()?,
+                    ),
+                    _ => None,
+                };
                 let parked = Parked {
                     since: Instant::now(),
                     worker: from,
                     reply_tag: req.reply_tag,
                     slots: req.entries.iter().map(|e| e.slot).collect(),
+                    rows,
                 };
                 if self.waits(&parked) {
                     self.parked.push(parked);
@@ -222,10 +287,27 @@ impl Server<'_> {
 
     fn push(&mut self, from: i32, e: &Entry<'_>, pushed: Pushed) -> Result<()> {
         let Some(value) = self.values.get_mut(&e.slot) else {
+            if let Pushed::Rows { .. } = pushed {
+                return Err(Error::Dist(format!(
+                    "a row_sparse push of key {} from rank {from} before its init",
+                    e.slot.key
+                )));
+            }
             // MXNet's rule: the first push of a key initialises it.
             return self.init(std::slice::from_ref(e));
         };
-        if value.stored.nbytes() != pushed.bytes().len() {
+        if let Pushed::Rows { ids, .. } = &pushed {
+            let (rows, row_len) = rows_of(&value.stored);
+            let fits = ids.iter().all(|&id| (0..rows as i64).contains(&id))
+                && pushed.bytes().len() == ids.len() * row_len * value.stored.dtype().size();
+            if !fits {
+                return Err(Error::Dist(format!(
+                    "a row_sparse push of key {} from rank {from} does not fit the {rows} rows \
+                     of {row_len} values the server keeps",
+                    e.slot.key
+                )));
+            }
+        } else if value.stored.nbytes() != pushed.bytes().len() {
             return Err(Error::Dist(format!(
                 "a push of key {} from rank {from} has {} bytes, the server keeps {}",
                 e.slot.key,
@@ -241,6 +323,23 @@ impl Server<'_> {
         let round = std::mem::take(&mut value.round);
         value.from.clear();
         let dtype = DType::from_code(e.dtype)?;
+        if round.iter().any(|p| matches!(p, Pushed::Rows { .. })) {
+            let arrays = round
+                .iter()
+                .map(|p| p.array(&value.stored, dtype))
+                .collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&NDArray> = arrays.iter().collect();
+            // Row_sparse pushes sum by rows; the updater gets the row_sparse sum (reference
+            // §4.4), or the value becomes it (rows not pushed are zero).
+            let recv = NDArray::sum_of(&value.stored, &refs)?;
+            return match (self.updater)() {
+                Some(updater) => {
+                    updater.check(UpdateKey::Int(e.slot.key), &value.stored)?;
+                    updater.update(UpdateKey::Int(e.slot.key), recv, value.stored.clone())
+                }
+                None => value.stored.assign_value(&recv),
+            };
+        }
         let sources: Vec<Elems<'_>> = round
             .iter()
             .map(|p| Elems {
@@ -331,11 +430,18 @@ impl Server<'_> {
         let size: usize = p
             .slots
             .iter()
-            .filter_map(|slot| self.values.get(slot))
-            .map(|v| v.stored.nbytes() + Writer::ENTRY_OVERHEAD)
+            .enumerate()
+            .filter_map(|(i, slot)| self.values.get(slot).map(|v| (i, &v.stored)))
+            .map(|(i, stored)| {
+                let bytes = match &p.rows {
+                    Some(rows) => rows[i].len() * rows_of(stored).1 * stored.dtype().size(),
+                    None => stored.nbytes(),
+                };
+                bytes + Writer::ENTRY_OVERHEAD
+            })
             .sum();
         let mut w = Writer::reply_ok().written_into(self.net.send_buffer(size + 16));
-        for slot in &p.slots {
+        for (i, slot) in p.slots.iter().enumerate() {
             let Some(value) = self.values.get(slot) else {
                 let msg = format!(
                     "key {} has not been inited on server rank {}",
@@ -346,6 +452,26 @@ impl Server<'_> {
                     .post(p.worker, p.reply_tag, Writer::reply_failed(&msg));
             };
             let stored = &value.stored;
+            if let Some(rows) = &p.rows {
+                let (count, row_len) = rows_of(stored);
+                let row_bytes = row_len * stored.dtype().size();
+                let ids = &rows[i];
+                if let Some(bad) = ids.iter().find(|&&id| !(0..count as i64).contains(&id)) {
+                    let msg = format!("row {bad} of key {} is not on this server", slot.key);
+                    return self
+                        .net
+                        .post(p.worker, p.reply_tag, Writer::reply_failed(&msg));
+                }
+                let mut values = Vec::with_capacity(ids.len() * row_bytes);
+                stored.read(|b| {
+                    for &id in ids {
+                        let at = id as usize * row_bytes;
+                        values.extend_from_slice(&b[at..at + row_bytes]);
+                    }
+                })?;
+                w.entry(*slot, stored.dtype().code(), &[], &values);
+                continue;
+            }
             stored.read(|b| w.entry(*slot, stored.dtype().code(), &[], b))?;
         }
         self.net.post(p.worker, p.reply_tag, w.finish())

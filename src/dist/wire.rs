@@ -21,6 +21,9 @@ pub enum Op {
     Pull = 3,
     /// A controller command `(head, body)` (reference §4.5); answered.
     Command = 4,
+    /// Send back the rows each entry names (its ids, in [`Form::Rows`]), after this
+    /// worker's earlier pushes of them; answered with the rows' values only.
+    PullRows = 5,
 }
 
 impl Op {
@@ -30,6 +33,7 @@ impl Op {
             2 => Op::Push,
             3 => Op::Pull,
             4 => Op::Command,
+            5 => Op::PullRows,
             _ => return Err(malformed(&format!("unknown operation {code}"))),
         })
     }
@@ -43,6 +47,9 @@ pub enum Form {
     /// 2-bit packed words of a float32 gradient (`kvstore::twobit`), to be dequantised with
     /// the threshold the servers were given (reference §3.8, §4.4).
     TwoBit = 1,
+    /// Some rows of a row_sparse value: the shape is `[k, row_len]`, the bytes are k row
+    /// ids (int64, counted from the piece's first row) then the k rows' values, if any.
+    Rows = 2,
 }
 
 impl Form {
@@ -50,6 +57,7 @@ impl Form {
         Ok(match code {
             0 => Form::Values,
             1 => Form::TwoBit,
+            2 => Form::Rows,
             _ => return Err(malformed(&format!("unknown entry form {code}"))),
         })
     }
@@ -75,6 +83,44 @@ pub struct Entry<'a> {
     /// The value's shape, sent with an init of a whole key (empty otherwise).
     pub shape: Vec<i64>,
     pub data: &'a [u8],
+}
+
+/// The bytes of a [`Form::Rows`] entry: the ids, then the rows' values.
+pub fn rows_bytes(ids: &[i64], values: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(ids.len() * 8 + values.len());
+    bytes.extend(ids.iter().flat_map(|id| id.to_le_bytes()));
+    bytes.extend_from_slice(values);
+    bytes
+}
+
+/// The rows of a [`Form::Rows`] entry.
+pub struct RowsOf<'a> {
+    pub ids: &'a [i64],
+    pub row_len: usize,
+    /// The rows' values (empty in a request for rows).
+    pub values: &'a [u8],
+}
+
+impl<'a> Entry<'a> {
+    /// The rows this entry carries, with its values when `with_values`.
+    pub fn rows(&self, with_values: bool) -> Result<RowsOf<'a>> {
+        let [k, row_len] = self.shape[..] else {
+            return Err(malformed("rows without a [count, row length] shape"));
+        };
+        let (k, row_len) = (k as usize, row_len as usize);
+        let esize = crate::ndarray::DType::from_code(self.dtype)?.size();
+        let values_len = if with_values { k * row_len * esize } else { 0 };
+        if self.form != Form::Rows || self.data.len() != k * 8 + values_len {
+            return Err(malformed("rows of the wrong size"));
+        }
+        let (ids, values) = self.data.split_at(k * 8);
+        let ids = bytemuck::try_cast_slice(ids).map_err(|_| malformed("row ids not aligned"))?;
+        Ok(RowsOf {
+            ids,
+            row_len,
+            values,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -339,10 +385,20 @@ mod tests {
         w.entry(slot(3, 0), 0, &[2, 2], &[1; 16]);
         w.entry(slot(-4, 1), 6, &[], &[2; 8]);
         w.entry_as(Form::TwoBit, slot(5, 0), 0, &[], &[3; 4]);
+        let rows = rows_bytes(&[1, 4], bytemuck::cast_slice(&[1.0f32, 2.0, 3.0, 4.0]));
+        w.entry_as(Form::Rows, slot(6, 0), 0, &[2, 2], &rows);
         let bytes = w.finish();
         let req = Request::decode(&bytes).unwrap();
         assert_eq!((req.op, req.reply_tag, req.body), (Op::Init, 77, ""));
-        assert_eq!(req.entries.len(), 3);
+        assert_eq!(req.entries.len(), 4);
+        let r = req.entries[3].rows(true).unwrap();
+        assert_eq!((r.ids, r.row_len), (&[1i64, 4][..], 2));
+        assert_eq!(
+            r.values,
+            bytemuck::cast_slice::<f32, u8>(&[1.0, 2.0, 3.0, 4.0])
+        );
+        assert!(req.entries[3].rows(false).is_err());
+        assert!(req.entries[0].rows(true).is_err());
         assert_eq!(req.entries[0].slot, slot(3, 0));
         assert_eq!(req.entries[0].form, Form::Values);
         assert_eq!(req.entries[2].form, Form::TwoBit);

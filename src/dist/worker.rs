@@ -11,11 +11,17 @@ use parking_lot::Mutex;
 use super::layout::{packed_placement, placement, Part};
 use super::net::{timeout, Net, REQUEST_TAG};
 use super::server::{COMMAND_SET_GRADIENT_COMPRESSION, COMMAND_STOP};
-use super::wire::{Form, Op, Reply, Slot, Writer};
+use super::wire::{rows_bytes, Form, Op, Reply, Slot, Writer};
 use crate::error::{Error, Result};
 use crate::ffi::mpi::Bytes;
-use crate::kvstore::{twobit, Compressor, GradientCompression};
-use crate::ndarray::NDArray;
+use crate::kvstore::{twobit, Compressor, GradientCompression, RowPull};
+use crate::ndarray::kernels::Elems;
+use crate::ndarray::{NDArray, Storage};
+
+/// The values in one row of `array` (1 for a 1-D array).
+fn row_len(array: &NDArray) -> usize {
+    array.shape().0.iter().skip(1).product::<i64>().max(1) as usize
+}
 
 pub struct Worker {
     net: &'static Net,
@@ -62,18 +68,59 @@ impl Worker {
         })
     }
 
-    /// Where the item's key lives: split between packed words once pushes are compressed.
+    /// Where the item's key lives: split between rows, or between packed words once
+    /// pushes are compressed.
     fn parts(&self, item: &Item<'_>) -> Vec<Part> {
-        let place = match self.compression.setting() {
-            Some(_) => packed_placement,
-            None => placement,
-        };
-        place(
-            item.key,
-            item.array.size(),
-            self.net.layout.servers,
-            self.bound,
-        )
+        let (n, servers) = (item.array.size(), self.net.layout.servers);
+        match self.compression.setting() {
+            Some(_) => packed_placement(item.key, n, servers, self.bound),
+            None => placement(item.key, n, row_len(item.array), servers, self.bound),
+        }
+    }
+
+    /// The shape a piece has on its server: the key's, the piece's rows, or flat for a
+    /// piece cut between packed words.
+    fn piece_shape(&self, item: &Item<'_>, part: &Part, whole: bool) -> Vec<i64> {
+        let shape = &item.array.shape().0;
+        match (whole, self.compression.setting()) {
+            (true, _) => shape.clone(),
+            (false, Some(_)) => Vec::new(),
+            (false, None) => {
+                let mut dims = shape.clone();
+                dims[0] = (part.elems.len() / row_len(item.array)) as i64;
+                dims
+            }
+        }
+    }
+
+    /// A row_sparse push: each piece gets the pushed rows it holds (maybe none: every
+    /// server counts one push per worker in a round).
+    fn rows_entries(&self, item: &Item<'_>, out: &mut BTreeMap<i32, Writer>) -> Result<()> {
+        let parts = self.parts(item);
+        let row_len = row_len(item.array);
+        item.array.with_rows(|rows| {
+            let row_bytes = row_len * rows.data.dtype.size();
+            for p in &parts {
+                let (first, last) = (p.elems.start / row_len, p.elems.end / row_len);
+                let from = rows.ids.partition_point(|&id| id < first as i64);
+                let to = rows.ids.partition_point(|&id| id < last as i64);
+                let ids: Vec<i64> = rows.ids[from..to]
+                    .iter()
+                    .map(|&id| id - first as i64)
+                    .collect();
+                let values = &rows.data.bytes[from * row_bytes..to * row_bytes];
+                let w = out
+                    .entry(p.server)
+                    .or_insert_with(|| Writer::request(Op::Push, self.net.reply_tag(), 0, ""));
+                w.entry_as(
+                    Form::Rows,
+                    self.slot(item.key, p),
+                    rows.data.dtype.code(),
+                    &[ids.len() as i64, row_len as i64],
+                    &rows_bytes(&ids, values),
+                );
+            }
+        })
     }
 
     fn slot(&self, key: i32, part: &Part) -> Slot {
@@ -94,9 +141,15 @@ impl Worker {
         with_shape: bool,
     ) -> Result<BTreeMap<i32, Writer>> {
         let parts: Vec<Vec<Part>> = items.iter().map(|item| self.parts(item)).collect();
-        // Each server's message is written into memory of its whole size, at once.
+        let rows_push = |item: &Item<'_>| op == Op::Push && item.array.is_sparse();
+        // Each server's message is written into memory of its whole size, at once (the rows
+        // of a row_sparse push are few: their messages grow as they are written).
         let mut sizes: BTreeMap<i32, usize> = BTreeMap::new();
-        for (item, parts) in items.iter().zip(&parts) {
+        for (item, parts) in items
+            .iter()
+            .zip(&parts)
+            .filter(|(item, _)| !rows_push(item))
+        {
             let esize = item.array.dtype().size();
             let shape = if with_shape {
                 8 * item.array.shape().ndim()
@@ -116,23 +169,32 @@ impl Worker {
             })
             .collect();
         for (item, parts) in items.iter().zip(&parts) {
+            if rows_push(item) {
+                self.rows_entries(item, &mut out)?;
+                continue;
+            }
             let whole = parts.len() == 1;
             let dtype = item.array.dtype();
             let esize = dtype.size();
-            let shape: &[i64] = if with_shape && whole {
-                &item.array.shape().0
-            } else {
-                &[]
-            };
             let mut write = |bytes: Option<&[u8]>| {
                 for p in parts {
                     let data =
                         bytes.map_or(&[][..], |b| &b[p.elems.start * esize..p.elems.end * esize]);
                     let w = out.get_mut(&p.server).expect("a message for every server");
-                    w.entry(self.slot(item.key, p), dtype.code(), shape, data);
+                    let shape = match with_shape {
+                        true => self.piece_shape(item, p, whole),
+                        false => Vec::new(),
+                    };
+                    w.entry(self.slot(item.key, p), dtype.code(), &shape, data);
                 }
             };
-            if with_data {
+            if with_data && item.array.is_sparse() {
+                // A row_sparse init travels whole, the rows not stored as zeros.
+                let dense = item
+                    .array
+                    .copy_as(Storage::Dense, dtype, item.array.context())?;
+                dense.read(|b| write(Some(b)))?;
+            } else if with_data {
                 item.array.read(|b| write(Some(b)))?;
             } else {
                 write(None);
@@ -265,7 +327,16 @@ impl Worker {
             for item in items {
                 let esize = item.array.dtype().size();
                 let parts = self.parts(item);
-                item.array.write(|dst| {
+                // A row_sparse value comes whole and keeps its non-zero rows.
+                let target = match item.array.is_sparse() {
+                    true => NDArray::new(
+                        item.array.shape().clone(),
+                        item.array.dtype(),
+                        item.array.context(),
+                    )?,
+                    false => item.array.clone(),
+                };
+                target.write(|dst| {
                     for p in &parts {
                         let range = p.elems.start * esize..p.elems.end * esize;
                         match values.get(&self.slot(item.key, p)) {
@@ -281,6 +352,90 @@ impl Worker {
                     }
                     Ok::<(), Error>(())
                 })??;
+                if item.array.is_sparse() {
+                    item.array.assign_value(&target)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Fetches only the asked rows of each pull's key from the servers that hold them, into
+    /// its row_sparse output (one message per server for the whole call).
+    pub fn pull_rows(&self, pulls: &[RowPull<'_>]) -> Result<()> {
+        self.guarded(|| {
+            let stored: Vec<NDArray> = pulls.iter().map(|p| p.entry.stored()).collect();
+            let items: Vec<Item<'_>> = pulls
+                .iter()
+                .zip(&stored)
+                .map(|(p, array)| Item { key: p.key, array })
+                .collect();
+            let mut messages: BTreeMap<i32, Writer> = BTreeMap::new();
+            for (p, item) in pulls.iter().zip(&items) {
+                let row_len = row_len(item.array);
+                for part in self.parts(item) {
+                    let first = (part.elems.start / row_len) as i64;
+                    let last = (part.elems.end / row_len) as i64;
+                    let ids: Vec<i64> = p
+                        .ids
+                        .iter()
+                        .filter(|&&id| (first..last).contains(&id))
+                        .map(|&id| id - first)
+                        .collect();
+                    let w = messages.entry(part.server).or_insert_with(|| {
+                        Writer::request(Op::PullRows, self.net.reply_tag(), 0, "")
+                    });
+                    w.entry_as(
+                        Form::Rows,
+                        self.slot(p.key, &part),
+                        item.array.dtype().code(),
+                        &[ids.len() as i64, row_len as i64],
+                        &rows_bytes(&ids, &[]),
+                    );
+                }
+            }
+            let replies = self.request("a row_sparse pull", messages)?;
+            let decoded = replies
+                .iter()
+                .map(|r| Reply::decode(r))
+                .collect::<Result<Vec<_>>>()?;
+            // Each server answers its entries in the order they were asked.
+            let servers: Vec<i32> = {
+                let mut s: Vec<i32> = items
+                    .iter()
+                    .flat_map(|i| self.parts(i))
+                    .map(|p| p.server)
+                    .collect();
+                s.sort_unstable();
+                s.dedup();
+                s
+            };
+            let mut answers: HashMap<i32, std::vec::IntoIter<&[u8]>> = HashMap::new();
+            for (server, reply) in servers.iter().zip(&decoded) {
+                if let Reply::Ok(entries) = reply {
+                    let values: Vec<&[u8]> = entries.iter().map(|e| e.data).collect();
+                    answers.insert(*server, values.into_iter());
+                }
+            }
+            for (p, item) in pulls.iter().zip(&items) {
+                let mut values = Vec::new();
+                for part in self.parts(item) {
+                    let data = answers
+                        .get_mut(&part.server)
+                        .and_then(|a| a.next())
+                        .ok_or_else(|| {
+                            Error::Dist(format!(
+                                "{}: server rank {} sent too few rows for key {}",
+                                self.name, part.server, p.key
+                            ))
+                        })?;
+                    values.extend_from_slice(data);
+                }
+                let rows = Elems {
+                    bytes: &values,
+                    dtype: item.array.dtype(),
+                };
+                p.out.assign_rows(&p.ids, rows)?;
             }
             drop(decoded);
             for reply in replies {

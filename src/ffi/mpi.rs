@@ -274,6 +274,55 @@ impl Comm {
         Ok(Request::collective(req, Vec::new(), Bytes::zeroed(0)))
     }
 
+    /// Starts gathering `mine` from every rank of this communicator, rank after rank:
+    /// `counts[r]` values from rank r (its own count in `counts[rank]`). The request's
+    /// bytes are then the gathered values.
+    pub fn allgather_i64(&self, mine: &[i64], counts: &[i64]) -> Result<Request> {
+        let n = |c: i64| {
+            c_int::try_from(c).map_err(|_| Error::Dist(format!("{c} values are too many for MPI")))
+        };
+        let lens = counts
+            .iter()
+            .map(|&c| n(c))
+            .collect::<Result<Vec<c_int>>>()?;
+        let mut at: c_int = 0;
+        let mut displs = Vec::with_capacity(lens.len());
+        for &len in &lens {
+            displs.push(at);
+            at = at
+                .checked_add(len)
+                .ok_or_else(|| Error::Dist("a gather too large for MPI".into()))?;
+        }
+        let source: Vec<u8> = bytemuck::cast_slice(mine).to_vec();
+        let mut target = Bytes::zeroed(at as usize * 8);
+        let mut counts: Vec<c_int> = lens;
+        counts.extend(displs);
+        let _g = lock()?;
+        let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
+        let size = self.size as usize;
+        // SAFETY: the buffers and the counts move into the request, which keeps them until
+        // MPI is done with them (and leaks them if given up).
+        check(
+            unsafe {
+                sys::MPI_Iallgatherv(
+                    source.as_ptr().cast(),
+                    count(mine.len())?,
+                    sys::RSMPI_INT64_T,
+                    target.words.as_mut_ptr().cast(),
+                    counts.as_ptr(),
+                    counts[size..].as_ptr(),
+                    sys::RSMPI_INT64_T,
+                    self.raw,
+                    &mut req,
+                )
+            },
+            "MPI_Iallgatherv",
+        )?;
+        let mut request = Request::collective(req, source, target);
+        request.counts = counts;
+        Ok(request)
+    }
+
     /// Starts an allreduce (sum) from `send`'s memory straight into `recv`'s: arrays of
     /// the same element count, elements of `prim`. The request keeps both arrays alive;
     /// nothing else may write `recv` until it completes.
@@ -405,6 +454,8 @@ pub struct Request {
     target: Bytes,
     /// Arrays whose memory MPI reads or writes.
     arrays: Vec<NDArray>,
+    /// Counts and displacements MPI reads (a gather of different lengths).
+    counts: Vec<c_int>,
 }
 
 // SAFETY: the request handle may be tested from any thread; calls are serialised.
@@ -419,6 +470,7 @@ impl Request {
             source,
             target,
             arrays: Vec::new(),
+            counts: Vec::new(),
         }
     }
 
@@ -430,6 +482,7 @@ impl Request {
             source,
             target,
             arrays: Vec::new(),
+            counts: Vec::new(),
         }
     }
 
@@ -481,6 +534,7 @@ impl Drop for Request {
         std::mem::forget(std::mem::take(&mut self.source));
         std::mem::forget(std::mem::replace(&mut self.target, Bytes::zeroed(0)));
         std::mem::forget(std::mem::take(&mut self.arrays));
+        std::mem::forget(std::mem::take(&mut self.counts));
     }
 }
 

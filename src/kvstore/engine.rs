@@ -84,6 +84,17 @@ pub trait Engine: Send + Sync {
         Ok(())
     }
 
+    /// Fills each row_sparse output with the rows `ids` of its key's value (every pair
+    /// checked before): local stores copy them from the stored value; distributed ones
+    /// fetch only those rows.
+    fn pull_rows(&self, pulls: &[RowPull<'_>]) -> Result<()> {
+        for p in pulls {
+            let _whole = p.entry.lock();
+            p.entry.stored().retain_into(&p.ids, p.out)?;
+        }
+        Ok(())
+    }
+
     /// 2-bit gradient compression was set (reference §3.8): a distributed engine sends its
     /// pushes packed from now on.
     fn set_gradient_compression(&self, _setting: GradientCompression) -> Result<()> {
@@ -129,6 +140,15 @@ pub trait Engine: Send + Sync {
     /// The store is being freed. A distributed worker waits for the others first when
     /// `barrier_before_exit` is set, and rank 0 then stops the servers (reference §5).
     fn close(&self, barrier_before_exit: bool) -> Result<()>;
+}
+
+/// One pair of a row_sparse pull: the rows `ids` (ascending, unique, in range) of `key`
+/// into the row_sparse `out`.
+pub struct RowPull<'a> {
+    pub key: i32,
+    pub entry: &'a Entry,
+    pub ids: Vec<i64>,
+    pub out: &'a NDArray,
 }
 
 /// A single process: rank 0 of a group of 1, whose values never leave it; server

@@ -38,7 +38,9 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 pub use compression::{Compressor, GradientCompression};
-pub use engine::{engine_for, register_dist, DistHooks, Engine, KeyPush, LocalEngine, Role};
+pub use engine::{
+    engine_for, register_dist, DistHooks, Engine, KeyPush, LocalEngine, Role, RowPull,
+};
 pub use entry::{Entry, KeyGuard};
 pub use keys::Keys;
 pub use merge::Merged;
@@ -178,7 +180,7 @@ impl KVStore {
 
     /// Copies the rows `row_ids[i]` of each key's row_sparse value into the row_sparse
     /// output `outs[i]` (reference §3.6). Every pair is checked before any output changes.
-    /// The rows come from this process's stored values.
+    /// The engine brings the rows (a dist store's from its servers).
     pub fn pull_row_sparse(
         &self,
         keys: Keys<'_>,
@@ -196,17 +198,20 @@ impl KVStore {
                 row_ids.len()
             )));
         }
-        let wanted = targets
+        let pulls = targets
             .iter()
             .zip(outs)
             .zip(row_ids)
-            .map(|((t, out), ids)| sparse::rows_to_pull(&t.entry.stored(), out, ids))
+            .map(|((t, out), ids)| {
+                Ok(RowPull {
+                    key: t.key,
+                    entry: &t.entry,
+                    ids: sparse::rows_to_pull(&t.entry.stored(), out, ids)?,
+                    out,
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
-        for ((t, out), ids) in targets.iter().zip(outs).zip(&wanted) {
-            let _whole = t.entry.lock();
-            t.entry.stored().retain_into(ids, out)?;
-        }
-        Ok(())
+        self.engine.pull_rows(&pulls)
     }
 
     /// Push `values` to `vkeys`, then pull `okeys` into `outs`, all validated first.

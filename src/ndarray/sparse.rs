@@ -521,6 +521,27 @@ impl NDArray {
         }
     }
 
+    /// Makes this row_sparse array hold the rows `ids` (ascending, unique, in range) with
+    /// the values `rows` (one row after another, any dtype): how rows that came over the
+    /// wire fill an array.
+    pub fn assign_rows(&self, ids: &[i64], rows: Elems<'_>) -> Result<()> {
+        rows::check_ids(ids, self.shape().0.first().copied().unwrap_or(0))?;
+        let row_len = self.shape().0[1..].iter().product::<i64>() as usize;
+        if rows.bytes.len() != ids.len() * row_len * rows.dtype.size() {
+            return Err(Error::invalid(format!(
+                "{} bytes of {} are not {} rows of {row_len} values",
+                rows.bytes.len(),
+                rows.dtype.name(),
+                ids.len()
+            )));
+        }
+        self.fill_rows(ids, self, |dst| {
+            if !dst.is_empty() {
+                sum_into(dst, self.dtype(), &[rows], SumOrder::Sequential)
+            }
+        })
+    }
+
     /// `out` (row_sparse) = the rows `ids` (ascending, unique, in range) of this row_sparse
     /// array, zeros for rows it does not store (row_sparse_pull, reference §3.6).
     pub fn retain_into(&self, ids: &[i64], out: &NDArray) -> Result<()> {
