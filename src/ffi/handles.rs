@@ -107,6 +107,7 @@ impl<T> HandleMap<T> {
         Ok(copies)
     }
 
+    #[inline]
     fn find<'s>(&self, slots: &'s Slots<T>, handle: *mut c_void) -> Result<&'s Arc<T>> {
         let (index, generation) = self.decode(handle)?;
         match slots.entries.get(index as usize) {
@@ -156,30 +157,35 @@ impl<T> HandleMap<T> {
         bits as *mut c_void
     }
 
+    #[inline]
     fn decode(&self, handle: *mut c_void) -> Result<(u32, u32)> {
         let bits = handle as usize;
-        if bits == 0 {
-            return Err(Error::invalid(format!(
-                "{} handle is NULL",
-                self.kind.name()
-            )));
-        }
-        let tag = bits & TAG_MASK;
-        if tag != self.kind.tag() {
-            return Err(match HandleKind::ALL.iter().find(|k| k.tag() == tag) {
-                Some(other) => Error::invalid(format!(
-                    "expected an {} handle, but got a {} handle ({handle:p})",
-                    self.kind.name(),
-                    other.name()
-                )),
-                None => self.foreign(handle),
-            });
+        if bits == 0 || bits & TAG_MASK != self.kind.tag() {
+            return Err(self.misfit(handle));
         }
         let index = ((bits >> TAG_BITS) & (u32::MAX as usize)) as u32;
         let generation = (bits >> (TAG_BITS + INDEX_BITS)) as u32;
         Ok((index, generation))
     }
 
+    /// What is wrong with a handle that is NULL or not of this map's kind.
+    #[cold]
+    fn misfit(&self, handle: *mut c_void) -> Error {
+        let tag = handle as usize & TAG_MASK;
+        if handle.is_null() {
+            return Error::invalid(format!("{} handle is NULL", self.kind.name()));
+        }
+        match HandleKind::ALL.iter().find(|k| k.tag() == tag) {
+            Some(other) => Error::invalid(format!(
+                "expected an {} handle, but got a {} handle ({handle:p})",
+                self.kind.name(),
+                other.name()
+            )),
+            None => self.foreign(handle),
+        }
+    }
+
+    #[cold]
     fn stale(&self, handle: *mut c_void) -> Error {
         Error::invalid(format!(
             "{} handle {handle:p} is no longer valid: it was already freed (use after free or double free)",
@@ -187,6 +193,7 @@ impl<T> HandleMap<T> {
         ))
     }
 
+    #[cold]
     fn foreign(&self, handle: *mut c_void) -> Error {
         Error::invalid(format!(
             "{handle:p} is not an {} handle made by mxkv",

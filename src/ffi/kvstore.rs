@@ -79,6 +79,7 @@ impl<K: KeyArg> KeyedArrays<K> {
 
     /// # Safety
     /// As [`KeyArg::key_list`] and [`arrays`] with `num` entries each.
+    #[inline]
     unsafe fn read<'a>(self, names: (&str, &str)) -> Result<(KeyList<'a>, SmallVec<[NDArray; 2]>)> {
         let n = count(self.num);
         Ok((
