@@ -500,7 +500,13 @@ int MXNDArrayAt64(NDArrayHandle handle, int64_t idx, NDArrayHandle *out);
  * `lr`, `momentum`, `wd`); each also takes `rescale_grad` and `clip_gradient` (a
  * negative `clip_gradient` does not clip). Arrays are float32, float64 or float16
  * (multi-precision states float32), of one shape, each with its own memory. A bad name,
- * parameter or array fails with nothing changed.
+ * parameter or array fails with nothing changed. Arrays may be row_sparse: with a
+ * row_sparse gradient, `sgd_update`, `sgd_mom_update` and `adam_update` update only the
+ * rows it stores when `lazy_update` is true (the default) and every row otherwise;
+ * `ftrl_update` with row_sparse weight and states and `mxkv_adagrad_update` (then
+ * without `wd`) update only those rows; other operators treat rows not stored as zeros.
+ * A row_sparse weight must store every row; a row_sparse state storing none is given all
+ * rows, zero.
  */
 int MXKVOptimizerUpdate(const char *op, mx_uint num_arrays, NDArrayHandle *arrays, mx_uint num_params, const char **keys, const char **vals);
 

@@ -178,8 +178,10 @@ def _composed_grad(opt):
             "clip_gradient": -1.0 if opt.clip_gradient is None else opt.clip_gradient}
 
 
-def _zeros_like(weight, dtype=None):
-    return zeros(weight.shape, weight.context, dtype=weight.dtype if dtype is None else dtype)
+def _zeros_like(weight, dtype=None, stype=None):
+    """Zeros shaped like ``weight``, of its dtype unless given, dense unless ``stype`` is given."""
+    return zeros(weight.shape, weight.context, dtype=weight.dtype if dtype is None else dtype,
+                 stype=stype)
 
 
 @register
@@ -200,28 +202,42 @@ class SGD(Optimizer):
         return super().create_state_multi_precision(index, weight)
 
     def create_state(self, index, weight):
-        return None if self.momentum == 0.0 else _zeros_like(weight)
+        if self.momentum == 0.0:
+            return None
+        return _zeros_like(weight, stype=weight.stype if self.lazy_update else "default")
 
     def _update_impl(self, indices, weights, grads, states, multi_precision=False):
         if not isinstance(indices, (tuple, list)):
             states = [states]
         indices, weights, grads = _as_list(indices), _as_list(weights), _as_list(grads)
+        # Dense arrays go through the aggregated operators; row_sparse ones through
+        # sgd_update / sgd_mom_update with lazy_update.
+        aggregate = all(w.stype == "default" and g.stype == "default" for w, g in zip(weights, grads))
         for index, weight, grad, state in zip(indices, weights, grads, states):
             self._update_count(index)
             kwargs = {"rescale_grad": self.rescale_grad, **_clip_kwargs(self)}
             if self.momentum > 0:
                 kwargs["momentum"] = self.momentum
-            lrs, wds = (self._get_lr(index),), (self._get_wd(index),)
+            lr, wd = self._get_lr(index), self._get_wd(index)
+            if aggregate:
+                kwargs.update(lrs=(lr,), wds=(wd,))
+                prefix = "multi_"
+            else:
+                kwargs.update(lr=lr, wd=wd)
+                prefix = ""
             if multi_precision:
                 mom, master = state
                 if mom is not None:
-                    _update("multi_mp_sgd_mom_update", [weight, grad, mom, master], lrs=lrs, wds=wds, **kwargs)
+                    _update(prefix + "mp_sgd_mom_update", [weight, grad, mom, master], **kwargs)
                 else:
-                    _update("multi_mp_sgd_update", [weight, grad, master], lrs=lrs, wds=wds, **kwargs)
-            elif state is not None:
-                _update("multi_sgd_mom_update", [weight, grad, state], lrs=lrs, wds=wds, **kwargs)
+                    _update(prefix + "mp_sgd_update", [weight, grad, master], **kwargs)
             else:
-                _update("multi_sgd_update", [weight, grad], lrs=lrs, wds=wds, **kwargs)
+                if not aggregate:
+                    kwargs["lazy_update"] = self.lazy_update
+                if state is not None:
+                    _update(prefix + "sgd_mom_update", [weight, grad, state], **kwargs)
+                else:
+                    _update(prefix + "sgd_update", [weight, grad], **kwargs)
 
     def update(self, index, weight, grad, state):
         self._update_impl(index, weight, grad, state)
@@ -275,7 +291,7 @@ class Signum(Optimizer):
         self.wd_lh = wd_lh
 
     def create_state(self, index, weight):
-        return None if self.momentum == 0.0 else _zeros_like(weight)
+        return None if self.momentum == 0.0 else _zeros_like(weight, stype=weight.stype)
 
     def update(self, index, weight, grad, state):
         self._update_count(index)
@@ -326,7 +342,7 @@ class LAMB(Optimizer):
         self.aggregate_num = 45
 
     def create_state(self, index, weight):
-        return (_zeros_like(weight), _zeros_like(weight))
+        return (_zeros_like(weight, stype=weight.stype), _zeros_like(weight, stype=weight.stype))
 
     def _update_one(self, index, weight, grad, state, multi_precision):
         self._update_count(index)
@@ -384,7 +400,8 @@ class Adam(Optimizer):
         self.lazy_update = lazy_update
 
     def create_state(self, index, weight):
-        return (_zeros_like(weight), _zeros_like(weight))
+        stype = weight.stype if self.lazy_update else "default"
+        return (_zeros_like(weight, stype=stype), _zeros_like(weight, stype=stype))
 
     def update(self, index, weight, grad, state):
         self._update_count(index)
@@ -394,7 +411,7 @@ class Adam(Optimizer):
         mean, var = state
         _update("adam_update", [weight, grad, mean, var], lr=lr, wd=self._get_wd(index),
                 beta1=self.beta1, beta2=self.beta2, epsilon=self.epsilon,
-                rescale_grad=self.rescale_grad, **_clip_kwargs(self))
+                rescale_grad=self.rescale_grad, lazy_update=self.lazy_update, **_clip_kwargs(self))
 
 
 @register
@@ -410,7 +427,7 @@ class RMSProp(Optimizer):
 
     def create_state(self, index, weight):
         n = 3 if self.centered else 1
-        return tuple(_zeros_like(weight) for _ in range(n))
+        return tuple(_zeros_like(weight, stype=weight.stype) for _ in range(n))
 
     def update(self, index, weight, grad, state):
         self._update_count(index)
@@ -433,7 +450,7 @@ class AdaGrad(Optimizer):
         self.float_stable_eps = eps
 
     def create_state(self, index, weight):
-        return _zeros_like(weight)
+        return _zeros_like(weight, stype=weight.stype)
 
     def update(self, index, weight, grad, state):
         self._update_count(index)
@@ -469,7 +486,7 @@ class Ftrl(Optimizer):
         self.lr = learning_rate
 
     def create_state(self, index, weight):
-        return (_zeros_like(weight), _zeros_like(weight))
+        return (_zeros_like(weight, stype=weight.stype), _zeros_like(weight, stype=weight.stype))
 
     def update(self, index, weight, grad, state):
         self._update_count(index)

@@ -192,3 +192,38 @@ def test_lr_schedulers():
     assert c(2) == pytest.approx(1.0) and c(4) == pytest.approx(0.0)
     with pytest.raises(ValueError, match="Base lr has to be higher than warmup_begin_lr"):
         lr_scheduler.FactorScheduler(step=1, base_lr=0.1, warmup_begin_lr=0.2)
+
+
+@pytest.mark.parametrize("lazy_update", [True, False])
+def test_row_sparse_gradients_lazy_and_standard(lazy_update):
+    """SGD with momentum and Adam on a row_sparse weight and gradient: the lazy update changes
+    only the rows the gradient stores and keeps row_sparse states; the standard one changes
+    every row (weight decay) and keeps dense states."""
+    rows = np.arange(12, dtype=np.float32).reshape(4, 3) / 10 + 1
+    grad = mx.nd.sparse.row_sparse_array((np.ones((2, 3), np.float32), [1, 3]), shape=(4, 3))
+    sgd = mx.optimizer.SGD(learning_rate=0.5, momentum=0.9, wd=0.1, lazy_update=lazy_update)
+    adam = mx.optimizer.Adam(learning_rate=0.5, wd=0.1, lazy_update=lazy_update)
+    for opt in [sgd, adam]:
+        weight = mx.nd.array(rows).tostype("row_sparse")
+        state = opt.create_state_multi_precision(0, weight)
+        first = state[0] if isinstance(state, tuple) else state
+        assert first.stype == ("row_sparse" if lazy_update else "default")
+        opt.update_multi_precision(0, weight, grad, state)
+        after = weight.asnumpy()
+        assert weight.stype == "row_sparse"
+        assert np.all(after[[1, 3]] < rows[[1, 3]])
+        if lazy_update:
+            np.testing.assert_array_equal(after[[0, 2]], rows[[0, 2]])
+        elif opt is sgd:
+            # momentum = -lr*wd*w, then w += momentum
+            np.testing.assert_allclose(after[[0, 2]], rows[[0, 2]] * 0.95, rtol=1e-6)
+        else:
+            assert np.all(after[[0, 2]] < rows[[0, 2]])
+
+
+def test_row_sparse_weight_must_store_every_row():
+    weight = mx.nd.sparse.row_sparse_array((np.ones((1, 2), np.float32), [0]), shape=(2, 2))
+    grad = mx.nd.sparse.row_sparse_array((np.ones((1, 2), np.float32), [1]), shape=(2, 2))
+    with pytest.raises(mx.base.MXNetError, match="must store every row: it stores 1 of its 2 rows"):
+        mx.optimizer.SGD(learning_rate=0.1).update(0, weight, grad, None)
+    np.testing.assert_array_equal(weight.asnumpy(), [[1, 1], [0, 0]])

@@ -14,44 +14,132 @@ pub struct Adam {
     pub wd: f32,
     pub rescale_grad: f32,
     pub clip_gradient: f32,
+    /// With a row_sparse gradient, update only the rows it stores; see [`super::sparse`].
+    pub lazy_update: bool,
+}
+
+/// Which of MXNet's Adam kernels: they differ in how the variance term is rounded.
+#[derive(Clone, Copy)]
+enum Form {
+    /// `AdamUpdateKernel` (dense) and the lazy row kernel without clipping:
+    /// `(1 - beta2) * g * g`.
+    Product,
+    /// The standard row kernel, and the lazy one when clipping: `(1 - beta2) * square(g)`.
+    Square,
+}
+
+/// The parameters cast to the element type.
+struct Cast<T> {
+    lr: T,
+    wd: T,
+    rescale: T,
+    clip_to: T,
+    beta1: T,
+    beta2: T,
+    keep1: T,
+    keep2: T,
+    eps: T,
+}
+
+impl Adam {
+    fn cast<T: Real>(&self) -> Cast<T> {
+        let (beta1, beta2) = (T::of_f32(self.beta1), T::of_f32(self.beta2));
+        Cast {
+            lr: T::of_f32(self.lr),
+            wd: T::of_f32(self.wd),
+            rescale: T::of_f32(self.rescale_grad),
+            clip_to: T::of_f32(self.clip_gradient),
+            beta1,
+            beta2,
+            keep1: T::one() - beta1,
+            keep2: T::one() - beta2,
+            eps: T::of_f32(self.epsilon),
+        }
+    }
+}
+
+impl<T: Real> Cast<T> {
+    /// One element's step from its rescaled gradient (with weight decay); `CLIP` and
+    /// `SQUARE` are fixed per loop so that the loop has no branch.
+    #[inline(always)]
+    fn step<const CLIP: bool, const SQUARE: bool>(&self, w: &mut T, grad: T, m: &mut T, v: &mut T) {
+        let grad = if CLIP { clip(grad, self.clip_to) } else { grad };
+        *m = self.beta1 * *m + self.keep1 * grad;
+        *v = if SQUARE {
+            self.beta2 * *v + self.keep2 * (grad * grad)
+        } else {
+            self.beta2 * *v + self.keep2 * grad * grad
+        };
+        *w = *w - self.lr * *m / ((*v).sqrt() + self.eps);
+    }
 }
 
 /// `adam_update`.
 pub fn adam<T: Real>(w: &mut [T], g: &[T], mean: &mut [T], var: &mut [T], p: &Adam) {
-    // The clipping test is made once per call, so that the loop has no branch.
-    if p.clip_gradient >= 0.0 {
-        adam_loop::<T, true>(w, g, mean, var, p)
-    } else {
-        adam_loop::<T, false>(w, g, mean, var, p)
-    }
+    adam_rows(w, Some(g), mean, var, p, Form::Product)
 }
 
-fn adam_loop<T: Real, const CLIP: bool>(
+/// `adam_update`'s lazy row kernel (`AdamDnsRspDnsKernel`) on one stored row.
+pub fn adam_lazy_row<T: Real>(w: &mut [T], g: &[T], mean: &mut [T], var: &mut [T], p: &Adam) {
+    let form = if p.clip_gradient >= 0.0 {
+        Form::Square
+    } else {
+        Form::Product
+    };
+    adam_rows(w, Some(g), mean, var, p, form)
+}
+
+/// `adam_update`'s standard row kernel (`AdamStdDnsRspDnsKernel`) on one row: `g` is the
+/// row's gradient, or `None` for a row the gradient does not store (only weight decay).
+pub fn adam_standard_row<T: Real>(
     w: &mut [T],
-    g: &[T],
+    g: Option<&[T]>,
     mean: &mut [T],
     var: &mut [T],
     p: &Adam,
 ) {
-    let (lr, wd, rescale, clip_to) = (
-        T::of_f32(p.lr),
-        T::of_f32(p.wd),
-        T::of_f32(p.rescale_grad),
-        T::of_f32(p.clip_gradient),
-    );
-    let (beta1, beta2, eps) = (T::of_f32(p.beta1), T::of_f32(p.beta2), T::of_f32(p.epsilon));
-    let (keep1, keep2) = (T::one() - beta1, T::one() - beta2);
-    lanes::run((w, g, mean, var), &|(w, g, mean, var)| {
-        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(mean).zip(var) {
-            let mut grad = g * rescale + *w * wd;
-            if CLIP {
-                grad = clip(grad, clip_to);
+    adam_rows(w, g, mean, var, p, Form::Square)
+}
+
+fn adam_rows<T: Real>(
+    w: &mut [T],
+    g: Option<&[T]>,
+    mean: &mut [T],
+    var: &mut [T],
+    p: &Adam,
+    form: Form,
+) {
+    // The clipping test and the form are chosen once per call.
+    match (p.clip_gradient >= 0.0, form) {
+        (true, Form::Square) => adam_loop::<T, true, true>(w, g, mean, var, p),
+        (true, Form::Product) => adam_loop::<T, true, false>(w, g, mean, var, p),
+        (false, Form::Square) => adam_loop::<T, false, true>(w, g, mean, var, p),
+        (false, Form::Product) => adam_loop::<T, false, false>(w, g, mean, var, p),
+    }
+}
+
+fn adam_loop<T: Real, const CLIP: bool, const SQUARE: bool>(
+    w: &mut [T],
+    g: Option<&[T]>,
+    mean: &mut [T],
+    var: &mut [T],
+    p: &Adam,
+) {
+    let c = p.cast::<T>();
+    match g {
+        Some(g) => lanes::run((w, g, mean, var), &|(w, g, mean, var)| {
+            for (((w, &g), m), v) in w.iter_mut().zip(g).zip(mean).zip(var) {
+                let grad = g * c.rescale + *w * c.wd;
+                c.step::<CLIP, SQUARE>(w, grad, m, v);
             }
-            *m = beta1 * *m + keep1 * grad;
-            *v = beta2 * *v + keep2 * grad * grad;
-            *w = *w - lr * *m / ((*v).sqrt() + eps);
-        }
-    });
+        }),
+        None => lanes::run((w, mean, var), &|(w, mean, var)| {
+            for ((w, m), v) in w.iter_mut().zip(mean).zip(var) {
+                let grad = *w * c.wd;
+                c.step::<CLIP, SQUARE>(w, grad, m, v);
+            }
+        }),
+    }
 }
 
 /// `LambUpdatePhaseOneParam`.

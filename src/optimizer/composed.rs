@@ -69,6 +69,27 @@ pub fn adagrad<T: Real>(w: &mut [T], g: &[T], history: &mut [T], p: &AdaGrad) {
     });
 }
 
+/// AdaGrad with a row_sparse gradient, on one stored row: MXNet's
+/// `_sparse_adagrad_update` (`AdagradDnsRspDnsKernel`, float32 parameters, no weight decay):
+/// `grad = clip(grad * rescale_grad); history += grad * grad;`
+/// `weight = weight - grad / sqrt(history + eps) * lr`.
+pub fn sparse_adagrad_row<T: Real>(w: &mut [T], g: &[T], history: &mut [T], p: &AdaGrad) {
+    let gc = Grad {
+        rescale_grad: p.grad.rescale_grad as f32 as f64,
+        clip_gradient: p.grad.clip_gradient as f32 as f64,
+    }
+    .cast::<T>();
+    let (lr, eps) = (T::of_f32(p.lr as f32), T::of_f32(p.eps as f32));
+    lanes::run((w, g, history), &|(w, g, h)| {
+        for ((w, &g), h) in w.iter_mut().zip(g).zip(h) {
+            let grad = gc.bound(g * gc.rescale);
+            *h = *h + grad * grad;
+            let div = grad / (*h + eps).sqrt();
+            *w = *w - div * lr;
+        }
+    });
+}
+
 /// AdaDelta's parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdaDelta {

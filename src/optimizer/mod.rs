@@ -18,6 +18,7 @@ pub mod real;
 pub mod rmsprop;
 pub mod sgd;
 pub mod signum;
+pub mod sparse;
 pub mod updater;
 
 pub use ops::{apply, Rule, OPERATORS};

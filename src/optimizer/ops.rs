@@ -13,6 +13,7 @@ use super::real::{Half, Real, Storage};
 use super::rmsprop::{self, RmsProp};
 use super::sgd::{self, Sgd};
 use super::signum::{self, Signum};
+use super::sparse;
 use crate::error::{Error, Result};
 use crate::ndarray::{DType, NDArray};
 
@@ -129,6 +130,7 @@ fn sgd_params(p: &Params, momentum: bool) -> Result<Sgd> {
         wd: p.f32("wd", Some(0.0))?,
         rescale_grad: p.f32("rescale_grad", Some(1.0))?,
         clip_gradient: p.f32("clip_gradient", Some(-1.0))?,
+        lazy_update: p.bool("lazy_update", true)?,
     })
 }
 
@@ -175,6 +177,7 @@ fn multi_sgd_params(op: &str, p: &Params, momentum: bool) -> Result<Sgd> {
         wd: one("wds")?,
         rescale_grad: p.f32("rescale_grad", Some(1.0))?,
         clip_gradient: p.f32("clip_gradient", Some(-1.0))?,
+        lazy_update: false,
     })
 }
 
@@ -232,6 +235,7 @@ impl Rule {
                     wd: p.f32("wd", Some(0.0))?,
                     rescale_grad: p.f32("rescale_grad", Some(1.0))?,
                     clip_gradient: p.f32("clip_gradient", Some(-1.0))?,
+                    lazy_update: p.bool("lazy_update", true)?,
                 })
             }
             "rmsprop_update" | "rmspropalex_update" => {
@@ -518,8 +522,17 @@ impl Rule {
     }
 
     /// Checks the arrays (count, dtypes, shapes, distinct memory), then updates them in
-    /// place; on an error nothing has changed.
+    /// place; on an error nothing has changed. Arrays may be row_sparse ([`super::sparse`]).
     pub fn apply(&self, arrays: &[&NDArray]) -> Result<()> {
+        let dtype = self.check(arrays)?;
+        if arrays.iter().any(|a| a.is_sparse()) {
+            return sparse::apply(self, arrays, dtype);
+        }
+        self.run_dense(arrays, dtype)
+    }
+
+    /// Checks the count, dtypes and shapes of `arrays`; gives the weight's dtype.
+    fn check(&self, arrays: &[&NDArray]) -> Result<DType> {
         let op = self.name();
         let sig = self.signature();
         if arrays.len() != sig.arrays.len() {
@@ -577,7 +590,12 @@ impl Rule {
                 )));
             }
         }
-        write_all(arrays, sig.arrays, |bytes| match dtype {
+        Ok(dtype)
+    }
+
+    /// Updates the dense `arrays` (checked) of the weight's `dtype` in place.
+    pub(super) fn run_dense(&self, arrays: &[&NDArray], dtype: DType) -> Result<()> {
+        write_all(arrays, self.array_names(), |bytes| match dtype {
             DType::F32 if self.is_multi_precision() => self.run_mp::<f32>(bytes),
             DType::F16 if self.is_multi_precision() => self.run_mp::<Half>(bytes),
             DType::F32 => self.run::<f32>(bytes),
@@ -589,7 +607,7 @@ impl Rule {
     /// The operators whose arrays all share the weight's dtype.
     fn run<T: Real>(&self, b: &mut [&mut [u8]]) {
         fn m<T: Real>(b: &mut [u8]) -> &mut [T] {
-            bytemuck::cast_slice_mut(b)
+            typed(b)
         }
         match (self, b) {
             (Rule::Sgd(p), [w, g]) => sgd::sgd(m::<T>(w), m(g), p),
@@ -631,7 +649,7 @@ impl Rule {
     /// The multi-precision operators: weight and gradient in `S`, states in float32.
     fn run_mp<S: Storage>(&self, b: &mut [&mut [u8]]) {
         fn m<T: bytemuck::Pod>(b: &mut [u8]) -> &mut [T] {
-            bytemuck::cast_slice_mut(b)
+            typed(b)
         }
         match (self, b) {
             (Rule::MpSgd(p), [w, g, w32]) => sgd::mp_sgd(m::<S>(w), m(g), m(w32), p),
@@ -655,6 +673,11 @@ impl Rule {
             ),
         }
     }
+}
+
+/// The bytes of an array as its elements.
+pub(super) fn typed<T: bytemuck::Pod>(b: &mut [u8]) -> &mut [T] {
+    bytemuck::cast_slice_mut(b)
 }
 
 /// Runs the update operator `op` with MXNet-style string parameters on `arrays` (its

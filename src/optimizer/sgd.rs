@@ -16,6 +16,9 @@ pub struct Sgd {
     pub wd: f32,
     pub rescale_grad: f32,
     pub clip_gradient: f32,
+    /// With a row_sparse gradient, update only the rows it stores (`sgd_update`,
+    /// `sgd_mom_update`); see [`super::sparse`].
+    pub lazy_update: bool,
 }
 
 /// The parameters cast to the element type, as the kernels receive them.
@@ -84,6 +87,18 @@ fn sgd_loop<T: Real, const CLIP: bool>(w: &mut [T], g: &[T], c: &Cast<T>) {
     lanes::run((w, g), &|(w, g)| {
         for (w, &g) in w.iter_mut().zip(g) {
             *w = decay * *w - c.step::<CLIP>(g);
+        }
+    });
+}
+
+/// The weight decay of `sgd_update`'s standard update with a row_sparse gradient, applied
+/// to every row before the stored rows are updated without it: `w *= 1 - lr*wd`, the
+/// factor computed in float32.
+pub fn decay<T: Real>(w: &mut [T], p: &Sgd) {
+    let factor = T::of_f32(1.0 - p.lr * p.wd);
+    lanes::run(w, &|w: &mut [T]| {
+        for w in w {
+            *w = *w * factor;
         }
     });
 }

@@ -1,13 +1,15 @@
 //! The update operators against MXNet 1.9.1: `c-tests/fixtures/optimizer/` holds arrays
 //! before and after one update by the real MXNet (see `make_optimizer_fixtures.py` there),
-//! for every operator and dtype. Rule of comparison: every element of every output array
+//! for every operator and dtype, and with row_sparse gradients, weights and states
+//! (`make_sparse_optimizer_fixtures.py`: values compared as dense arrays, storage types
+//! kept). Rule of comparison: every element of every output array
 //! (weight and states) is bitwise MXNet's — float32, float64 and float16 alike (the
 //! arithmetic is MXNet's, operation by operation); a difference is reported in units in
 //! the last place.
 
 use super::*;
 use crate::ndarray::io;
-use crate::ndarray::{DType, NDArray};
+use crate::ndarray::{DType, NDArray, Storage};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/c-tests/fixtures/optimizer");
 
@@ -22,7 +24,11 @@ fn ordinal(bits: i64, width: u32) -> i64 {
 }
 
 fn ordinals(a: &NDArray) -> Vec<i64> {
-    let bytes = a.to_bytes().unwrap();
+    let bytes = a
+        .copy_as(Storage::Dense, a.dtype(), a.context())
+        .unwrap()
+        .to_bytes()
+        .unwrap();
     match a.dtype() {
         DType::F32 => bytemuck::cast_slice::<u8, i32>(&bytes)
             .iter()
@@ -87,16 +93,31 @@ fn run_case(case: &Case) -> u64 {
     let by_name = |list: &[(String, NDArray)], name: &str| {
         list.iter().find(|(n, _)| n == name).unwrap().1.clone()
     };
+    let expected = get("out:");
+    // An input missing from the file is a new row_sparse state (storing no row).
     let ordered: Vec<NDArray> = rule
         .array_names()
         .iter()
-        .map(|n| by_name(&inputs, n))
+        .map(|n| match inputs.iter().find(|(name, _)| name == n) {
+            Some((_, a)) => a.clone(),
+            None => {
+                let like = by_name(&expected, n);
+                NDArray::new_sparse(
+                    Storage::RowSparse,
+                    like.shape().clone(),
+                    like.dtype(),
+                    like.context(),
+                    &[(DType::I64, 0)],
+                )
+                .unwrap()
+            }
+        })
         .collect();
     rule.apply(&ordered.iter().collect::<Vec<_>>()).unwrap();
-    let expected = get("out:");
     let mut worst = 0;
     for (name, got) in rule.array_names().iter().zip(&ordered) {
         let want = by_name(&expected, name);
+        assert_eq!(got.storage(), want.storage(), "{}: {name}", case.name);
         for (i, (g, w)) in ordinals(got).into_iter().zip(ordinals(&want)).enumerate() {
             let d = g.abs_diff(w);
             if d > worst {
@@ -137,6 +158,14 @@ fn assert_exact(cases: &[Case]) {
         }
     }
     assert!(failures.is_empty(), "differ from MXNet: {failures:#?}");
+}
+
+/// Row_sparse gradients, weights and states: lazy, standard and dense-fallback updates.
+#[test]
+fn row_sparse_gradients_give_mxnets_lazy_standard_and_fallback_results() {
+    let cases = cases("sparse-cases.txt");
+    assert_eq!(cases.len(), 75, "every operator, dtype and storage combination");
+    assert_exact(&cases);
 }
 
 fn f32_array(values: &[f32]) -> NDArray {
@@ -386,4 +415,92 @@ fn a_key_the_store_optimizer_cannot_update_fails_the_push_whole() {
     kv.push(Keys::Int(&[1]), &[grad]).unwrap();
     kv.pull(Keys::Int(&[1]), &[out.clone()], true).unwrap();
     assert_eq!(f32_values(&out), [0.0, 1.0]);
+}
+
+/// A row_sparse float32 array of `rows` rows of `cols` storing the rows `ids`.
+fn row_sparse(rows: usize, cols: usize, ids: &[i64], values: &[f32]) -> NDArray {
+    use crate::ndarray::Context;
+    let a = NDArray::new_sparse(
+        Storage::RowSparse,
+        crate::ndarray::Shape(vec![rows as i64, cols as i64]),
+        DType::F32,
+        Context::cpu(0),
+        &[(DType::I64, ids.len() as i64)],
+    )
+    .unwrap();
+    let data = NDArray::from_slice(&[ids.len(), cols], values, Context::cpu(0)).unwrap();
+    let id_array = NDArray::from_slice(&[ids.len()], ids, Context::cpu(0)).unwrap();
+    a.set_blob(None, &data).unwrap();
+    a.set_blob(Some(0), &id_array).unwrap();
+    a
+}
+
+fn dense_values(a: &NDArray) -> Vec<f32> {
+    f32_values(&a.copy_as(Storage::Dense, DType::F32, a.context()).unwrap())
+}
+
+#[test]
+fn sparse_updates_refuse_what_mxnet_refuses_and_change_nothing() {
+    let grad = row_sparse(3, 2, &[1], &[1.0, 1.0]);
+    // A row_sparse weight must store every row for the lazy and standard updates.
+    let weight = row_sparse(3, 2, &[0, 2], &[1.0, 2.0, 3.0, 4.0]);
+    let err = apply("sgd_update", &[&weight, &grad], &[("lr", "0.1")])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "sgd_update: a row_sparse weight must store every row: it stores 2 of its 3 rows"
+    );
+    assert_eq!(dense_values(&weight), [1.0, 2.0, 0.0, 0.0, 3.0, 4.0]);
+    // MXNet's sparse AdaGrad has no weight decay.
+    let weight = NDArray::from_slice(&[3, 2], &[1.0f32; 6], grad.context()).unwrap();
+    let history = weight.like().unwrap();
+    let err = apply(
+        "mxkv_adagrad_update",
+        &[&weight, &grad, &history],
+        &[("lr", "0.1"), ("wd", "0.5")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("does not support wd (wd=0.5)"), "{err}");
+    assert_eq!(f32_values(&weight), [1.0; 6]);
+    // A gradient of another shape.
+    let small = row_sparse(2, 2, &[1], &[1.0, 1.0]);
+    let err = apply("sgd_update", &[&weight, &small], &[("lr", "0.1")])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "sgd_update: grad has shape [2,2], the weight [3,2]");
+    assert_eq!(f32_values(&weight), [1.0; 6]);
+}
+
+/// A store's native SGD given row_sparse pushes: with `lazy_update` (the default) the rows
+/// not pushed keep their values; without it weight decay reaches them too.
+#[test]
+fn store_optimizer_updates_only_pushed_rows_when_lazy() {
+    use crate::kvstore::{KVStore, Keys};
+    use crate::ndarray::Context;
+    for (lazy, untouched) in [("true", 2.0f32), ("false", 2.0 * 0.95)] {
+        let kv = KVStore::create("local").unwrap();
+        let weight = NDArray::from_slice(&[3, 2], &[2.0f32; 6], Context::cpu(0)).unwrap();
+        kv.init(Keys::Int(&[0]), &[weight]).unwrap();
+        let args = [
+            ("learning_rate", "0.5"),
+            ("momentum", "0.9"),
+            ("wd", "0.1"),
+            ("lazy_update", lazy),
+        ];
+        let sgd = Optimizer::create("sgd", &args).unwrap();
+        kv.set_updater(StoreOptimizer(std::sync::Arc::new(sgd)));
+        kv.push(Keys::Int(&[0]), &[row_sparse(3, 2, &[1], &[1.0, -1.0])])
+            .unwrap();
+        let out = NDArray::from_slice(&[3, 2], &[0.0f32; 6], Context::cpu(0)).unwrap();
+        kv.pull(Keys::Int(&[0]), &[out.clone()], true).unwrap();
+        // Row 1: mom = -lr*wd*w - lr*g; w += mom.
+        let (down, up) = (2.0 - 0.1 - 0.5, 2.0 - 0.1 + 0.5);
+        assert_eq!(
+            f32_values(&out),
+            [untouched, untouched, down, up, untouched, untouched],
+            "lazy_update={lazy}"
+        );
+    }
 }

@@ -20,13 +20,14 @@ use super::rmsprop::RmsProp;
 use super::sgd::Sgd;
 use super::signum::Signum;
 use crate::error::{Error, Result};
-use crate::ndarray::{Context, DType, NDArray, Shape};
+use crate::ndarray::{Context, DType, NDArray, Shape, Storage};
 
 /// An optimizer class and its own constructor arguments.
 #[derive(Debug, Clone, PartialEq)]
 enum Class {
     Sgd {
         momentum: f64,
+        lazy_update: bool,
     },
     Nag {
         momentum: f64,
@@ -35,6 +36,7 @@ enum Class {
         beta1: f64,
         beta2: f64,
         epsilon: f64,
+        lazy_update: bool,
     },
     RmsProp {
         gamma1: f64,
@@ -186,6 +188,7 @@ impl Optimizer {
         let class = match name {
             "sgd" => Class::Sgd {
                 momentum: f("momentum", 0.0)?,
+                lazy_update: p.bool("lazy_update", true)?,
             },
             "nag" => Class::Nag {
                 momentum: f("momentum", 0.0)?,
@@ -194,6 +197,7 @@ impl Optimizer {
                 beta1: f("beta1", 0.9)?,
                 beta2: f("beta2", 0.999)?,
                 epsilon: f("epsilon", 1e-8)?,
+                lazy_update: p.bool("lazy_update", true)?,
             },
             "rmsprop" => Class::RmsProp {
                 gamma1: f("gamma1", 0.9)?,
@@ -270,6 +274,14 @@ impl Optimizer {
         self.progress.lock().num_update
     }
 
+    /// `lazy_update` of SGD and Adam (true for the others: their sparse updates are lazy).
+    fn lazy_update(&self) -> bool {
+        match self.class {
+            Class::Sgd { lazy_update, .. } | Class::Adam { lazy_update, .. } => lazy_update,
+            _ => true,
+        }
+    }
+
     /// True when `weight`'s updates run on a float32 master copy.
     fn uses_master_copy(&self, weight: &NDArray) -> bool {
         self.multi_precision && weight.dtype() == DType::F16
@@ -279,7 +291,9 @@ impl Optimizer {
     /// and whether each is float32 (else the weight's dtype).
     fn state_layout(&self, master: bool) -> Vec<(&'static str, bool)> {
         let inner: Vec<&'static str> = match &self.class {
-            Class::Sgd { momentum } | Class::Nag { momentum } | Class::Signum { momentum, .. } => {
+            Class::Sgd { momentum, .. }
+            | Class::Nag { momentum }
+            | Class::Signum { momentum, .. } => {
                 if *momentum != 0.0 {
                     vec!["momentum"]
                 } else {
@@ -319,12 +333,28 @@ impl Optimizer {
     fn create_state(&self, weight: &NDArray) -> Result<KeyState> {
         let master = self.uses_master_copy(weight);
         let mut arrays = Vec::new();
+        // As MXNet's `create_state`: a row_sparse weight's states are row_sparse (SGD's and
+        // Adam's with `lazy_update` only), so that its sparse updates are lazy.
+        let storage = if weight.storage() == Storage::RowSparse && self.lazy_update() {
+            Storage::RowSparse
+        } else {
+            Storage::Dense
+        };
         for (name, float32) in self.state_layout(master) {
             let dtype = if float32 { DType::F32 } else { weight.dtype() };
-            let a = NDArray::new(weight.shape().clone(), dtype, weight.context())?;
-            if name == "weight32" || name == "weight_copy" {
-                a.assign_sum(&[weight])?;
-            }
+            let a = if name == "weight32" || name == "weight_copy" {
+                weight.copy_as(weight.storage(), dtype, weight.context())?
+            } else if storage == Storage::RowSparse {
+                NDArray::new_sparse(
+                    storage,
+                    weight.shape().clone(),
+                    dtype,
+                    weight.context(),
+                    &[(DType::I64, 0)],
+                )?
+            } else {
+                NDArray::new(weight.shape().clone(), dtype, weight.context())?
+            };
             arrays.push((name, a));
         }
         Ok(KeyState {
@@ -397,10 +427,9 @@ impl Optimizer {
         if master && !sgd_like {
             // Base class multi-precision: update the float32 copy with a float32 gradient,
             // then cast it into the weight.
-            let grad32 = NDArray::new(grad.shape().clone(), DType::F32, grad.context())?;
-            grad32.assign_sum(&[grad])?;
+            let grad32 = grad.copy_as(grad.storage(), DType::F32, grad.context())?;
             self.step(&states[0], &grad32, &states[1..], false, t, nadam)?;
-            return weight.assign_sum(&[&states[0]]);
+            return weight.assign_value(&states[0]);
         }
         self.step(weight, grad, &states, master, t, nadam)
     }
@@ -425,8 +454,10 @@ impl Optimizer {
         let mut arrays: Vec<&NDArray> = vec![weight, grad];
         arrays.extend(states);
         let rule = match &self.class {
-            Class::Sgd { momentum } | Class::Nag { momentum } => {
+            Class::Sgd { momentum, .. } | Class::Nag { momentum } => {
                 let nag = matches!(self.class, Class::Nag { .. });
+                // MXNet's SGD aggregates (`multi_*`) dense arrays only.
+                let aggregate = !weight.is_sparse() && !grad.is_sparse();
                 let p = Sgd {
                     lr: param(lr),
                     momentum: if *momentum > 0.0 {
@@ -437,10 +468,12 @@ impl Optimizer {
                     wd: param(wd),
                     rescale_grad: param(rescale),
                     clip_gradient: clip,
+                    lazy_update: self.lazy_update(),
                 };
                 match (nag, *momentum != 0.0, mp) {
                     (false, true, false) => Rule::SgdMom(p),
-                    (false, false, false) => Rule::MultiSgd(p),
+                    (false, false, false) if aggregate => Rule::MultiSgd(p),
+                    (false, false, false) => Rule::Sgd(p),
                     (false, true, true) => Rule::MpSgdMom(p),
                     (false, false, true) => Rule::MultiMpSgd(p),
                     (true, true, false) => Rule::NagMom(p),
@@ -453,6 +486,7 @@ impl Optimizer {
                 beta1,
                 beta2,
                 epsilon,
+                ..
             } => {
                 let (coef1, coef2) = (1.0 - beta1.powf(t as f64), 1.0 - beta2.powf(t as f64));
                 Rule::Adam(Adam {
@@ -463,6 +497,7 @@ impl Optimizer {
                     wd: param(wd),
                     rescale_grad: param(rescale),
                     clip_gradient: clip,
+                    lazy_update: self.lazy_update(),
                 })
             }
             Class::RmsProp {
