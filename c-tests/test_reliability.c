@@ -243,6 +243,83 @@ static void test_out_of_memory_is_an_error(void) {
     CHECK(in_child(child_runs_out_of_memory, NULL, 60));
 }
 
+/* An updater that adds recv[0] to local[0] (enough to see whether it ran) and, when `keep`
+ * is set, keeps its recv handle instead of freeing it. */
+struct keeping_updater {
+    int calls, keep, n_kept;
+    NDArrayHandle kept[4];
+};
+
+static void add_first_and_keep(int key, NDArrayHandle recv, NDArrayHandle local, void *handle) {
+    struct keeping_updater *u = (struct keeping_updater *)handle;
+    void *r = NULL, *l = NULL;
+    (void)key;
+    u->calls++;
+    if (MXNDArrayGetData(recv, &r) == 0 && MXNDArrayGetData(local, &l) == 0)
+        ((float *)l)[0] += ((float *)r)[0];
+    if (u->keep && u->n_kept < 4)
+        u->kept[u->n_kept++] = recv;
+    else
+        MXNDArrayFree(recv);
+    MXNDArrayFree(local);
+}
+
+/* 80 MiB of float32 per key: more than a malloc arena's heap (64 MiB) can hold, so a buffer
+ * of it needs new address space. */
+#define PUSH_OOM_ELEMS (20u << 20)
+
+/* Element 0 of key `key` of `kv`, pulled into `out`. */
+static float first_of(KVStoreHandle kv, int key, NDArrayHandle out) {
+    void *data = NULL;
+    if (MXKVStorePull(kv, 1, &key, &out, 0) != 0 || MXNDArrayGetData(out, &data) != 0) return -1;
+    return ((float *)data)[0];
+}
+
+static int child_pushes_two_keys_out_of_memory(void *unused) {
+    mx_uint shape[1] = {PUSH_OOM_ELEMS};
+    NDArrayHandle init[2], grads[2], out = arr_new(shape, 1, DT_F32);
+    struct keeping_updater upd = {0, 0, 0, {NULL}};
+    KVStoreHandle kv;
+    struct rlimit lim, was;
+    int keys[2] = {0, 1}, ok = 1, i;
+    void *data = NULL;
+    (void)unused;
+    for (i = 0; i < 2; i++) {
+        init[i] = arr_new(shape, 1, DT_F32);
+        grads[i] = arr_new(shape, 1, DT_F16); /* a converting push: summed in a buffer */
+        if (!init[i] || !grads[i] || MXNDArrayGetData(grads[i], &data) != 0) return 0;
+        ((uint16_t *)data)[0] = f32_to_f16(2.0f);
+    }
+    if (MXKVStoreCreate("local", &kv) != 0 || MXKVStoreInit(kv, 2, keys, init) != 0 ||
+        MXKVStoreSetUpdater(kv, add_first_and_keep, &upd) != 0)
+        return 0;
+    STEP(MXKVStorePush(kv, 1, keys, grads, 0) == 0); /* the store keeps an 80 MiB buffer */
+    STEP(first_of(kv, 0, out) == 2.0f);
+    /* Room for less than a second buffer: an updater that keeps recv keeps the first. */
+    upd.keep = 1;
+    if (getrlimit(RLIMIT_AS, &was) != 0) return 0;
+    lim = was;
+    lim.rlim_cur = address_space() + (16u << 20);
+    if (setrlimit(RLIMIT_AS, &lim) != 0) return 0;
+    STEP(MXKVStorePush(kv, 2, keys, grads, 0) == -1);
+    STEP(check_contains_ci(MXGetLastError(), "out of memory"));
+    STEP(upd.calls == 1); /* no key was updated */
+    STEP(first_of(kv, 0, out) == 2.0f && first_of(kv, 1, out) == 0.0f);
+    if (setrlimit(RLIMIT_AS, &was) != 0) return 0;
+    STEP(MXKVStorePush(kv, 2, keys, grads, 0) == 0);
+    STEP(upd.calls == 3);
+    STEP(first_of(kv, 0, out) == 4.0f && first_of(kv, 1, out) == 2.0f);
+    return ok;
+}
+
+static void test_a_push_out_of_memory_changes_no_key(void) {
+    if (UNDER_ASAN || RUNNING_ON_VALGRIND) {
+        printf("out-of-memory push: not applicable under ASan/valgrind\n");
+        return;
+    }
+    CHECK(in_child(child_pushes_two_keys_out_of_memory, NULL, 60));
+}
+
 /* ---- files ---------------------------------------------------------------------------- */
 
 static void test_loading_checks_the_header_first(void) {
@@ -318,6 +395,7 @@ int main(void) {
     RUN(test_calls_from_a_thread_key_destructor);
     RUN(test_calls_from_an_atexit_handler);
     RUN(test_out_of_memory_is_an_error);
+    RUN(test_a_push_out_of_memory_changes_no_key);
     RUN(test_loading_checks_the_header_first);
     RUN(test_zero_dim_arrays_round_trip);
     RUN(test_copy_from_the_arrays_own_memory_is_a_memmove);

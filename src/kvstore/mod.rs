@@ -44,10 +44,11 @@ pub use engine::{
 pub use entry::{Entry, KeyGuard};
 pub use keys::Keys;
 pub use merge::Merged;
+use merge::{SumBuffers, SumMemory};
 pub use updater::{UpdateKey, Updater};
 
 use crate::error::{Error, Result};
-use crate::ndarray::{Context, DType, NDArray, Shape, SumOrder};
+use crate::ndarray::{Context, NDArray, SumOrder};
 use entry::Direction;
 use keys::{KeyTable, Target, Targets};
 use placement::Placement;
@@ -357,10 +358,7 @@ impl KVStore {
         let kept = self.scratch.lock().take();
         match kept {
             Some(buf) if buf.capacity() >= nbytes => Ok(Some(buf)),
-            _ => {
-                let bytes = Shape(vec![nbytes as i64]);
-                Ok(Some(NDArray::new(bytes, DType::U8, STORE_CONTEXT)?))
-            }
+            _ => Ok(Some(merge::reserve_buffer(nbytes)?.into_array())),
         }
     }
 
@@ -419,10 +417,7 @@ impl KVStore {
                 .prepare(g.target.key, &g.stored, g.sources)?;
         }
         let mut scratch = if needs_array {
-            let most = groups
-                .iter()
-                .map(|g| merge::buffer_bytes(&g.stored, g.sources, g.compressed));
-            self.take_scratch(most.max().unwrap_or(0))?
+            self.take_scratch(groups.iter().map(sum_bytes).max().unwrap_or(0))?
         } else {
             None
         };
@@ -434,28 +429,44 @@ impl KVStore {
                 apply_here(group.target, merged, updater, &mut scratch, context)?;
             }
         } else {
-            // The engine takes every key at once (to fuse them); what comes back is applied
-            // key by key, in ascending order.
-            let mut contexts = Vec::with_capacity(groups.len());
-            let mut pushes = Vec::with_capacity(groups.len());
-            for group in groups {
-                let (context, merged) = self.merged(group)?;
-                contexts.push(context);
-                pushes.push(KeyPush {
-                    key: group.target.key,
-                    entry: &group.target.entry,
-                    merged,
-                });
-            }
-            let back = self.engine.push_all(pushes)?;
-            for ((group, context), merged) in groups.iter().zip(contexts).zip(back) {
-                if let Some(merged) = merged {
-                    apply_here(group.target, merged, updater, &mut scratch, context)?;
-                }
-            }
+            scratch = self.push_each(groups, updater, needs_array, scratch)?;
         }
         self.keep_scratch(scratch);
         Ok(())
+    }
+
+    /// Pushes several groups: the engine takes every key at once (to fuse them); what comes
+    /// back is applied key by key, in ascending order. Gives back the scratch buffer.
+    fn push_each(
+        &self,
+        groups: &[Group<'_>],
+        updater: Option<&Arc<dyn Updater>>,
+        needs_array: bool,
+        scratch: Option<NDArray>,
+    ) -> Result<Option<NDArray>> {
+        // An updater here may keep each key's sum, and the scratch buffer with it: the
+        // other keys' buffers are reserved before any key changes.
+        let keeps = needs_array && updater.is_some() && self.engine.updates_locally();
+        let kept_sums = groups.iter().map(sum_bytes).filter(|_| keeps);
+        let mut buffers = SumBuffers::reserve(scratch, kept_sums)?;
+        let mut contexts = Vec::with_capacity(groups.len());
+        let mut pushes = Vec::with_capacity(groups.len());
+        for group in groups {
+            let (context, merged) = self.merged(group)?;
+            contexts.push(context);
+            pushes.push(KeyPush {
+                key: group.target.key,
+                entry: &group.target.entry,
+                merged,
+            });
+        }
+        let back = self.engine.push_all(pushes)?;
+        for ((group, context), merged) in groups.iter().zip(contexts).zip(back) {
+            if let Some(merged) = merged {
+                apply_here(group.target, merged, updater, &mut buffers, context)?;
+            }
+        }
+        Ok(buffers.reusable)
     }
 
     /// One key's merged value, not summed yet where it can wait, and the context of its
@@ -522,13 +533,18 @@ impl<'a> Group<'a> {
     }
 }
 
+/// Bytes of the buffer a group's sum needs as an array (see [`merge::buffer_bytes`]).
+fn sum_bytes(g: &Group<'_>) -> usize {
+    merge::buffer_bytes(&g.stored, g.sources, g.compressed)
+}
+
 /// Applies a merged value that the engine gave back, under the key's lock.
 #[inline]
 fn apply_here(
     target: &Target<'_>,
     merged: Merged<'_>,
     updater: Option<&Arc<dyn Updater>>,
-    scratch: &mut Option<NDArray>,
+    buffers: &mut impl SumMemory,
     context: Option<Context>,
 ) -> Result<()> {
     let Some(_serial) = target.entry.lock() else {
@@ -537,33 +553,31 @@ fn apply_here(
             .map_or_else(|| target.key.to_string(), str::to_string);
         return Err(Error::WouldDeadlock(key));
     };
-    apply(target, merged, updater, scratch, context)
+    apply(target, merged, updater, buffers, context)
 }
 
 /// Assigns the merged value, or hands it to the updater, reporting `context` (the merge
 /// buffer's) when one is given; the caller holds the key's lock. A sum made for the
-/// updater in `scratch` goes back there when the updater let go of it.
+/// updater in `buffers` goes back there when the updater let go of it.
 #[inline]
 fn apply(
     target: &Target<'_>,
     merged: Merged<'_>,
     updater: Option<&Arc<dyn Updater>>,
-    scratch: &mut Option<NDArray>,
+    buffers: &mut impl SumMemory,
     context: Option<Context>,
 ) -> Result<()> {
     let Some(updater) = updater else {
         return target.entry.assign(merged);
     };
     let stored = target.entry.stored();
-    let recv = merged.into_array(&stored, scratch)?;
+    let recv = merged.into_array(&stored, buffers)?;
     let recv = match context {
         Some(ctx) => recv.in_context(ctx),
         None => recv,
     };
     updater.update(update_key(target), recv.clone(), stored.clone())?;
-    if scratch.is_none() && recv.is_sole_view() {
-        *scratch = Some(recv);
-    }
+    buffers.give_back(recv);
     Ok(())
 }
 

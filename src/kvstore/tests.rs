@@ -406,6 +406,77 @@ fn a_push_that_cannot_get_its_sum_buffer_fails_whole() {
     assert_eq!(pulled(&kv, Keys::Int(&[1]), 4), vec![5.0; 4]);
 }
 
+/// A store of keys 0, 1 and 2 holding 4, 20 and 4 float32 ones.
+fn store_of_ones() -> KVStore {
+    let kv = KVStore::create("local").unwrap();
+    let ones = [array(&[1.0; 4]), array(&[1.0; 20]), array(&[1.0; 4])];
+    kv.init(Keys::Int(&[0, 1, 2]), &ones).unwrap();
+    kv
+}
+
+/// An updater that adds `recv` to the stored value, keeps every `recv` it is given in
+/// `kept`, then calls `after`.
+fn updater_keeping_recv(kept: &Arc<Mutex<Vec<NDArray>>>, after: fn()) -> impl Updater {
+    let kept = kept.clone();
+    int_updater(move |_, recv: NDArray, local: NDArray| {
+        local.assign_sum(&[&local, &recv]).unwrap();
+        kept.lock().unwrap().push(recv);
+        after();
+    })
+}
+
+/// `n` float64 twos: a push of them to a float32 key is summed (converted) in a buffer.
+fn converting_twos(n: usize) -> NDArray {
+    let a = NDArray::new(Shape(vec![n as i64]), DType::F64, Context::cpu(0)).unwrap();
+    a.copy_from_bytes(bytemuck::cast_slice(&vec![2.0f64; n]), n)
+        .unwrap();
+    a
+}
+
+#[test]
+fn a_push_whose_updater_keeps_recv_reserves_every_keys_buffer_before_changing_any() {
+    use crate::ndarray::FAIL_ALLOCATIONS;
+    let kv = store_of_ones();
+    let twos = [converting_twos(4), converting_twos(20)];
+    // A push whose updater lets go of its recv leaves the store a reusable buffer.
+    kv.set_updater(int_updater(|_, recv: NDArray, local: NDArray| {
+        local.assign_sum(&[&local, &recv]).unwrap()
+    }));
+    kv.push(Keys::Int(&[1]), &twos[1..]).unwrap();
+    assert_eq!(pulled(&kv, Keys::Int(&[1]), 20), vec![3.0; 20]);
+    // Memory runs out with that buffer in hand. An updater keeping recv would keep it,
+    // and the second key's buffer cannot be had: the push fails before any key changes.
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    kv.set_updater(updater_keeping_recv(&kept, || {}));
+    FAIL_ALLOCATIONS.set(true);
+    let pushed = kv.push(Keys::Int(&[0, 1]), &twos);
+    FAIL_ALLOCATIONS.set(false);
+    let err = pushed.unwrap_err();
+    assert!(err.to_string().contains("out of memory"), "{err}");
+    assert!(kept.lock().unwrap().is_empty());
+    assert_eq!(pulled(&kv, Keys::Int(&[0]), 4), vec![1.0; 4]);
+    assert_eq!(pulled(&kv, Keys::Int(&[1]), 20), vec![3.0; 20]);
+}
+
+#[test]
+fn memory_running_out_inside_a_push_does_not_stop_it_halfway() {
+    use crate::ndarray::FAIL_ALLOCATIONS;
+    // The updater keeps the first key's sum, then memory runs out: the other keys' sums
+    // go into memory the push reserved before it began.
+    let kv = store_of_ones();
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    kv.set_updater(updater_keeping_recv(&kept, || FAIL_ALLOCATIONS.set(true)));
+    let twos = [converting_twos(4), converting_twos(4), converting_twos(20)];
+    let pushed = kv.push(Keys::Int(&[2, 0, 1]), &twos);
+    FAIL_ALLOCATIONS.set(false);
+    pushed.unwrap();
+    let sums: Vec<Vec<f32>> = kept.lock().unwrap().iter().map(values).collect();
+    assert_eq!(sums, vec![vec![2.0; 4], vec![2.0; 20], vec![2.0; 4]]);
+    assert_eq!(pulled(&kv, Keys::Int(&[0]), 4), vec![3.0; 4]);
+    assert_eq!(pulled(&kv, Keys::Int(&[1]), 20), vec![3.0; 20]);
+    assert_eq!(pulled(&kv, Keys::Int(&[2]), 4), vec![3.0; 4]);
+}
+
 #[test]
 fn updaters_of_different_keys_run_at_the_same_time() {
     let kv = Arc::new(KVStore::create("local").unwrap());

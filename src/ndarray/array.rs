@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::chunk::Chunk;
+use super::chunk::{Chunk, Reservation};
 use super::sparse::Blobs;
 use super::{Context, DType, Shape, Storage};
 use crate::error::{Error, Result};
@@ -40,6 +40,24 @@ pub(super) struct View {
     pub(super) sparse: Option<Arc<Blobs>>,
 }
 
+/// An array's memory, allocated but untouched until it becomes the array
+/// ([`NDArray::reserve`]).
+#[derive(Debug)]
+pub struct Reserved {
+    memory: Reservation,
+    view: View,
+}
+
+impl Reserved {
+    /// The zero-filled array; allocates nothing.
+    pub fn into_array(self) -> NDArray {
+        NDArray::of(View {
+            chunk: Some(self.memory.into_chunk()),
+            ..self.view
+        })
+    }
+}
+
 /// Largest array mxkv allocates: what a byte offset can address.
 const MAX_BYTES: usize = isize::MAX as usize;
 
@@ -50,6 +68,13 @@ impl NDArray {
 
     /// A zero-filled array.
     pub fn new(shape: Shape, dtype: DType, ctx: Context) -> Result<NDArray> {
+        Ok(NDArray::reserve(shape, dtype, ctx)?.into_array())
+    }
+
+    /// The memory of a zero-filled array, allocated now and made into the array later
+    /// ([`Reserved::into_array`]) without allocating: for a call that must hold all the
+    /// memory it may need before it changes anything.
+    pub fn reserve(shape: Shape, dtype: DType, ctx: Context) -> Result<Reserved> {
         let size = shape.size()?;
         let nbytes = size
             .checked_mul(dtype.size())
@@ -58,15 +83,18 @@ impl NDArray {
                 shape: shape.to_string(),
                 detail: "its size in bytes overflows",
             })?;
-        Ok(NDArray::of(View {
-            chunk: Some(Chunk::zeroed(nbytes)?),
-            offset: 0,
-            shape,
-            size,
-            dtype,
-            ctx,
-            sparse: None,
-        }))
+        Ok(Reserved {
+            memory: Chunk::reserve(nbytes)?,
+            view: View {
+                chunk: None,
+                offset: 0,
+                shape,
+                size,
+                dtype,
+                ctx,
+                sparse: None,
+            },
+        })
     }
 
     /// The empty array: no shape, no memory.
@@ -270,6 +298,24 @@ impl NDArray {
             NDArray::of(View {
                 chunk: self.0.chunk.clone(),
                 offset: 0,
+                ..(*like.0).clone()
+            })
+        })
+    }
+
+    /// The part of this array's memory that starts `byte_offset` bytes into it, as an array
+    /// shaped like `like`, when it fits there and the offset suits `like`'s dtype: one of
+    /// several buffers carved from one block.
+    pub fn part_like(&self, byte_offset: usize, like: &NDArray) -> Option<NDArray> {
+        let elem = like.0.dtype.size();
+        let fits = byte_offset % elem == 0
+            && byte_offset
+                .checked_add(like.nbytes())
+                .is_some_and(|end| end <= self.capacity());
+        fits.then(|| {
+            NDArray::of(View {
+                chunk: self.0.chunk.clone(),
+                offset: byte_offset / elem,
                 ..(*like.0).clone()
             })
         })

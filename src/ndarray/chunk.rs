@@ -22,8 +22,9 @@ pub(crate) struct Chunk {
 struct Line([u64; 8]);
 
 impl Chunk {
-    /// A zero-filled chunk of at least `nbytes`; out of memory is an error, not an abort.
-    pub(crate) fn zeroed(nbytes: usize) -> Result<Arc<Chunk>> {
+    /// Memory for a chunk of at least `nbytes`, allocated but not yet touched; out of memory
+    /// is an error, not an abort.
+    pub(crate) fn reserve(nbytes: usize) -> Result<Reservation> {
         let n = nbytes.div_ceil(size_of::<Line>());
         let mut lines = Vec::new();
         if allocation_refused() {
@@ -32,10 +33,7 @@ impl Chunk {
         lines
             .try_reserve_exact(n)
             .map_err(|_| Error::OutOfMemory(nbytes))?;
-        lines.resize(n, Line([0; 8]));
-        Ok(Arc::new(Chunk {
-            lines: RwLock::new(lines),
-        }))
+        Ok(Reservation { lines, n })
     }
 
     pub(crate) fn nbytes(&self) -> usize {
@@ -60,6 +58,24 @@ impl Chunk {
     /// Runs `f` on all the chunk's bytes under its write lock.
     pub(crate) fn write<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
         f(bytemuck::cast_slice_mut(&mut self.lines.write()[..]))
+    }
+}
+
+/// Memory set aside for a chunk: allocated, so that making the chunk cannot fail, but not
+/// touched until then (an unused reservation costs no page of memory).
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    lines: Vec<Line>,
+    n: usize,
+}
+
+impl Reservation {
+    /// The zero-filled chunk, in the reserved memory.
+    pub(crate) fn into_chunk(mut self) -> Arc<Chunk> {
+        self.lines.resize(self.n, Line([0; 8]));
+        Arc::new(Chunk {
+            lines: RwLock::new(self.lines),
+        })
     }
 }
 
@@ -162,9 +178,13 @@ fn allocation_refused() -> bool {
 mod tests {
     use super::*;
 
+    fn zeroed(nbytes: usize) -> Arc<Chunk> {
+        Chunk::reserve(nbytes).unwrap().into_chunk()
+    }
+
     #[test]
     fn chunks_are_zeroed_whole_lines() {
-        let c = Chunk::zeroed(65).unwrap();
+        let c = zeroed(65);
         assert_eq!(c.nbytes(), 128);
         assert!(c.read(|b| b.iter().all(|&x| x == 0)));
         assert_eq!(c.base_addr() % 64, 0);
@@ -173,14 +193,14 @@ mod tests {
     #[test]
     fn refused_allocations_are_out_of_memory() {
         FAIL_ALLOCATIONS.set(true);
-        let r = Chunk::zeroed(8);
+        let r = Chunk::reserve(8);
         FAIL_ALLOCATIONS.set(false);
         assert_eq!(r.unwrap_err(), Error::OutOfMemory(8));
     }
 
     #[test]
     fn opposite_copies_on_two_threads_do_not_deadlock() {
-        let (a, b) = (Chunk::zeroed(64).unwrap(), Chunk::zeroed(64).unwrap());
+        let (a, b) = (zeroed(64), zeroed(64));
         let copy = |dst: Arc<Chunk>, src: Arc<Chunk>, fill: u8| {
             std::thread::spawn(move || {
                 for _ in 0..2000 {

@@ -25,7 +25,7 @@ mod storage;
 mod typed;
 mod view;
 
-pub use array::NDArray;
+pub use array::{NDArray, Reserved};
 #[cfg(test)]
 pub(crate) use chunk::FAIL_ALLOCATIONS;
 pub use context::{Context, Device};
