@@ -118,7 +118,13 @@ pub fn placement(key: i32, n: usize, row_len: usize, servers: i32, bound: usize)
     }
     let row_len = row_len.max(1);
     let rows = (n / row_len) as f64;
-    let edge = |i: usize| (rows / s as f64 * i as f64).round() as usize * row_len;
+    pieces(s, |i| {
+        (rows / s as f64 * i as f64).round() as usize * row_len
+    })
+}
+
+/// S pieces, piece i on server i, from element `edge(i)` to `edge(i + 1)`.
+fn pieces(s: usize, edge: impl Fn(usize) -> usize) -> Vec<Part> {
     (0..s)
         .map(|i| Part {
             server: i as i32,
@@ -138,17 +144,10 @@ pub fn packed_placement(key: i32, n: usize, servers: i32, bound: usize) -> Vec<P
         return placement(key, n, 1, servers, bound);
     }
     let words = twobit::packed_len(n) as f64;
-    let edge = |i: usize| match i {
+    pieces(s, |i| match i {
         _ if i == s => n,
         _ => (words / s as f64 * i as f64).round() as usize * twobit::VALUES_PER_WORD,
-    };
-    (0..s)
-        .map(|i| Part {
-            server: i as i32,
-            index: i as u32,
-            elems: edge(i)..edge(i + 1),
-        })
-        .collect()
+    })
 }
 
 /// `MXNET_KVSTORE_BIGARRAY_BOUND`: arrays of at least this many elements are split over
