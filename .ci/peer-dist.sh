@@ -7,10 +7,10 @@
 #   bash .ci/peer-dist.sh dist_sync_kvstore.py
 #
 # The test types run: init_gpu with --no-gpu (string keys, float32 and float16, arrays above
-# MXNET_KVSTORE_BIGARRAY_BOUND split over the servers) and compressed_cpu (2-bit compression
-# over the wire, with the optimizer `test` on the servers), the latter with 1 and 2 servers.
-# Its other types need Gluon (outside mxkv's scope) or, for default_cpu, the optimizer
-# `test` updating from row_sparse gradients, which mxkv's optimizers do not take yet.
+# MXNET_KVSTORE_BIGARRAY_BOUND split over the servers), default_cpu (dense and row_sparse
+# keys, float32 and float16, big ones split, row_sparse_pull, the optimizer `test` on the
+# servers) and compressed_cpu (2-bit compression over the wire), the last two with 1 and 2
+# servers. Its other types need Gluon (outside mxkv's scope).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SCRIPT=${1:?usage: peer-dist.sh dist_sync_kvstore.py}
@@ -42,7 +42,8 @@ PY
 fi
 cd "$work/tests/nightly"
 
-for run in "1 --type=init_gpu --no-gpu" "1 --type=compressed_cpu" "2 --type=compressed_cpu"; do
+for run in "1 --type=init_gpu --no-gpu" "1 --type=default_cpu" "2 --type=default_cpu" \
+    "1 --type=compressed_cpu" "2 --type=compressed_cpu"; do
     read -r servers args <<<"$run"
     echo "-- $SCRIPT $args ($servers server(s), 2 workers)"
     # shellcheck disable=SC2086
