@@ -36,7 +36,7 @@ const FIRST_NODE: i32 = 8;
 /// When each rank of the job was last heard from.
 pub struct Liveness {
     heard: Mutex<Vec<Instant>>,
-    /// Whether heartbeats run (MPI must allow a second thread).
+    /// Whether heartbeats run (only when mxkv started MPI).
     beating: AtomicBool,
 }
 
@@ -50,7 +50,7 @@ impl Liveness {
 
     /// Starts this process's heartbeat thread (once per process, when it joins the job).
     pub fn start(net: &'static Net) -> Result<()> {
-        if !mpi::threads_allowed()? {
+        if !mpi::background_calls_allowed()? {
             return Ok(());
         }
         std::thread::Builder::new()
@@ -72,8 +72,9 @@ impl Liveness {
         let ranks = ranks_of(layout, node_id)?;
         if !self.beating.load(Ordering::Relaxed) {
             return Err(Error::Dist(
-                "GetNumDeadNode needs heartbeats, which need MPI started with \
-                 MPI_THREAD_SERIALIZED or more (as mxkv starts it when the program has not)"
+                "GetNumDeadNode needs heartbeats, which run only when mxkv starts MPI itself \
+                 (with MPI_THREAD_SERIALIZED): this program started MPI before its first dist \
+                 store"
                     .into(),
             ));
         }

@@ -93,15 +93,24 @@ pub fn init() -> Result<bool> {
                 "MPI_Init_thread",
             )?;
             atexit(finalize_at_exit);
+            STARTED.store(true, Ordering::Relaxed);
         }
     }
     Ok(true)
 }
 
-/// Whether MPI lets a second thread of the process make calls (serialised by mxkv), as
-/// it does when mxkv started it; a program that started MPI itself may have asked for less.
-pub fn threads_allowed() -> Result<bool> {
+/// Set when mxkv started MPI (and so finalizes it at exit).
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a thread of mxkv's own may make MPI calls in the background: only when mxkv
+/// started MPI and got `MPI_THREAD_SERIALIZED` (its calls are then serialised with every
+/// other mxkv call, and fail once mxkv has finalized MPI at exit) — never in a program that
+/// started MPI itself and finalizes it when it likes.
+pub fn background_calls_allowed() -> Result<bool> {
     let _g = lock()?;
+    if !STARTED.load(Ordering::Relaxed) {
+        return Ok(false);
+    }
     let mut provided = 0;
     // SAFETY: the call only writes the local.
     check(
