@@ -227,7 +227,7 @@ impl Entry {
     /// or after an update in progress on another thread — except when waiting for that
     /// update would deadlock, then as it is. A pull into the stored value itself (the
     /// updater's `local`) is a no-op.
-    #[inline]
+    #[inline(always)]
     pub fn copy_to(&self, out: &NDArray) -> Result<()> {
         match self.lock() {
             // Only the holder of the key's lock replaces the value: read it in place.

@@ -471,7 +471,7 @@ impl KVStore {
 
     /// One key's merged value, not summed yet where it can wait, and the context of its
     /// merge buffer when MXNet reports one.
-    #[inline]
+    #[inline(always)]
     fn merged<'a>(&'a self, group: &Group<'a>) -> Result<(Option<Context>, Merged<'a>)> {
         let Group {
             target,
@@ -539,7 +539,7 @@ fn sum_bytes(g: &Group<'_>) -> usize {
 }
 
 /// Applies a merged value that the engine gave back, under the key's lock.
-#[inline]
+#[inline(always)]
 fn apply_here(
     target: &Target<'_>,
     merged: Merged<'_>,
