@@ -538,7 +538,9 @@ fn sum_bytes(g: &Group<'_>) -> usize {
     merge::buffer_bytes(&g.stored, g.sources, g.compressed)
 }
 
-/// Applies a merged value that the engine gave back, under the key's lock.
+/// Under the key's lock, assigns a merged value that the engine gave back, or hands it to
+/// the updater, reporting `context` (the merge buffer's) when one is given. A sum made for
+/// the updater in `buffers` goes back there when the updater let go of it.
 #[inline(always)]
 fn apply_here(
     target: &Target<'_>,
@@ -553,20 +555,6 @@ fn apply_here(
             .map_or_else(|| target.key.to_string(), str::to_string);
         return Err(Error::WouldDeadlock(key));
     };
-    apply(target, merged, updater, buffers, context)
-}
-
-/// Assigns the merged value, or hands it to the updater, reporting `context` (the merge
-/// buffer's) when one is given; the caller holds the key's lock. A sum made for the
-/// updater in `buffers` goes back there when the updater let go of it.
-#[inline]
-fn apply(
-    target: &Target<'_>,
-    merged: Merged<'_>,
-    updater: Option<&Arc<dyn Updater>>,
-    buffers: &mut impl SumMemory,
-    context: Option<Context>,
-) -> Result<()> {
     let Some(updater) = updater else {
         return target.entry.assign(merged);
     };
