@@ -229,6 +229,17 @@ subtest 'row_sparse gradients update their rows' => sub {
     my $w2 = mx->nd->ones([4, 2]);
     $std->update(0, $w2, $grad, undef);
     all_close($w2, [0.95, 0.95, 0.45, 0.45, 0.95, 0.95, -0.05, -0.05], 'lazy_update => 0: every row decays');
+
+    my $rsp = mx->nd->sparse->row_sparse_array([[[1, 1], [1, 1], [1, 1], [1, 1]], [0, 1, 2, 3]], shape => [4, 2]);
+    my $ftrl = mx->optimizer->Ftrl;
+    my $z_n = $ftrl->create_state(0, $rsp);
+    is_deeply([map { $_->stype } @$z_n], ['row_sparse', 'row_sparse'], 'Ftrl\'s states follow a row_sparse weight');
+    $ftrl->update(0, $rsp, $grad, $z_n);
+    my @rows = map { [values_of($rsp->tostype('default')->at($_))] } 0 .. 3;
+    is_deeply([@rows[0, 2]], [[1, 1], [1, 1]], 'rows the gradient does not hold keep their values');
+    ok($rows[1][0] != 1 && $rows[3][0] != 1, 'its rows are updated');
+    dies_like(sub { mx->optimizer->AdaGrad(wd => 0.1)->update(0, mx->nd->ones([4, 2]), $grad, mx->nd->zeros([4, 2])) },
+        qr/MXNetError: .*does not support wd/, 'AdaGrad with a row_sparse gradient refuses wd, as MXNet');
 };
 
 subtest 'bad arguments croak, nothing changed' => sub {

@@ -134,7 +134,7 @@ sub _get_wd { my ($self, $index) = @_; $self->wd * $self->_multiplier($self->wd_
 # A class gives its states for a weight (`_zero_states`: how many arrays like the weight, or
 # its own `create_state`) and one step (`_step($index, $weight, $grad, $state, $lr, $wd)`), which
 # calls a native rule. The base class adds what every optimizer shares: the update count and
-# the learning rate in AI::MXNet's order, row_sparse gradients, and multi_precision for float16
+# the learning rate in AI::MXNet's order, and multi_precision for float16
 # weights, whose state is then [weight32, state] and whose step runs on the float32 master copy
 # (SGD, NAG and LAMB keep the master copy in their own layout and step).
 
@@ -147,16 +147,18 @@ sub _state_is_list { $_[0]->_zero_states > 1 }
 # after (the others); it matters to a scheduler.
 sub _counts_first { 0 }
 
-# Whether a row_sparse gradient updates only its rows (MXNet's lazy update: SGD, Adam, AdaGrad,
-# Ftrl) or every row, as a dense gradient.
-sub _lazy { 0 }
+# The storage type of the states of a weight: as AI::MXNet's classes make them, since MXNet's
+# operators choose their sparse path by it (row_sparse states with a row_sparse weight and
+# gradient: the lazy update of the rows the gradient holds).
+sub _state_stype { 'default' }
 
 sub _own_master_copy { 0 }
 
 sub _zeros_like
 {
-    my ($weight, $dtype) = @_;
-    return AI::MXNet::NDArray->zeros($weight->shape, ctx => $weight->context, dtype => $dtype // $weight->dtype);
+    my ($weight, $dtype, $stype) = @_;
+    return AI::MXNet::NDArray->zeros($weight->shape, ctx => $weight->context, dtype => $dtype // $weight->dtype,
+        stype => $stype // 'default');
 }
 
 sub _master_copy_for
@@ -170,8 +172,9 @@ sub _create_state_for
     my ($self, $index, $weight) = @_;
     my $n = $self->_zero_states;
     return undef if $n == 0;
-    return _zeros_like($weight) unless $self->_state_is_list;
-    return [map { _zeros_like($weight) } 1 .. $n];
+    my $stype = $self->_state_stype($weight);
+    return _zeros_like($weight, undef, $stype) unless $self->_state_is_list;
+    return [map { _zeros_like($weight, undef, $stype) } 1 .. $n];
 }
 
 sub create_state
@@ -195,27 +198,13 @@ sub update
     $self->_update_count($index) if $self->_counts_first;
     my ($lr, $wd) = ($self->_get_lr($index), $self->_get_wd($index));
     $self->_update_count($index) unless $self->_counts_first;
-    my $step = sub {
-        my ($w, $g, $s) = @_;
-        if ($self->_master_copy_for($w) and not $self->_own_master_copy) {
-            my ($master, $inner) = @$s;
-            $self->_step($index, $master, $g->astype('float32'), $inner, $lr, $wd);
-            $master->copyto($w);
-            return;
-        }
-        $self->_step($index, $w, $g, $s, $lr, $wd);
-    };
-    if (_is_sparse($grad) and $grad->stype eq 'row_sparse' and $self->_lazy) {
-        $self->_update_rows($weight, $grad, $state, $step);
+    if ($self->_master_copy_for($weight) and not $self->_own_master_copy) {
+        my ($master, $inner) = @$state;
+        $self->_step($index, $master, $grad->astype('float32'), $inner, $lr, $wd);
+        $master->copyto($weight);
+        return;
     }
-    elsif (_is_sparse($grad) or _is_sparse($weight)) {
-        my $dense = _dense_of($weight);
-        $step->($dense, _dense_of($grad), $state);
-        $weight .= $dense if _is_sparse($weight);
-    }
-    else {
-        $step->($weight, $grad, $state);
-    }
+    $self->_step($index, $weight, $grad, $state, $lr, $wd);
 }
 
 sub _check_array
@@ -252,49 +241,6 @@ sub _composed_grad
 {
     my ($self, $clip) = @_;
     return (rescale_grad => $self->rescale_grad, clip_gradient => $clip // -1);
-}
-
-# ---- row_sparse gradients --------------------------------------------------------------------
-#
-# A row_sparse gradient updates only the rows it holds (MXNet's lazy update): those rows of the
-# weight and of each state go through the native rule as dense arrays and are written back.
-# A row_sparse weight is read and written whole.
-
-sub _is_sparse { blessed($_[0]) and $_[0]->isa('AI::MXNet::NDArray::Sparse') }
-
-sub _dense_of { _is_sparse($_[0]) ? $_[0]->tostype('default') : $_[0] }
-
-# $state with each array replaced by $f->(array), in the same nesting.
-sub _map_state
-{
-    my ($state, $f) = @_;
-    return [map { _map_state($_, $f) } @$state] if ref $state eq 'ARRAY';
-    return defined $state ? $f->($state) : undef;
-}
-
-sub _update_rows
-{
-    my ($self, $weight, $grad, $state, $step) = @_;
-    my $rows = $grad->indices->aspdl;
-    return if $rows->nelem == 0;
-    my @written;    # [the array, its values, the rows of them given to the rule]
-    my $rows_of = sub {
-        my $whole = shift;
-        my $values = $whole->aspdl;
-        my $part = AI::MXNet::NDArray->array($values->dice_axis($values->ndims - 1, $rows),
-            ctx => $whole->context, dtype => $whole->dtype);
-        push @written, [$whole, $values, $part];
-        return $part;
-    };
-    my $w_rows = $rows_of->($weight);
-    my $s_rows = _map_state($state, $rows_of);
-    my $g_rows = AI::MXNet::NDArray->array($grad->data->aspdl, ctx => $grad->context, dtype => $grad->dtype);
-    $step->($w_rows, $g_rows, $s_rows);
-    for (@written) {
-        my ($whole, $values, $part) = @$_;
-        $values->dice_axis($values->ndims - 1, $rows) .= $part->aspdl;
-        $whole .= $values;
-    }
 }
 
 # ---- the native updater of a store ------------------------------------------------------------
@@ -469,9 +415,13 @@ built-in optimizer without scheduler or multipliers in the library itself
 
 With C<multi_precision> a float16 weight is updated through a float32 master copy: SGD's state
 is C<[momentum, weight32]> (MXNet's layout; C<momentum> is undef without momentum), the
-others' C<[weight32, state]>. A row_sparse gradient updates only its rows of
-the weight and the states (MXNet's lazy update; C<lazy_update =E<gt> 0> makes SGD and Adam
-update every row).
+others' C<[weight32, state]>.
+
+Row_sparse arrays go to the library as they are, which takes MXNet's sparse paths: states
+are made in the weight's storage type as AI::MXNet makes them (SGD's and Adam's with
+C<lazy_update>, AdaGrad's, Ftrl's, RMSProp's, Signum's), so a row_sparse gradient of a
+row_sparse weight updates only the rows it holds (C<lazy_update =E<gt> 0>: every row), as
+does AdaGrad's for any weight.
 
 C<AI::MXNet::Updater> applies an optimizer per key index and keeps the states;
 C<get_states>/C<set_states> carry them through Storable, with the optimizer when asked.

@@ -13,7 +13,7 @@ has 'epsilon'        => (is => 'rw', isa => 'Num', default => 1e-8);
 has 'lazy_update'    => (is => 'rw', isa => 'Bool', default => 1);
 
 sub _zero_states { 2 }    # mean, variance
-sub _lazy        { $_[0]->lazy_update }
+sub _state_stype { $_[0]->lazy_update ? $_[1]->stype : 'default' }
 
 # The bias corrections folded into the learning rate, then adam_update.
 sub _step
@@ -23,7 +23,8 @@ sub _step
     $lr *= sqrt(1 - $self->beta2**$t) / (1 - $self->beta1**$t);
     AI::MXNet::Optimizer::_native_update('adam_update', [$weight, $grad, @$state],
         lr => $lr, wd => $wd, rescale_grad => $self->rescale_grad, beta1 => $self->beta1,
-        beta2 => $self->beta2, epsilon => $self->epsilon, $self->_clip_param);
+        beta2 => $self->beta2, epsilon => $self->epsilon, lazy_update => $self->lazy_update ? 1 : 0,
+        $self->_clip_param);
 }
 
 __PACKAGE__->register;
@@ -148,6 +149,7 @@ has 'clip_weights'   => (is => 'ro', isa => 'Maybe[Num]');
 
 sub _zero_states   { $_[0]->centered ? 3 : 1 }
 sub _state_is_list { 1 }
+sub _state_stype   { $_[1]->stype }
 
 sub _step
 {
@@ -171,7 +173,7 @@ extends 'AI::MXNet::Optimizer';
 has 'eps' => (is => 'rw', isa => 'Num', default => 1e-7);
 
 sub _zero_states { 1 }    # history
-sub _lazy        { 1 }
+sub _state_stype { $_[1]->stype }
 
 sub _step
 {
@@ -202,7 +204,8 @@ sub _step
 
 __PACKAGE__->register;
 
-# FTRL-proximal: ftrl_update, states [z, n]. A row_sparse gradient updates its rows only.
+# FTRL-proximal: ftrl_update, states [z, n]; with a row_sparse weight (and states) a row_sparse
+# gradient updates its rows only.
 package AI::MXNet::Ftrl;
 use Mouse;
 extends 'AI::MXNet::Optimizer';
@@ -213,7 +216,7 @@ has 'lamda1'         => (is => 'ro', isa => 'Num', default => 0.01);
 
 sub _zero_states  { 2 }
 sub _counts_first { 1 }
-sub _lazy         { 1 }
+sub _state_stype  { $_[1]->stype }
 
 sub _step
 {

@@ -9,8 +9,8 @@ has 'momentum'    => (is => 'rw', isa => 'Num', default => 0);
 has 'lazy_update' => (is => 'ro', isa => 'Bool', default => 1);
 
 sub _counts_first    { 1 }
-sub _lazy            { $_[0]->lazy_update }
 sub _own_master_copy { 1 }
+sub _state_stype     { $_[0]->lazy_update ? $_[1]->stype : 'default' }
 
 # MXNet's layout: the momentum (undef without momentum), or with multi_precision for a float16
 # weight [momentum, weight32], the momentum then float32.
@@ -19,7 +19,9 @@ sub create_state
     my ($self, $index, $weight) = @_;
     AI::MXNet::Optimizer::_check_array('create_state', 'weight', $weight);
     my $mp = $self->_master_copy_for($weight);
-    my $mom = $self->momentum != 0 ? AI::MXNet::Optimizer::_zeros_like($weight, $mp ? 'float32' : undef) : undef;
+    my $mom = $self->momentum != 0
+        ? AI::MXNet::Optimizer::_zeros_like($weight, $mp ? 'float32' : undef, $self->_state_stype($weight))
+        : undef;
     return $mp ? [$mom, $weight->astype('float32')] : $mom;
 }
 
@@ -27,7 +29,7 @@ sub create_state
 sub _step
 {
     my ($self, $index, $weight, $grad, $state, $lr, $wd) = @_;
-    my %p = (lr => $lr, wd => $wd, rescale_grad => $self->rescale_grad,
+    my %p = (lr => $lr, wd => $wd, rescale_grad => $self->rescale_grad, lazy_update => $self->lazy_update ? 1 : 0,
              ($self->momentum ? (momentum => $self->momentum) : ()), $self->_clip_param);
     if (ref $state eq 'ARRAY') {
         my ($mom, $weight32) = @$state;
@@ -74,6 +76,7 @@ has 'wd_lh'    => (is => 'rw', isa => 'Num', default => 0);
 
 sub _counts_first { 1 }
 sub _zero_states  { $_[0]->momentum != 0 ? 1 : 0 }
+sub _state_stype  { $_[1]->stype }
 
 sub _step
 {
