@@ -16,6 +16,9 @@
 //! 2. the store's slots — key table, updater, scratch buffer, the device store's
 //!    placement, the compression residuals — each held only to look up or change its own fields; under the table's
 //!    write lock Init and Broadcast copy the initial values (chunk locks), nothing else.
+//!    A key's stored-value slot is written only by its key lock's holder, holding nothing
+//!    else; that holder may read it across the chunk locks of an assign or a copy, which
+//!    no writer can be waiting for. Anyone else reads it only to clone the array.
 //! 3. array chunk locks (`ndarray`), held for one copy or sum, several in address order.
 //!
 //! Engine methods run with no slot or chunk lock held, and with no key lock either except
