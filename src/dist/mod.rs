@@ -14,6 +14,7 @@ mod engine;
 pub mod layout;
 pub mod liveness;
 pub mod net;
+mod pushed;
 mod row_sums;
 pub mod server;
 pub mod wire;

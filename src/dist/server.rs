@@ -6,18 +6,17 @@
 //! straight from there, into the stored value (or the updater's `recv`).
 
 use std::collections::HashMap;
-use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::net::{timeout, Net, REQUEST_TAG};
+use super::pushed::{rows_of, Message, Pushed};
 use super::wire::{Entry, Form, Op, Request, Slot, Writer};
 use crate::error::{Error, Result};
-use crate::ffi::mpi::Bytes;
 use crate::kvstore::{GradientCompression, UpdateKey, Updater};
 use crate::ndarray::kernels::{sum_into, Elems};
-use crate::ndarray::{Context, DType, NDArray, Shape, Storage, SumOrder};
+use crate::ndarray::{Context, DType, NDArray, Shape, SumOrder};
 
 /// MXNet's controller commands (reference §4.5).
 pub(crate) const COMMAND_CONTROLLER: i32 = 0;
@@ -27,69 +26,6 @@ pub(crate) const COMMAND_SET_GRADIENT_COMPRESSION: i32 = 4;
 
 /// The store's updater as it is now (the controller may install one while serving).
 pub type CurrentUpdater<'a> = dyn Fn() -> Option<Arc<dyn Updater>> + 'a;
-
-/// Bytes of a received message, shared by the pushes it carried.
-type Message = Rc<Bytes>;
-
-/// One push of a round: its values where the message that brought them has them, or
-/// dequantised from the 2-bit words it brought.
-enum Pushed {
-    InMessage(Message, Range<usize>),
-    Dequantized(Vec<f32>),
-    /// Some rows of a row_sparse push: their ids in the piece, and where their values are.
-    Rows {
-        ids: Vec<i64>,
-        message: Message,
-        values: Range<usize>,
-    },
-}
-
-impl Pushed {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Pushed::InMessage(m, r) => &m[r.clone()],
-            Pushed::Dequantized(values) => bytemuck::cast_slice(values),
-            Pushed::Rows {
-                message, values, ..
-            } => &message[values.clone()],
-        }
-    }
-
-    /// The push as an array shaped like `stored`: row_sparse for rows, dense otherwise.
-    fn array(&self, stored: &NDArray, dtype: DType) -> Result<NDArray> {
-        let bytes = Elems {
-            bytes: self.bytes(),
-            dtype,
-        };
-        let ctx = stored.context();
-        let array = match self {
-            Pushed::Rows { ids, .. } => {
-                let empty = [(DType::I64, 0)];
-                let a = NDArray::new_sparse(
-                    Storage::RowSparse,
-                    stored.shape().clone(),
-                    dtype,
-                    ctx,
-                    &empty,
-                )?;
-                a.assign_rows(ids, bytes)?;
-                a
-            }
-            _ => {
-                let a = NDArray::new(stored.shape().clone(), dtype, ctx)?;
-                a.write(|b| b.copy_from_slice(bytes.bytes))?;
-                a
-            }
-        };
-        Ok(array)
-    }
-}
-
-/// The rows a piece of `stored` holds, and the length of a row.
-fn rows_of(stored: &NDArray) -> (usize, usize) {
-    let row_len = stored.shape().0[1..].iter().product::<i64>().max(1) as usize;
-    (stored.size() / row_len, row_len)
-}
 
 /// One key piece kept by this server.
 struct Value {
