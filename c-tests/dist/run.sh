@@ -63,7 +63,10 @@ run() {
 
 for src in "$ROOT"/c-tests/dist/*.c; do
     name=$(basename "$src" .c)
-    "$CC" -std=c99 -g -O1 -Wall -Wextra -pedantic -Werror -I"$ROOT/include" -o "$OUT/$name" "$src" \
+    cc=$CC
+    # A program that calls MPI itself is built with MPI's compiler wrapper.
+    grep -q '<mpi.h>' "$src" && cc=mpicc
+    "$cc" -std=c99 -g -O1 -Wall -Wextra -pedantic -Werror -I"$ROOT/include" -o "$OUT/$name" "$src" \
         -L"$LIBDIR" -Wl,-rpath,"$LIBDIR" -lmxkv -lpthread -lm >"$OUT/logs/$name.build.log" 2>&1 ||
         { cat "$OUT/logs/$name.build.log"; record "$name (build)" 1; }
 done
@@ -91,6 +94,8 @@ run "row_sparse: 2 servers, 3 workers, keys split by rows" DMLC_NUM_SERVER=2 MXN
 run "row_sparse: serverless, 3 workers" DMLC_NUM_SERVER=0 MXNET_KVSTORE_BIGARRAY_BOUND=100 -- \
     "$MPIRUN" -np 3 "$OUT/test_dist_sparse"
 run "serverless dist_sync: 2 workers" DMLC_NUM_SERVER=0 -- "$MPIRUN" -np 2 "$OUT/test_dist_serverless"
+run "MPI started and finalized by the program" DMLC_NUM_SERVER=0 -- \
+    "$MPIRUN" -np 2 "$OUT/test_dist_program_mpi"
 run "fault: a sleeping worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=1 MXKV_DIST_TIMEOUT=3 -- \
     "$MPIRUN" -np 3 "$OUT/test_dist_fault" sleeping
 run "fault: a stopped worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=1 MXKV_DIST_TIMEOUT=3 -- \

@@ -129,7 +129,7 @@ pub fn ranks_of(layout: &Layout, node_id: i32) -> Result<Vec<i32>> {
 }
 
 /// The heartbeat loop: tells every other rank this process is alive and notes who said so,
-/// until MPI is finalized at exit.
+/// until MPI is finalized (by mxkv at exit, or by the program).
 fn beat(net: &'static Net) {
     let mut pending: Vec<Request> = Vec::new();
     while beat_once(net, &mut pending).is_ok() {

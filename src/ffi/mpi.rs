@@ -24,11 +24,16 @@ static CALLS: Mutex<()> = Mutex::new(());
 /// heartbeat) then gets an error instead of calling MPI after `MPI_Finalize`.
 static FINALIZED: AtomicBool = AtomicBool::new(false);
 
-/// The right to make one MPI call, while MPI is still up.
+/// The right to make one MPI call, while MPI is still up: neither mxkv at exit nor the
+/// program (which may have started MPI itself) has finalized it.
 fn lock() -> Result<MutexGuard<'static, ()>> {
     let guard = CALLS.lock();
-    if FINALIZED.load(Ordering::Relaxed) {
-        return Err(Error::Dist("MPI was finalized at exit".into()));
+    let mut finalized = 0;
+    // SAFETY: MPI_Finalized may be called at any time, before MPI_Init and after
+    // MPI_Finalize; it only writes the flag.
+    let asked = unsafe { sys::MPI_Finalized(&mut finalized) };
+    if FINALIZED.load(Ordering::Relaxed) || asked != 0 || finalized != 0 {
+        return Err(Error::Dist("MPI was finalized".into()));
     }
     Ok(guard)
 }
