@@ -366,6 +366,51 @@ static void test_string_keys(void) {
     CHECK_OK(MXKVStoreFree(kv));
 }
 
+/* String keys, names and file names are C strings: bytes, UTF-8 or not, as in MXNet. */
+static void test_string_keys_are_bytes(void) {
+    KVStoreHandle kv;
+    const char *key[1] = {"w\xff"}, *other[1] = {"w\xfe"};
+    const char *names[2] = {"w\xff", "\xc3\xa9"};
+    const char *path = MXKV_BUILD_DIR "/bytes-\xfe.params";
+    NDArrayHandle v = arr_fill(R, C, 1.0f), two = arr_fill(R, C, 2.0f), pair[2], *loaded = NULL;
+    const char **loaded_names = NULL;
+    uint32_t n = 0, nn = 0;
+    Record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.mode = UPD_ADD;
+    CHECK_OK(MXKVStoreCreate("local", &kv));
+    CHECK_OK(MXKVStoreInitEx(kv, 1, key, &v));
+    CHECK_OK(MXKVStoreSetUpdaterEx(kv, NULL, str_updater, &rec));
+    CHECK_OK(MXKVStorePushEx(kv, 1, key, &two, 0));
+    CHECK_EQ_INT(rec.sn, 1);
+    CHECK_STR_EQ(rec.skeys[0], "w\xff"); /* the updater gets the same bytes back */
+    CHECK(skey_equals(kv, "w\xff", R, C, 3.0f));
+    /* Another invalid byte is another key; the message shows it escaped. */
+    CHECK_FAIL(MXKVStorePullEx(kv, 1, other, &v, 0), "key w\\xfe doesn't exist");
+    CHECK_FAIL(MXKVStoreInitEx(kv, 1, key, &v), "duplicate init of key w\\xff");
+    /* Save and load: the names and the file name go through as bytes. */
+    pair[0] = v;
+    pair[1] = two;
+    CHECK_OK(MXNDArraySave(path, 2, pair, names));
+    CHECK_OK(MXNDArrayLoad(path, &n, &loaded, &nn, &loaded_names));
+    CHECK_EQ_INT(n, 2);
+    CHECK_EQ_INT(nn, 2);
+    if (nn == 2) {
+        CHECK_STR_EQ(loaded_names[0], "w\xff");
+        CHECK_STR_EQ(loaded_names[1], "\xc3\xa9");
+        CHECK(arr_all_equal(loaded[1], N, 2.0f));
+        free_all(loaded, 2);
+    }
+    CHECK_FAIL(MXNDArrayLoad(MXKV_BUILD_DIR "/gone-\xfe.params", &n, &loaded, &nn, &loaded_names),
+               "gone-\\xfe.params");
+    /* A command body is bytes too (a local store takes and ignores it). */
+    CHECK_OK(MXKVStoreSendCommmandToServers(kv, 0, "\xff\xfe"));
+    CHECK_EQ_INT(rec.bad_handles, 0);
+    MXNDArrayFree(v);
+    MXNDArrayFree(two);
+    CHECK_OK(MXKVStoreFree(kv));
+}
+
 static void test_string_index_to_int_updater(void) {
     KVStoreHandle kv = str_store();
     const char *k1[1] = {"c"}, *k3[4] = {"c", "w", "c", "b"}, *bz[1] = {"z"}, *kz[1] = {"z"};
@@ -966,6 +1011,7 @@ int main(void) {
     RUN(test_negative_and_extreme_keys);
     RUN(test_num_zero_calls);
     RUN(test_string_keys);
+    RUN(test_string_keys_are_bytes);
     RUN(test_string_index_to_int_updater);
     RUN(test_updater_ex_both);
     RUN(test_updater_ex_only_one);

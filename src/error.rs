@@ -100,3 +100,16 @@ impl Error {
         Error::InvalidArgument(msg.into())
     }
 }
+
+/// Bytes (a string key, a file name) as a message shows them: UTF-8 as it is, every other
+/// byte as `\xNN`, so that a name that is not UTF-8 still reads as what it is.
+pub fn escaped(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}

@@ -103,13 +103,13 @@ impl Engine for DistEngine {
         self.dist.set_gradient_compression(setting)
     }
 
-    fn send_command_to_servers(&self, head: i32, body: &str) -> Result<()> {
+    fn send_command_to_servers(&self, head: i32, body: &[u8]) -> Result<()> {
         self.dist.send_command_to_servers(head, body)
     }
 
     fn run_server(
         &self,
-        controller: &mut dyn FnMut(i32, &str),
+        controller: &mut dyn FnMut(i32, &[u8]),
         updater: &dyn Fn() -> Option<Arc<dyn Updater>>,
     ) -> Result<()> {
         self.dist.run_server(controller, updater)

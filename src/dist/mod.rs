@@ -101,7 +101,7 @@ impl Dist {
         };
         if let Side::Worker(w) = &dist.side {
             if w.rank() == 0 && !type_name.contains("_async") {
-                w.command(COMMAND_SYNC_MODE, "")?;
+                w.command(COMMAND_SYNC_MODE, b"")?;
             }
         }
         Ok(dist)
@@ -286,7 +286,7 @@ impl Dist {
         }
     }
 
-    pub fn send_command_to_servers(&self, head: i32, body: &str) -> Result<()> {
+    pub fn send_command_to_servers(&self, head: i32, body: &[u8]) -> Result<()> {
         self.worker_only("SendCommmandToServers")?;
         match &self.side {
             Side::Worker(w) => w.command(head, body),
@@ -300,7 +300,7 @@ impl Dist {
     /// MXNet (`RunServer` is for servers).
     pub fn run_server(
         &self,
-        controller: &mut dyn FnMut(i32, &str),
+        controller: &mut dyn FnMut(i32, &[u8]),
         updater: &server::CurrentUpdater<'_>,
     ) -> Result<()> {
         match self.side {

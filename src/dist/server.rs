@@ -61,7 +61,7 @@ const STORE: Context = Context::cpu(0);
 /// Serves until a worker sends the stop command.
 pub fn serve(
     net: &Net,
-    controller: &mut dyn FnMut(i32, &str),
+    controller: &mut dyn FnMut(i32, &[u8]),
     updater: &CurrentUpdater<'_>,
 ) -> Result<()> {
     let mut server = Server {
@@ -99,7 +99,7 @@ impl Server<'_> {
         &mut self,
         from: i32,
         message: Message,
-        controller: &mut dyn FnMut(i32, &str),
+        controller: &mut dyn FnMut(i32, &[u8]),
     ) -> Result<bool> {
         let req = Request::decode(&message)?;
         match req.op {
@@ -167,7 +167,13 @@ impl Server<'_> {
                         self.sync = true;
                         Ok(())
                     }
-                    COMMAND_SET_GRADIENT_COMPRESSION => GradientCompression::decode(req.body)
+                    COMMAND_SET_GRADIENT_COMPRESSION => std::str::from_utf8(req.body)
+                        .map_err(|_| {
+                            Error::GradientCompression(
+                                "a compression setting that is not text".into(),
+                            )
+                        })
+                        .and_then(GradientCompression::decode)
                         .map(|setting| self.compression = setting),
                     _ => Ok(()),
                 };

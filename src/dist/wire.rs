@@ -130,7 +130,7 @@ pub struct Request<'a> {
     pub reply_tag: i32,
     /// The command's head and body (Command only).
     pub head: i32,
-    pub body: &'a str,
+    pub body: &'a [u8],
     pub entries: Vec<Entry<'a>>,
 }
 
@@ -153,7 +153,7 @@ pub struct Writer {
 
 impl Writer {
     /// A request; its entries follow.
-    pub fn request(op: Op, reply_tag: i32, head: i32, body: &str) -> Writer {
+    pub fn request(op: Op, reply_tag: i32, head: i32, body: &[u8]) -> Writer {
         let mut w = Writer {
             buf: Vec::new(),
             reply_tag,
@@ -163,7 +163,7 @@ impl Writer {
         w.u8(op as u8);
         w.i32(reply_tag);
         w.i32(head);
-        w.bytes(body.as_bytes());
+        w.bytes(body);
         w.count_at = w.buf.len();
         w.u64(0);
         w
@@ -342,7 +342,7 @@ impl<'a> Request<'a> {
         let op = Op::from_code(r.u8()?)?;
         let reply_tag = r.i32()?;
         let head = r.i32()?;
-        let body = std::str::from_utf8(r.bytes()?).map_err(|_| malformed("a body not UTF-8"))?;
+        let body = r.bytes()?;
         let entries = r.entries()?;
         Ok(Request {
             op,
@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn a_request_reads_back_as_written() {
-        let mut w = Writer::request(Op::Init, 77, 0, "");
+        let mut w = Writer::request(Op::Init, 77, 0, b"");
         w.entry(slot(3, 0), 0, &[2, 2], &[1; 16]);
         w.entry(slot(-4, 1), 6, &[], &[2; 8]);
         w.entry_as(Form::TwoBit, slot(5, 0), 0, &[], &[3; 4]);
@@ -389,7 +389,7 @@ mod tests {
         w.entry_as(Form::Rows, slot(6, 0), 0, &[2, 2], &rows);
         let bytes = w.finish();
         let req = Request::decode(&bytes).unwrap();
-        assert_eq!((req.op, req.reply_tag, req.body), (Op::Init, 77, ""));
+        assert_eq!((req.op, req.reply_tag, req.body), (Op::Init, 77, &b""[..]));
         assert_eq!(req.entries.len(), 4);
         let r = req.entries[3].rows(true).unwrap();
         assert_eq!((r.ids, r.row_len), (&[1i64, 4][..], 2));
@@ -410,11 +410,11 @@ mod tests {
             (slot(-4, 1), 6)
         );
         assert_eq!(req.entries[1].data, &[2u8; 8][..]);
-        let cmd = Writer::request(Op::Command, 5, 0, "opt").finish();
+        let cmd = Writer::request(Op::Command, 5, 0, b"opt\xff").finish();
         let cmd = Request::decode(&cmd).unwrap();
         assert_eq!(
             (cmd.op, cmd.head, cmd.body, cmd.entries.len()),
-            (Op::Command, 0, "opt", 0)
+            (Op::Command, 0, &b"opt\xff"[..], 0)
         );
     }
 

@@ -111,7 +111,7 @@ impl Worker {
                 let values = &rows.data.bytes[from * row_bytes..to * row_bytes];
                 let w = out
                     .entry(p.server)
-                    .or_insert_with(|| Writer::request(Op::Push, self.net.reply_tag(), 0, ""));
+                    .or_insert_with(|| Writer::request(Op::Push, self.net.reply_tag(), 0, b""));
                 w.entry_as(
                     Form::Rows,
                     self.slot(item.key, p),
@@ -164,7 +164,7 @@ impl Worker {
         let mut out: BTreeMap<i32, Writer> = sizes
             .into_iter()
             .map(|(server, size)| {
-                let w = Writer::request(op, self.net.reply_tag(), 0, "");
+                let w = Writer::request(op, self.net.reply_tag(), 0, b"");
                 (server, w.written_into(self.net.send_buffer(size + 64)))
             })
             .collect();
@@ -277,7 +277,7 @@ impl Worker {
                     ..p.elems.end.div_ceil(twobit::VALUES_PER_WORD)];
                 let w = out
                     .entry(p.server)
-                    .or_insert_with(|| Writer::request(Op::Push, self.net.reply_tag(), 0, ""));
+                    .or_insert_with(|| Writer::request(Op::Push, self.net.reply_tag(), 0, b""));
                 w.entry_as(
                     Form::TwoBit,
                     self.slot(item.key, &p),
@@ -303,7 +303,10 @@ impl Worker {
         }
         self.guarded(|| {
             if self.rank() == 0 {
-                self.command_inner(COMMAND_SET_GRADIENT_COMPRESSION, &setting.encode())?;
+                self.command_inner(
+                    COMMAND_SET_GRADIENT_COMPRESSION,
+                    setting.encode().as_bytes(),
+                )?;
             }
             self.compression.set(setting);
             Ok(())
@@ -383,7 +386,7 @@ impl Worker {
                         .map(|&id| id - first)
                         .collect();
                     let w = messages.entry(part.server).or_insert_with(|| {
-                        Writer::request(Op::PullRows, self.net.reply_tag(), 0, "")
+                        Writer::request(Op::PullRows, self.net.reply_tag(), 0, b"")
                     });
                     w.entry_as(
                         Form::Rows,
@@ -458,11 +461,11 @@ impl Worker {
     }
 
     /// Sends a command to every server and waits for each to acknowledge it.
-    pub fn command(&self, head: i32, body: &str) -> Result<()> {
+    pub fn command(&self, head: i32, body: &[u8]) -> Result<()> {
         self.guarded(|| self.command_inner(head, body))
     }
 
-    fn command_inner(&self, head: i32, body: &str) -> Result<()> {
+    fn command_inner(&self, head: i32, body: &[u8]) -> Result<()> {
         let messages = (0..self.net.layout.servers)
             .map(|s| {
                 (
@@ -484,7 +487,7 @@ impl Worker {
             Ok(())
         };
         let stopped = if barrier_before_exit && stops_servers && self.rank() == 0 {
-            self.command_inner(COMMAND_STOP, "")
+            self.command_inner(COMMAND_STOP, b"")
         } else {
             Ok(())
         };

@@ -4,14 +4,14 @@
 
 use std::ffi::{c_char, c_int};
 
-use super::{slice_arg, str_list};
+use super::{bytes_list, slice_arg};
 use crate::error::Result;
 use crate::kvstore::Keys;
 
-/// The keys of one call, read from C: borrowed ints, or the strings' slices.
+/// The keys of one call, read from C: borrowed ints, or the strings' bytes.
 pub(crate) enum KeyList<'a> {
     Int(&'a [i32]),
-    Str(Vec<&'a str>),
+    Str(Vec<&'a [u8]>),
 }
 
 impl KeyList<'_> {
@@ -25,8 +25,8 @@ impl KeyList<'_> {
 
 /// A C list of keys: `const int*` or `const char**`.
 pub(crate) trait KeyArg: Copy {
-    /// The `n` keys, each checked (a NULL list with `n > 0`, a NULL or non-UTF-8 string
-    /// are errors naming `what`).
+    /// The `n` keys, each checked (a NULL list with `n > 0`, a NULL string are errors
+    /// naming `what`). A string key is its bytes, UTF-8 or not, as in MXNet.
     ///
     /// # Safety
     /// A non-NULL list must hold `n` entries; each non-NULL string must be NUL-terminated;
@@ -42,7 +42,7 @@ impl KeyArg for *const c_int {
 
 impl KeyArg for *const *const c_char {
     unsafe fn key_list<'a>(self, n: usize, what: &str) -> Result<KeyList<'a>> {
-        Ok(KeyList::Str(str_list(self, n, what)?))
+        Ok(KeyList::Str(bytes_list(self, n, what)?))
     }
 }
 

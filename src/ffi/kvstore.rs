@@ -8,7 +8,9 @@ use smallvec::SmallVec;
 use super::handles::{HandleKind, HandleMap};
 use super::keys::{KeyArg, KeyList};
 use super::ndarray::{arrays, new_handle};
-use super::{boundary, count, mx_uint, out_arg, str_arg, str_list, KVStoreHandle, NDArrayHandle};
+use super::{
+    boundary, bytes_arg, count, mx_uint, out_arg, str_arg, str_list, KVStoreHandle, NDArrayHandle,
+};
 use crate::error::{Error, Result};
 use crate::kvstore::{GradientCompression, KVStore, Keys, Role, UpdateKey, Updater};
 use crate::ndarray::NDArray;
@@ -420,15 +422,21 @@ impl Updater for CUpdater {
         // The updater owns the two new handles.
         let (recv, local) = (new_handle(recv), new_handle(local));
         let data = self.data.get();
-        let str_key = |name: &str| CString::new(name).unwrap_or_default();
+        let str_key = |name: &[u8]| CString::new(name).unwrap_or_default();
         match (key, self.int, self.str) {
             (UpdateKey::Str { name, .. }, _, Some(f)) => {
-                // Keys came from C strings, so they hold no NUL.
+                // Keys came from C strings, so they hold no NUL: the updater gets the same
+                // bytes back.
                 unsafe { f(str_key(name).as_ptr(), recv, local, data) }
             }
             (key, Some(f), _) => unsafe { f(key.int(), recv, local, data) },
             (UpdateKey::Int(key), None, Some(f)) => unsafe {
-                f(str_key(&key.to_string()).as_ptr(), recv, local, data)
+                f(
+                    str_key(key.to_string().as_bytes()).as_ptr(),
+                    recv,
+                    local,
+                    data,
+                )
             },
             (_, None, None) => {}
         }
@@ -591,7 +599,7 @@ pub extern "C" fn MXKVStoreRunServer(
     boundary(|| {
         let s = store(handle)?;
         let data = CallerData(controller_handle);
-        let mut forward = |head: i32, body: &str| {
+        let mut forward = |head: i32, body: &[u8]| {
             if let (Some(f), Ok(body)) = (controller, CString::new(body)) {
                 unsafe { f(head, body.as_ptr(), data.get()) }
             }
@@ -611,9 +619,9 @@ pub unsafe extern "C" fn MXKVStoreSendCommmandToServers(
     boundary(|| {
         let s = store(handle)?;
         let body = if cmd_body.is_null() {
-            ""
+            b""
         } else {
-            str_arg(cmd_body, "cmd_body")?
+            bytes_arg(cmd_body, "cmd_body")?
         };
         s.kv.engine().send_command_to_servers(cmd_id, body)
     })

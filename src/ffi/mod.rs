@@ -21,9 +21,11 @@ pub mod mpi;
 pub mod ndarray;
 pub mod optimizer;
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{escaped, Error, Result};
 
 /// `mx_uint` of MXNet's `c_api.h`.
 #[allow(non_camel_case_types)]
@@ -75,20 +77,54 @@ pub(crate) unsafe fn out_arg<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T
         .ok_or_else(|| Error::invalid(format!("output pointer {what} is NULL")))
 }
 
-/// A NUL-terminated UTF-8 string argument.
+/// A NUL-terminated string argument, as its bytes (MXNet takes C strings as bytes: a key or
+/// a file name need not be UTF-8).
 ///
 /// # Safety
 /// A non-NULL `ptr` must point to a NUL-terminated string that outlives the result.
-pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
+pub(crate) unsafe fn bytes_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a [u8]> {
     if ptr.is_null() {
         return Err(Error::invalid(format!("{what} is NULL")));
     }
-    CStr::from_ptr(ptr)
-        .to_str()
-        .map_err(|_| Error::invalid(format!("{what} is not valid UTF-8")))
+    Ok(CStr::from_ptr(ptr).to_bytes())
 }
 
-/// An array of `n` strings.
+/// A NUL-terminated UTF-8 string argument (a name that mxkv reads as text).
+///
+/// # Safety
+/// As [`bytes_arg`].
+pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
+    let bytes = bytes_arg(ptr, what)?;
+    std::str::from_utf8(bytes)
+        .map_err(|_| Error::invalid(format!("{what} \"{}\" is not valid UTF-8", escaped(bytes))))
+}
+
+/// A file name argument: its bytes, as the operating system takes them.
+///
+/// # Safety
+/// As [`bytes_arg`].
+pub(crate) unsafe fn path_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a Path> {
+    Ok(Path::new(OsStr::from_bytes(bytes_arg(ptr, what)?)))
+}
+
+/// An array of `n` strings, each read by `read`.
+///
+/// # Safety
+/// As [`slice_arg`] for the array, and `read`'s contract for each entry.
+unsafe fn list<'a, T>(
+    ptr: *const *const c_char,
+    n: usize,
+    what: &str,
+    read: unsafe fn(*const c_char, &str) -> Result<T>,
+) -> Result<Vec<T>> {
+    slice_arg(ptr, n, what)?
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| read(s, &format!("{what}[{i}]")))
+        .collect()
+}
+
+/// An array of `n` UTF-8 strings.
 ///
 /// # Safety
 /// As [`slice_arg`] and [`str_arg`] for each entry.
@@ -97,11 +133,19 @@ pub(crate) unsafe fn str_list<'a>(
     n: usize,
     what: &str,
 ) -> Result<Vec<&'a str>> {
-    slice_arg(ptr, n, what)?
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| str_arg(s, &format!("{what}[{i}]")))
-        .collect()
+    list(ptr, n, what, str_arg)
+}
+
+/// An array of `n` strings, as bytes.
+///
+/// # Safety
+/// As [`slice_arg`] and [`bytes_arg`] for each entry.
+pub(crate) unsafe fn bytes_list<'a>(
+    ptr: *const *const c_char,
+    n: usize,
+    what: &str,
+) -> Result<Vec<&'a [u8]>> {
+    list(ptr, n, what, bytes_arg)
 }
 
 /// Runs `f` on one of the skin's per-thread result buffers. While the thread's locals are

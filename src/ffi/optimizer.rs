@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 
 use super::kvstore::{store, CKVStore};
 use super::ndarray::arrays as array_list;
-use super::{boundary, count, mx_uint, str_arg, str_list, KVStoreHandle, NDArrayHandle};
+use super::{boundary, count, mx_uint, path_arg, str_arg, str_list, KVStoreHandle, NDArrayHandle};
 use crate::error::{Error, Result};
 use crate::ndarray::io;
 use crate::optimizer::{self, Optimizer, StoreOptimizer};
@@ -129,7 +129,7 @@ pub unsafe extern "C" fn MXKVStoreSaveOptimizerStates(
 ) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        let fname = str_arg(fname, "fname")?;
+        let fname = path_arg(fname, "fname")?;
         let (arrays, names) = installed(&s)?.states()?;
         io::save_file(fname, &arrays, &names)
     })
@@ -144,7 +144,7 @@ pub unsafe extern "C" fn MXKVStoreLoadOptimizerStates(
 ) -> c_int {
     boundary(|| {
         let s = store(handle)?;
-        let fname = str_arg(fname, "fname")?;
+        let fname = path_arg(fname, "fname")?;
         let opt = installed(&s)?;
         let (arrays, names) = io::load_file(fname)?;
         opt.set_states(&arrays, &names)

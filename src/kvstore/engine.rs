@@ -122,7 +122,7 @@ pub trait Engine: Send + Sync {
     fn num_dead_nodes(&self, node_id: i32, timeout_sec: i32) -> Result<i32>;
 
     /// Sends a controller command to every server.
-    fn send_command_to_servers(&self, head: i32, body: &str) -> Result<()>;
+    fn send_command_to_servers(&self, head: i32, body: &[u8]) -> Result<()>;
 
     /// Runs the server loop until the workers stop it, handing controller commands to
     /// `controller` on the calling thread.
@@ -130,7 +130,7 @@ pub trait Engine: Send + Sync {
     /// controller may install one), or, with none, are assigned.
     fn run_server(
         &self,
-        controller: &mut dyn FnMut(i32, &str),
+        controller: &mut dyn FnMut(i32, &[u8]),
         updater: &dyn Fn() -> Option<Arc<dyn Updater>>,
     ) -> Result<()>;
 
@@ -185,12 +185,12 @@ impl Engine for LocalEngine {
     fn num_dead_nodes(&self, _node_id: i32, _timeout_sec: i32) -> Result<i32> {
         Ok(0)
     }
-    fn send_command_to_servers(&self, _head: i32, _body: &str) -> Result<()> {
+    fn send_command_to_servers(&self, _head: i32, _body: &[u8]) -> Result<()> {
         Ok(())
     }
     fn run_server(
         &self,
-        _controller: &mut dyn FnMut(i32, &str),
+        _controller: &mut dyn FnMut(i32, &[u8]),
         _updater: &dyn Fn() -> Option<Arc<dyn Updater>>,
     ) -> Result<()> {
         Ok(())

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use super::entry::{Direction, Entry};
-use crate::error::{Error, Result};
+use crate::error::{escaped, Error, Result};
 use crate::ndarray::NDArray;
 
-/// The keys of one call: a store is int-keyed or string-keyed (reference §3.2).
+/// The keys of one call: a store is int-keyed or string-keyed (reference §3.2). String
+/// keys are bytes, as MXNet's C strings are: any bytes but NUL, UTF-8 or not.
 #[derive(Debug, Clone, Copy)]
 pub enum Keys<'a> {
     Int(&'a [i32]),
-    Str(&'a [&'a str]),
+    Str(&'a [&'a [u8]]),
 }
 
 impl Keys<'_> {
@@ -77,14 +78,14 @@ impl Hasher for KeyHasher {
 pub(super) struct KeyTable {
     key_type: Option<KeyType>,
     /// String key → internal index, assigned 0, 1, 2 … in registration order.
-    index: HashMap<String, i32>,
+    index: HashMap<Vec<u8>, i32>,
     entries: HashMap<i32, Arc<Entry>, BuildHasherDefault<KeyHasher>>,
 }
 
 /// A key of a call, resolved: internal key, the name it was given by, and its entry.
 pub(super) struct Target<'a> {
     pub key: i32,
-    pub name: Option<&'a str>,
+    pub name: Option<&'a [u8]>,
     pub entry: Arc<Entry>,
 }
 
@@ -134,7 +135,7 @@ impl KeyTable {
                 Keys::Str(k) => {
                     let name = k[i];
                     if self.index.contains_key(name) || added.iter().any(|t| t.name == Some(name)) {
-                        return Err(Error::DuplicateInit(name.to_string()));
+                        return Err(Error::DuplicateInit(escaped(name)));
                     }
                     next_index += 1;
                     (next_index - 1, Some(name))
@@ -159,7 +160,7 @@ impl KeyTable {
         self.key_type = Some(new.kind);
         for t in &new.added {
             if let Some(name) = t.name {
-                self.index.insert(name.to_string(), t.key);
+                self.index.insert(name.to_vec(), t.key);
             }
             self.entries.insert(t.key, t.entry.clone());
         }
@@ -204,7 +205,7 @@ impl KeyTable {
                 .cloned()
                 .or_else(|| added.iter().find(|t| t.key == key).map(|t| t.entry.clone()))
         };
-        let index_of = |name: &str| -> Option<i32> {
+        let index_of = |name: &[u8]| -> Option<i32> {
             self.index
                 .get(name)
                 .copied()
@@ -224,7 +225,7 @@ impl KeyTable {
             }
             Keys::Str(ks) => {
                 for &name in ks {
-                    let missing = || Error::UnknownKey(name.to_string());
+                    let missing = || Error::UnknownKey(escaped(name));
                     let key = index_of(name).ok_or_else(missing)?;
                     let entry = find(key).ok_or_else(missing)?;
                     targets.push(Target {

@@ -50,7 +50,7 @@ pub use merge::Merged;
 use merge::{SumBuffers, SumMemory};
 pub use updater::{UpdateKey, Updater};
 
-use crate::error::{Error, Result};
+use crate::error::{escaped, Error, Result};
 use crate::ndarray::{Context, NDArray, SumOrder};
 use entry::Direction;
 use keys::{KeyTable, Target, Targets};
@@ -75,17 +75,17 @@ const STORE_CONTEXT: Context = Context::cpu_pinned(0);
 ///     Ok(a)
 /// };
 /// let kv = KVStore::create("local")?;
-/// kv.init(Keys::Str(&["weight"]), &[array(&[0.0, 0.0])?])?;
+/// kv.init(Keys::Str(&[b"weight"]), &[array(&[0.0, 0.0])?])?;
 /// // Two devices push their gradients for one key: the store keeps the sum.
 /// kv.push(
-///     Keys::Str(&["weight", "weight"]),
+///     Keys::Str(&[b"weight", b"weight"]),
 ///     &[array(&[1.0, 2.0])?, array(&[3.0, 4.0])?],
 /// )?;
 /// let out = array(&[0.0, 0.0])?;
-/// kv.pull(Keys::Str(&["weight"]), &[out.clone()], true)?;
+/// kv.pull(Keys::Str(&[b"weight"]), &[out.clone()], true)?;
 /// assert_eq!(out.to_bytes()?, bytemuck::cast_slice(&[4.0f32, 6.0]));
 /// // A key that was never initialised is an error, and changes nothing.
-/// assert!(kv.push(Keys::Str(&["bias"]), &[array(&[1.0])?]).is_err());
+/// assert!(kv.push(Keys::Str(&[b"bias"]), &[array(&[1.0])?]).is_err());
 /// # Ok::<(), mxkv::Error>(())
 /// ```
 pub struct KVStore {
@@ -305,7 +305,7 @@ impl KVStore {
 
     /// Runs the server loop of a dist store until the workers stop it: controller commands
     /// go to `controller`, pushed values to this store's updater (assigned without one).
-    pub fn run_server(&self, controller: &mut dyn FnMut(i32, &str)) -> Result<()> {
+    pub fn run_server(&self, controller: &mut dyn FnMut(i32, &[u8])) -> Result<()> {
         self.engine.run_server(controller, &|| self.updater())
     }
 
@@ -553,9 +553,7 @@ fn apply_here(
     context: Option<Context>,
 ) -> Result<()> {
     let Some(_serial) = target.entry.lock() else {
-        let key = target
-            .name
-            .map_or_else(|| target.key.to_string(), str::to_string);
+        let key = target.name.map_or_else(|| target.key.to_string(), escaped);
         return Err(Error::WouldDeadlock(key));
     };
     let Some(updater) = updater else {

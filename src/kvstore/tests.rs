@@ -91,13 +91,13 @@ fn updater_runs_once_per_key_in_ascending_order_and_writes_through_local() {
 #[test]
 fn string_keys_reach_the_int_updater_as_their_registration_index() {
     let kv = KVStore::create("local").unwrap();
-    kv.init(Keys::Str(&["x", "y"]), &[array(&[0.0]), array(&[0.0])])
+    kv.init(Keys::Str(&[b"x", b"y"]), &[array(&[0.0]), array(&[0.0])])
         .unwrap();
-    kv.init(Keys::Str(&["z"]), &[array(&[0.0])]).unwrap();
+    kv.init(Keys::Str(&[b"z"]), &[array(&[0.0])]).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     kv.set_updater(int_updater(move |k, _, _| log.lock().unwrap().push(k)));
-    kv.push(Keys::Str(&["z", "x"]), &[array(&[1.0]), array(&[1.0])])
+    kv.push(Keys::Str(&[b"z", b"x"]), &[array(&[1.0]), array(&[1.0])])
         .unwrap();
     assert_eq!(*seen.lock().unwrap(), vec![0, 2]);
 }
@@ -135,21 +135,21 @@ fn a_failed_call_changes_nothing() {
         .unwrap();
     assert_eq!(pulled(&kv, Keys::Int(&[7]), 1), vec![7.0]);
     // Mixed key types, both directions.
-    let err = kv.init(Keys::Str(&["a"]), &[array(&[1.0])]).unwrap_err();
+    let err = kv.init(Keys::Str(&[b"a"]), &[array(&[1.0])]).unwrap_err();
     assert!(
         err.to_string()
             .contains("(1 vs. 0) : Mixed key types are not allowed"),
         "{err}"
     );
     let skv = KVStore::create("local").unwrap();
-    skv.init(Keys::Str(&["a"]), &[array(&[1.0])]).unwrap();
+    skv.init(Keys::Str(&[b"a"]), &[array(&[1.0])]).unwrap();
     assert!(skv
         .pull(Keys::Int(&[0]), &[array(&[0.0])], true)
         .unwrap_err()
         .to_string()
         .contains("(0 vs. 1)"));
     assert_eq!(
-        skv.pull(Keys::Str(&["b"]), &[array(&[0.0])], true)
+        skv.pull(Keys::Str(&[b"b"]), &[array(&[0.0])], true)
             .unwrap_err(),
         Error::UnknownKey("b".into())
     );
@@ -160,25 +160,30 @@ fn broadcast_and_pushpull() {
     let kv = KVStore::create("device").unwrap();
     let outs = [array(&[0.0]), array(&[0.0])];
     kv.broadcast(
-        Keys::Str(&["w"]),
+        Keys::Str(&[b"w"]),
         &[array(&[3.0])],
-        Keys::Str(&["w", "w"]),
+        Keys::Str(&[b"w", b"w"]),
         &outs,
     )
     .unwrap();
     assert_eq!((values(&outs[0]), values(&outs[1])), (vec![3.0], vec![3.0]));
     assert!(kv
         .broadcast(
-            Keys::Str(&["w"]),
+            Keys::Str(&[b"w"]),
             &[array(&[3.0])],
-            Keys::Str(&["w"]),
+            Keys::Str(&[b"w"]),
             &outs[..1]
         )
         .is_err());
     // In-place pushpull: the outputs are the pushed arrays.
     let vals = [array(&[1.0]), array(&[2.0])];
-    kv.pushpull(Keys::Str(&["w", "w"]), &vals, Keys::Str(&["w", "w"]), &vals)
-        .unwrap();
+    kv.pushpull(
+        Keys::Str(&[b"w", b"w"]),
+        &vals,
+        Keys::Str(&[b"w", b"w"]),
+        &vals,
+    )
+    .unwrap();
     assert_eq!((values(&vals[0]), values(&vals[1])), (vec![3.0], vec![3.0]));
 }
 
@@ -404,6 +409,30 @@ fn a_push_that_cannot_get_its_sum_buffer_fails_whole() {
     kv.push(Keys::Int(&[0, 0, 1, 1]), &values).unwrap();
     assert_eq!(*calls.lock().unwrap(), 2);
     assert_eq!(pulled(&kv, Keys::Int(&[1]), 4), vec![5.0; 4]);
+}
+
+#[test]
+fn string_keys_are_bytes_utf8_or_not() {
+    let kv = KVStore::create("local").unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    kv.set_updater(move |key: UpdateKey<'_>, recv: NDArray, local: NDArray| {
+        if let UpdateKey::Str { name, index } = key {
+            log.lock().unwrap().push((name.to_vec(), index));
+        }
+        local.assign_sum(&[&local, &recv]).unwrap();
+    });
+    kv.init(Keys::Str(&[b"w\xff", "é".as_bytes()]), &[array(&[1.0]), array(&[2.0])])
+        .unwrap();
+    kv.push(Keys::Str(&[b"w\xff"]), &[array(&[3.0])]).unwrap();
+    assert_eq!(pulled(&kv, Keys::Str(&[b"w\xff"]), 1), vec![4.0]);
+    assert_eq!(pulled(&kv, Keys::Str(&["é".as_bytes()]), 1), vec![2.0]);
+    assert_eq!(*seen.lock().unwrap(), vec![(b"w\xff".to_vec(), 0)]);
+    // Messages show the bytes that are not UTF-8 escaped, the rest as it is.
+    let err = kv.pull(Keys::Str(&[b"\xc3\xa9\xfe"]), &[array(&[0.0])], true);
+    assert_eq!(err.unwrap_err(), Error::UnknownKey("é\\xfe".into()));
+    let err = kv.init(Keys::Str(&[b"w\xff"]), &[array(&[0.0])]).unwrap_err();
+    assert!(err.to_string().contains("key w\\xff."), "{err}");
 }
 
 /// A store of keys 0, 1 and 2 holding 4, 20 and 4 float32 ones.
@@ -692,12 +721,12 @@ impl Engine for Arc<Recording> {
     fn num_dead_nodes(&self, _node_id: i32, _timeout_sec: i32) -> Result<i32> {
         Ok(0)
     }
-    fn send_command_to_servers(&self, _head: i32, _body: &str) -> Result<()> {
+    fn send_command_to_servers(&self, _head: i32, _body: &[u8]) -> Result<()> {
         Ok(())
     }
     fn run_server(
         &self,
-        _controller: &mut dyn FnMut(i32, &str),
+        _controller: &mut dyn FnMut(i32, &[u8]),
         _updater: &dyn Fn() -> Option<Arc<dyn Updater>>,
     ) -> Result<()> {
         Ok(())

@@ -9,9 +9,10 @@ use crate::ndarray::NDArray;
 pub enum UpdateKey<'a> {
     /// A key of an int-keyed store.
     Int(i32),
-    /// A key of a string-keyed store, and its registration index (0, 1, 2 … in the order
-    /// the keys were first initialised), which MXNet hands to int updaters.
-    Str { name: &'a str, index: i32 },
+    /// A key of a string-keyed store (its bytes, as given), and its registration index
+    /// (0, 1, 2 … in the order the keys were first initialised), which MXNet hands to int
+    /// updaters.
+    Str { name: &'a [u8], index: i32 },
 }
 
 impl UpdateKey<'_> {

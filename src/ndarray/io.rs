@@ -12,10 +12,12 @@
 //! name   = u64 len, len bytes
 
 use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use super::sparse::Parts;
 use super::{Context, DType, Device, NDArray, Shape, Storage};
-use crate::error::{Error, Result};
+use crate::error::{escaped, Error, Result};
 
 const FILE_MAGIC: u64 = 0x112;
 /// Legacy-shape arrays (what MXNet 1.x writes by default).
@@ -23,11 +25,12 @@ const ARRAY_MAGIC_V2: u32 = 0xF993_FAC9;
 /// numpy-shape arrays (`ndim == -1` means unknown, i.e. none).
 const ARRAY_MAGIC_V3: u32 = 0xF993_FACA;
 
-/// A whole `.params` file in memory: arrays and (empty, or one per array) names.
-pub fn save(arrays: &[NDArray], names: &[String]) -> Result<Vec<u8>> {
+/// A whole `.params` file in memory: arrays and (empty, or one per array) names. A name is
+/// bytes (length and bytes in the file), UTF-8 or not, as in MXNet.
+pub fn save(arrays: &[NDArray], names: &[impl AsRef<[u8]>]) -> Result<Vec<u8>> {
     check_names(arrays, names)?;
     let size = arrays.iter().fold(24, |n, a| n + record_size(a))
-        + names.iter().fold(8, |n, name| n + 8 + name.len());
+        + names.iter().fold(8, |n, name| n + 8 + name.as_ref().len());
     let mut out = Vec::new();
     out.try_reserve_exact(size)
         .map_err(|_| Error::OutOfMemory(size))?;
@@ -37,12 +40,14 @@ pub fn save(arrays: &[NDArray], names: &[String]) -> Result<Vec<u8>> {
 
 /// Writes a whole `.params` file to `path` as it is serialised: no copy of the arrays in
 /// memory, so saving needs no memory beyond a small buffer.
-pub fn save_file(path: &str, arrays: &[NDArray], names: &[String]) -> Result<()> {
+pub fn save_file(
+    path: impl AsRef<Path>,
+    arrays: &[NDArray],
+    names: &[impl AsRef<[u8]>],
+) -> Result<()> {
     check_names(arrays, names)?;
-    let io_error = |e: std::io::Error| Error::Io {
-        path: path.to_string(),
-        detail: e.to_string(),
-    };
+    let path = path.as_ref();
+    let io_error = |e: std::io::Error| io_error(path, e);
     let file = std::fs::File::create(path).map_err(io_error)?;
     let mut w = std::io::BufWriter::new(file);
     write_file_body(arrays, names, &mut w).map_err(io_error)?;
@@ -52,7 +57,15 @@ pub fn save_file(path: &str, arrays: &[NDArray], names: &[String]) -> Result<()>
         .map_err(io_error)
 }
 
-fn check_names(arrays: &[NDArray], names: &[String]) -> Result<()> {
+/// An I/O failure on `path`, the file named as its bytes are (escaped where not UTF-8).
+fn io_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Io {
+        path: escaped(path.as_os_str().as_bytes()),
+        detail: e.to_string(),
+    }
+}
+
+fn check_names(arrays: &[NDArray], names: &[impl AsRef<[u8]>]) -> Result<()> {
     if !names.is_empty() && names.len() != arrays.len() {
         return Err(Error::invalid(format!(
             "{} arrays but {} names",
@@ -65,7 +78,7 @@ fn check_names(arrays: &[NDArray], names: &[String]) -> Result<()> {
 
 fn write_file_body(
     arrays: &[NDArray],
-    names: &[String],
+    names: &[impl AsRef<[u8]>],
     w: &mut impl Write,
 ) -> std::io::Result<()> {
     w.write_all(&FILE_MAGIC.to_le_bytes())?;
@@ -75,9 +88,9 @@ fn write_file_body(
         write_record(a, w)?;
     }
     w.write_all(&(names.len() as u64).to_le_bytes())?;
-    for n in names {
+    for n in names.iter().map(AsRef::as_ref) {
         w.write_all(&(n.len() as u64).to_le_bytes())?;
-        w.write_all(n.as_bytes())?;
+        w.write_all(n)?;
     }
     Ok(())
 }
@@ -158,7 +171,7 @@ fn write_record(a: &NDArray, w: &mut impl Write) -> std::io::Result<()> {
 }
 
 /// A whole `.params` file from memory.
-pub fn load(bytes: &[u8]) -> Result<(Vec<NDArray>, Vec<String>)> {
+pub fn load(bytes: &[u8]) -> Result<(Vec<NDArray>, Vec<Vec<u8>>)> {
     let mut r = Reader::new(bytes, bytes.len() as u64);
     check_file_magic(r.u64()?)?;
     load_body(&mut r)
@@ -166,11 +179,9 @@ pub fn load(bytes: &[u8]) -> Result<(Vec<NDArray>, Vec<String>)> {
 
 /// A whole `.params` file from `path`, parsed as it is read: the header is checked before
 /// anything else is read, and no count or size is believed beyond the bytes the file has.
-pub fn load_file(path: &str) -> Result<(Vec<NDArray>, Vec<String>)> {
-    let io_error = |e: std::io::Error| Error::Io {
-        path: path.to_string(),
-        detail: e.to_string(),
-    };
+pub fn load_file(path: impl AsRef<Path>) -> Result<(Vec<NDArray>, Vec<Vec<u8>>)> {
+    let path = path.as_ref();
+    let io_error = |e: std::io::Error| io_error(path, e);
     let mut file = std::fs::File::open(path).map_err(io_error)?;
     let mut head = [0u8; 8];
     file.read_exact(&mut head).map_err(|e| match e.kind() {
@@ -201,7 +212,7 @@ fn check_file_magic(magic: u64) -> Result<()> {
     Ok(())
 }
 
-fn load_body<R: Read>(r: &mut Reader<R>) -> Result<(Vec<NDArray>, Vec<String>)> {
+fn load_body<R: Read>(r: &mut Reader<R>) -> Result<(Vec<NDArray>, Vec<Vec<u8>>)> {
     r.u64()?; // reserved
     let count = r.count(4)?;
     let mut arrays = Vec::new();
@@ -219,9 +230,7 @@ fn load_body<R: Read>(r: &mut Reader<R>) -> Result<(Vec<NDArray>, Vec<String>)> 
         let len = r.count(1)?;
         let mut name = vec![0; len];
         r.fill(&mut name)?;
-        names.push(
-            String::from_utf8(name).map_err(|_| Error::Format("a name is not UTF-8".into()))?,
-        );
+        names.push(name);
     }
     Ok((arrays, names))
 }
@@ -396,13 +405,9 @@ mod tests {
         a.copy_from_bytes(bytemuck::cast_slice(&[1.0f64, 2., 3., 4., 5., 6.]), 6)
             .unwrap();
         let b = NDArray::new(Shape(vec![4]), DType::I8, Context::cpu(0)).unwrap();
-        let bytes = save(
-            &[a.clone(), b.clone(), NDArray::none()],
-            &["w".into(), "b".into(), "n".into()],
-        )
-        .unwrap();
+        let bytes = save(&[a.clone(), b.clone(), NDArray::none()], &["w", "b", "n"]).unwrap();
         let (arrays, names) = load(&bytes).unwrap();
-        assert_eq!(names, vec!["w", "b", "n"]);
+        assert_eq!(names, [b"w", b"b", b"n"]);
         assert_eq!(arrays[0].shape(), a.shape());
         assert_eq!(arrays[0].dtype(), DType::F64);
         assert_eq!(arrays[0].context(), a.context());
@@ -415,7 +420,7 @@ mod tests {
     #[test]
     fn truncated_and_garbage_input_are_errors() {
         let a = NDArray::new(Shape(vec![8]), DType::F32, Context::cpu(0)).unwrap();
-        let bytes = save(&[a], &[]).unwrap();
+        let bytes = save(&[a], NO_NAMES).unwrap();
         for cut in 0..bytes.len() {
             assert!(load(&bytes[..cut]).is_err(), "cut at {cut}");
         }
@@ -428,7 +433,7 @@ mod tests {
     #[test]
     fn unknown_storage_types_are_errors() {
         let a = NDArray::new(Shape(vec![8]), DType::F32, Context::cpu(0)).unwrap();
-        let bytes = save(&[a], &[]).unwrap();
+        let bytes = save(&[a], NO_NAMES).unwrap();
         // Header: magic, reserved, count (8 bytes each); then the record's magic and stype.
         let with_stype = |stype: i32| {
             let mut b = bytes.clone();
@@ -458,14 +463,14 @@ mod tests {
             &[(DType::I64, 3), (DType::I32, 1)],
         )
         .unwrap();
-        let bytes = save(&[rsp, csr], &[]).unwrap();
+        let bytes = save(&[rsp, csr], NO_NAMES).unwrap();
         let (back, _) = load(&bytes).unwrap();
         assert_eq!(back[0].storage(), Storage::RowSparse);
         assert_eq!(back[0].shape(), &Shape(vec![5, 2]));
         assert_eq!(back[0].parts().unwrap().data.shape(), &Shape(vec![2, 2]));
         assert_eq!(back[1].storage(), Storage::Csr);
         assert_eq!(back[1].aux_dtype(1).unwrap(), DType::I32);
-        assert_eq!(save(&back, &[]).unwrap(), bytes);
+        assert_eq!(save(&back, NO_NAMES).unwrap(), bytes);
         // A storage shape of 3 rows with 2 row ids: the record is refused.
         let mut bad = bytes.clone();
         bad[36] = 3;
@@ -473,6 +478,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("Shape mismatch"));
+    }
+
+    const NO_NAMES: &[&str] = &[];
+
+    #[test]
+    fn names_and_file_names_are_bytes_utf8_or_not() {
+        let a = NDArray::new(Shape(vec![2]), DType::F32, Context::cpu(0)).unwrap();
+        let names: [&[u8]; 2] = [b"w\xff", "é".as_bytes()];
+        let dir = std::path::PathBuf::from(temp_path(""));
+        let path = dir.join(std::ffi::OsStr::from_bytes(b"n\xfe.params"));
+        save_file(&path, &[a.clone(), a.clone()], &names).unwrap();
+        let (arrays, loaded) = load_file(&path).unwrap();
+        assert_eq!(
+            (arrays.len(), loaded),
+            (2, vec![b"w\xff".to_vec(), "é".into()])
+        );
+        let missing = dir.join(std::ffi::OsStr::from_bytes(b"gone\xfe\xc3.params"));
+        let err = load_file(&missing).unwrap_err().to_string();
+        assert!(err.contains("gone\\xfe\\xc3.params"), "{err}");
     }
 
     fn temp_path(name: &str) -> String {
@@ -492,7 +516,7 @@ mod tests {
         assert_eq!(back.shape().ndim(), 0);
         assert_eq!(back.to_bytes().unwrap(), 2.5f32.to_le_bytes());
         let none = NDArray::none();
-        let (arrays, _) = load(&save(&[a, none], &[]).unwrap()).unwrap();
+        let (arrays, _) = load(&save(&[a, none], NO_NAMES).unwrap()).unwrap();
         assert_eq!(arrays[0].to_bytes().unwrap(), 2.5f32.to_le_bytes());
         assert!(arrays[1].is_none());
     }
@@ -503,15 +527,15 @@ mod tests {
         a.write(|b| b.iter_mut().enumerate().for_each(|(i, x)| *x = i as u8))
             .unwrap();
         let path = temp_path("round.params");
-        save_file(&path, &[a.clone()], &["w".into()]).unwrap();
+        save_file(&path, &[a.clone()], &["w"]).unwrap();
         assert_eq!(
             std::fs::read(&path).unwrap(),
-            save(&[a.clone()], &["w".into()]).unwrap()
+            save(&[a.clone()], &["w"]).unwrap()
         );
         let (arrays, names) = load_file(&path).unwrap();
-        assert_eq!(names, vec!["w"]);
+        assert_eq!(names, [b"w"]);
         assert_eq!(arrays[0].to_bytes().unwrap(), a.to_bytes().unwrap());
-        let err = save_file("/nonexistent-dir/x.params", &[a], &[]).unwrap_err();
+        let err = save_file("/nonexistent-dir/x.params", &[a], NO_NAMES).unwrap_err();
         assert!(
             err.to_string().contains("/nonexistent-dir/x.params"),
             "{err}"
@@ -532,7 +556,7 @@ mod tests {
     #[test]
     fn load_file_believes_no_size_beyond_the_file() {
         let a = NDArray::new(Shape(vec![4]), DType::F32, Context::cpu(0)).unwrap();
-        let mut bytes = save(&[a], &[]).unwrap();
+        let mut bytes = save(&[a], NO_NAMES).unwrap();
         // The record's single dimension (after header 24, magic 4, stype 4, ndim 4).
         bytes[36..44].copy_from_slice(&(1i64 << 40).to_le_bytes());
         let path = temp_path("huge-dim.params");

@@ -70,9 +70,18 @@ fn cases(list: &str) -> Vec<Case> {
         .collect()
 }
 
+/// The names of a fixture file, all UTF-8.
+fn utf8_names(names: Vec<Vec<u8>>) -> Vec<String> {
+    names
+        .into_iter()
+        .map(|n| String::from_utf8(n).unwrap())
+        .collect()
+}
+
 /// Runs one case; returns the largest distance in ulps over all output elements.
 fn run_case(case: &Case) -> u64 {
-    let (arrays, names) = io::load_file(&format!("{FIXTURES}/{}.params", case.name)).unwrap();
+    let (arrays, names) = io::load_file(format!("{FIXTURES}/{}.params", case.name)).unwrap();
+    let names = utf8_names(names);
     let get = |prefix: &str| -> Vec<(String, NDArray)> {
         names
             .iter()
@@ -285,7 +294,8 @@ fn store_optimizers_give_mxnets_results() {
         let name = words.next().unwrap();
         let args: Vec<(&str, &str)> = words.map(|w| w.split_once('=').unwrap()).collect();
         let opt = Optimizer::create(name, &args).unwrap();
-        let (arrays, names) = io::load_file(&format!("{FIXTURES}/{case}.params")).unwrap();
+        let (arrays, names) = io::load_file(format!("{FIXTURES}/{case}.params")).unwrap();
+        let names = utf8_names(names);
         let get = |n: &str| arrays[names.iter().position(|x| x == n).unwrap()].clone();
         let weight = get("init");
         for step in 0..3 {

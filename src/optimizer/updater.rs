@@ -19,7 +19,7 @@ use super::real::Half;
 use super::rmsprop::RmsProp;
 use super::sgd::Sgd;
 use super::signum::Signum;
-use crate::error::{Error, Result};
+use crate::error::{escaped, Error, Result};
 use crate::ndarray::{Context, DType, NDArray, Shape, Storage};
 
 /// An optimizer class and its own constructor arguments.
@@ -701,7 +701,7 @@ impl Optimizer {
 
     /// Replaces every key's state with `arrays` named as [`Optimizer::states`] names
     /// them; on an error nothing changes.
-    pub fn set_states(&self, arrays: &[NDArray], names: &[String]) -> Result<()> {
+    pub fn set_states(&self, arrays: &[NDArray], names: &[impl AsRef<[u8]>]) -> Result<()> {
         if arrays.len() != names.len() {
             return Err(Error::Format(
                 "optimizer states must be named arrays (<key>:<state>, <key>:count, num_update)"
@@ -715,6 +715,8 @@ impl Optimizer {
         };
         let mut num_update = None;
         for (a, name) in arrays.iter().zip(names) {
+            // A name that is not UTF-8 is no state's name; escaped, it fails as one.
+            let name = escaped(name.as_ref());
             let bad = |why: &str| Error::Format(format!("optimizer state '{name}': {why}"));
             match name.split_once(':') {
                 None if name == "num_update" => {

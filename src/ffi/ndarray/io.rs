@@ -7,7 +7,7 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use super::{array, new_handle};
 use crate::error::{Error, Result};
 use crate::ffi::{
-    boundary, count, mx_uint, out_arg, slice_arg, str_arg, str_list, with_thread_buffer,
+    boundary, bytes_list, count, mx_uint, out_arg, path_arg, slice_arg, with_thread_buffer,
     NDArrayHandle,
 };
 use crate::ndarray::io;
@@ -37,18 +37,15 @@ pub unsafe extern "C" fn MXNDArraySave(
     keys: *mut *const c_char,
 ) -> c_int {
     boundary(|| {
-        let fname = str_arg(fname, "fname")?;
+        let fname = path_arg(fname, "fname")?;
         let arrays = slice_arg(args, count(num_args), "args")?
             .iter()
             .map(|&h| array(h).map(|a| (*a).clone()))
             .collect::<Result<Vec<_>>>()?;
-        let names: Vec<String> = if keys.is_null() {
+        let names = if keys.is_null() {
             Vec::new()
         } else {
-            str_list(keys, count(num_args), "keys")?
-                .into_iter()
-                .map(String::from)
-                .collect()
+            bytes_list(keys, count(num_args), "keys")?
         };
         io::save_file(fname, &arrays, &names)
     })
@@ -66,7 +63,7 @@ pub unsafe extern "C" fn MXNDArrayLoad(
     out_names: *mut *mut *const c_char,
 ) -> c_int {
     boundary(|| {
-        let fname = str_arg(fname, "fname")?;
+        let fname = path_arg(fname, "fname")?;
         let (out_size, out_arr) = (out_arg(out_size, "out_size")?, out_arg(out_arr, "out_arr")?);
         let (out_name_size, out_names) = (
             out_arg(out_name_size, "out_name_size")?,
