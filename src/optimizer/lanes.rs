@@ -1,8 +1,8 @@
 //! Element-wise rules over several arrays at once, split across the rayon pool when the
 //! arrays are large. Each rule is written as a serial loop over a tuple of slices (its
-//! "lanes"); [`run`] cuts the tuple into equal ranges and runs the loop on each.
+//! "lanes"); [`run`] cuts the tuple in two and runs the loop on each half.
 
-/// Elements per piece: below this a rule never leaves the calling thread.
+/// Below twice this many elements a rule never leaves the calling thread.
 const GRAIN: usize = 1 << 16;
 
 /// A tuple of equally long slices that can be cut at one index.
@@ -56,25 +56,22 @@ tuple_lanes!(A, B, C, D);
 tuple_lanes!(A, B, C, D, E);
 tuple_lanes!(A, B, C, D, E, F);
 
-/// Runs `body` over `lanes`, in pieces on both cores when there are many elements (on the
-/// process's own pool, [`crate::pool`], so a forked child never waits on its parent's).
+/// Runs `body` over `lanes`, in two halves on both cores when there are many elements (on
+/// the process's own pool, [`crate::pool`], so a forked child never waits on its parent's).
+/// The calling thread runs the first half itself while a pool thread takes the second: only
+/// one thread has to wake, and the caller does not wait for one to start its own work.
 pub fn run<L: Lanes>(lanes: L, body: &(impl Fn(L) + Sync)) {
     match crate::pool::pool() {
         Some(pool) if lanes.len() >= 2 * GRAIN && pool.current_num_threads() >= 2 => {
-            pool.install(|| split(lanes, body))
+            let half = lanes.len() / 2;
+            let (first, second) = lanes.split_at(half);
+            pool.in_place_scope(|scope| {
+                scope.spawn(|_| body(second));
+                body(first);
+            });
         }
         _ => body(lanes),
     }
-}
-
-fn split<L: Lanes>(lanes: L, body: &(impl Fn(L) + Sync)) {
-    let n = lanes.len();
-    if n < 2 * GRAIN {
-        body(lanes);
-        return;
-    }
-    let (a, b) = lanes.split_at(n / 2);
-    rayon::join(|| split(a, body), || split(b, body));
 }
 
 #[cfg(test)]
