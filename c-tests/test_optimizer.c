@@ -312,12 +312,22 @@ static void test_bad_store_calls(void) {
     NDArrayHandle w = arr_fill(1, 4, 1.0f), g = arr_fill(1, 4, 2.0f), out = arr_fill(1, 4, 0.0f);
     NDArrayHandle ints = arr_new((mx_uint[]){1, 4}, 2, 4);
     FILE *f;
+    mx_uint num_names = 0;
+    const char **names = NULL;
 
     CHECK_OK(MXKVStoreCreate("local", &kv));
     CHECK_FAIL(MXKVStoreSaveOptimizerStates(kv, file), "has no native optimizer");
+    CHECK_FAIL(MXKVStoreGetOptimizerStateNames(kv, 0, &num_names, &names),
+               "has no native optimizer");
     CHECK_FAIL(MXKVStoreSetOptimizer(kv, "adamw", 0, NULL, NULL), "Cannot find optimizer adamw");
     CHECK_FAIL(MXKVStoreSetOptimizer(NULL, "sgd", 0, NULL, NULL), "handle");
     CHECK_OK(MXKVStoreSetOptimizer(kv, "sgd", 1, lr, lr_v));
+    /* SGD without momentum keeps no state, with a master copy only weight32. */
+    CHECK_OK(MXKVStoreGetOptimizerStateNames(kv, 0, &num_names, &names));
+    CHECK(num_names == 0);
+    CHECK_OK(MXKVStoreGetOptimizerStateNames(kv, 1, &num_names, &names));
+    CHECK(num_names == 1 && strcmp(names[0], "weight32") == 0);
+    CHECK_FAIL(MXKVStoreGetOptimizerStateNames(kv, 1, NULL, &names), "out_size");
     CHECK_FAIL(MXKVStoreSetOptimizer(kv, "sgd", 1, bad, bad_v),
                "Invalid Parameter format for momentum");
     CHECK_OK(MXKVStoreInit(kv, 1, &key, &w));
@@ -352,11 +362,33 @@ static void test_bad_store_calls(void) {
     MXNDArrayFree(ints);
 }
 
+/* The state names of a native optimizer, in MXNet's order: SGD keeps (momentum, weight32),
+ * the others (weight32, state...). */
+static void test_state_names(void) {
+    KVStoreHandle kv;
+    const char *mom[] = {"momentum"}, *mom_v[] = {"0.9"};
+    mx_uint n = 0;
+    const char **names = NULL;
+
+    CHECK_OK(MXKVStoreCreate("local", &kv));
+    CHECK_OK(MXKVStoreSetOptimizer(kv, "adam", 0, NULL, NULL));
+    CHECK_OK(MXKVStoreGetOptimizerStateNames(kv, 0, &n, &names));
+    CHECK(n == 2 && strcmp(names[0], "mean") == 0 && strcmp(names[1], "var") == 0);
+    CHECK_OK(MXKVStoreGetOptimizerStateNames(kv, 1, &n, &names));
+    CHECK(n == 3 && strcmp(names[0], "weight32") == 0 && strcmp(names[2], "var") == 0);
+    CHECK_OK(MXKVStoreSetOptimizer(kv, "SGD", 1, mom, mom_v));
+    CHECK_OK(MXKVStoreGetOptimizerStateNames(kv, 1, &n, &names));
+    CHECK(n == 2 && strcmp(names[0], "momentum") == 0 && strcmp(names[1], "weight32") == 0);
+    CHECK_FAIL(MXKVStoreGetOptimizerStateNames(NULL, 0, &n, &names), "handle");
+    MXKVStoreFree(kv);
+}
+
 int main(void) {
     RUN(test_operators_match_mxnet);
     RUN(test_store_optimizers_match_mxnet);
     RUN(test_states_save_and_load);
     RUN(test_bad_operator_calls);
     RUN(test_bad_store_calls);
+    RUN(test_state_names);
     return check_summary("test_optimizer");
 }

@@ -485,7 +485,8 @@ int MXNDArrayAt64(NDArrayHandle handle, int64_t idx, NDArrayHandle *out);
  * their result into one more array after their inputs). `keys`/`vals` are the operator's
  * parameters by MXNet's names, as strings (`"lr"`, `"0.1"`). Operators: MXNet's
  * `sgd_update`, `sgd_mom_update`, `mp_sgd_update`, `mp_sgd_mom_update`, `multi_sgd_update`,
- * `multi_sgd_mom_update`, `multi_mp_sgd_update`, `multi_mp_sgd_mom_update` (one weight),
+ * `multi_sgd_mom_update`, `multi_mp_sgd_update`, `multi_mp_sgd_mom_update` (`num_weights`
+ * weights, their arrays one weight after another, `lrs`/`wds` as tuples `(0.1,0.2)`),
  * `nag_mom_update`, `mp_nag_mom_update`, `adam_update`, `rmsprop_update`,
  * `rmspropalex_update`, `ftrl_update`, `ftml_update`, `signsgd_update`, `signum_update`,
  * `lamb_update_phase1`, `lamb_update_phase2`, `mp_lamb_update_phase1`,
@@ -534,6 +535,15 @@ int MXKVStoreSaveOptimizerStates(KVStoreHandle handle, const char *fname);
  * `fname` by `MXKVStoreSaveOptimizerStates`; a bad file changes nothing.
  */
 int MXKVStoreLoadOptimizerStates(KVStoreHandle handle, const char *fname);
+
+/**
+ * mxkv extension: the names of the state arrays that the store's native optimizer keeps
+ * per key, in MXNet's order (the `<state>` of the `<key>:<state>` arrays of
+ * `MXKVStoreSaveOptimizerStates`), for a weight updated in place (`master` 0) or through a
+ * float32 master copy (`master` 1: a float16 weight with `multi_precision`). The names stay
+ * valid until this thread's next call of this function.
+ */
+int MXKVStoreGetOptimizerStateNames(KVStoreHandle handle, int master, mx_uint *out_size, const char *const **out_names);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -169,7 +169,9 @@ class KVStore(KVStoreBase):
     def set_optimizer(self, optimizer):
         """Run ``optimizer`` on every push: on the servers for a dist worker, else in the store
         here (local stores, and dist stores without servers, DMLC_NUM_SERVER=0, whose
-        workers each apply it to the allreduced sum)."""
+        workers each apply it to the allreduced sum). MXNet's optimizers run natively in the
+        library (``opt.native_arguments``); others, and those with a learning-rate scheduler
+        or per-parameter multipliers, as a Python updater."""
         is_worker = ctypes.c_int()
         check_call(_LIB.MXKVStoreIsWorkerNode(ctypes.byref(is_worker)))
         serverless = os.environ.get("DMLC_NUM_SERVER") == "0"
@@ -178,6 +180,10 @@ class KVStore(KVStoreBase):
             self._send_command_to_servers(0, body)
             if getattr(optimizer, "multi_precision", False):
                 self._send_command_to_servers(1, "")
+        elif opt.native_arguments(optimizer) is not None:
+            # The optimizer runs in the library, its states in the store.
+            self._set_updater(None)
+            self._updater = opt.NativeUpdater(self.handle, optimizer)
         else:
             self._set_updater(opt.get_updater(optimizer))
 

@@ -9,14 +9,17 @@ Every update runs in libmxkv, through ``MXKVOptimizerUpdate``: MXNet's update op
 and mxkv's ``mxkv_*_update`` operators for the optimizers that MXNet composes in Python.
 """
 
+import ctypes
+import os
 import pickle
+import tempfile
 import warnings
 
 import numpy as np
 
 import math
 
-from .base import _LIB, check_call, c_handle_array, c_str, c_str_array, py_str
+from .base import _LIB, MXNetError, check_call, c_handle_array, c_str, c_str_array, py_str
 from .ndarray import NDArray, array, zeros
 
 __all__ = ["Optimizer", "SGD", "NAG", "Adam", "RMSProp", "AdaGrad", "AdaDelta", "Ftrl", "Signum",
@@ -193,7 +196,7 @@ class SGD(Optimizer):
         super().__init__(**kwargs)
         self.momentum = momentum
         self.lazy_update = lazy_update
-        self.aggregate_num = 4
+        self.aggregate_num = int(os.getenv("MXNET_OPTIMIZER_AGGREGATION_SIZE", "4"))
 
     def create_state_multi_precision(self, index, weight):
         if self.multi_precision and weight.dtype == np.float16:
@@ -210,34 +213,32 @@ class SGD(Optimizer):
         if not isinstance(indices, (tuple, list)):
             states = [states]
         indices, weights, grads = _as_list(indices), _as_list(weights), _as_list(grads)
-        # Dense arrays go through the aggregated operators; row_sparse ones through
-        # sgd_update / sgd_mom_update with lazy_update.
-        aggregate = all(w.stype == "default" and g.stype == "default" for w, g in zip(weights, grads))
-        for index, weight, grad, state in zip(indices, weights, grads, states):
+        for index in indices:
             self._update_count(index)
-            kwargs = {"rescale_grad": self.rescale_grad, **_clip_kwargs(self)}
-            if self.momentum > 0:
-                kwargs["momentum"] = self.momentum
-            lr, wd = self._get_lr(index), self._get_wd(index)
-            if aggregate:
-                kwargs.update(lrs=(lr,), wds=(wd,))
-                prefix = "multi_"
-            else:
-                kwargs.update(lr=lr, wd=wd)
-                prefix = ""
-            if multi_precision:
-                mom, master = state
-                if mom is not None:
-                    _update(prefix + "mp_sgd_mom_update", [weight, grad, mom, master], **kwargs)
-                else:
-                    _update(prefix + "mp_sgd_update", [weight, grad, master], **kwargs)
-            else:
-                if not aggregate:
-                    kwargs["lazy_update"] = self.lazy_update
-                if state is not None:
-                    _update(prefix + "sgd_mom_update", [weight, grad, state], **kwargs)
-                else:
-                    _update(prefix + "sgd_update", [weight, grad], **kwargs)
+        kwargs = {"rescale_grad": self.rescale_grad, **_clip_kwargs(self)}
+        if self.momentum > 0:
+            kwargs["momentum"] = self.momentum
+        op = ("mp_" if multi_precision else "") + ("sgd_mom_update" if self.momentum > 0 else "sgd_update")
+        lrs = [self._get_lr(index) for index in indices]
+        wds = [self._get_wd(index) for index in indices]
+
+        def arrays(weight, grad, state):
+            if not multi_precision:
+                return [weight, grad] + ([] if state is None else [state])
+            mom, master = state
+            return [weight, grad] + ([] if mom is None else [mom]) + [master]
+
+        # Dense arrays: all weights in one call of the aggregated operator; row_sparse ones
+        # one by one, with lazy_update (multi-precision has no sparse kernel).
+        if all(w.stype == "default" and g.stype == "default" for w, g in zip(weights, grads)):
+            flat = [a for w, g, s in zip(weights, grads, states) for a in arrays(w, g, s)]
+            _update("multi_" + op, flat, num_weights=len(weights), lrs=tuple(lrs), wds=tuple(wds),
+                    **kwargs)
+            return
+        if not multi_precision:
+            kwargs["lazy_update"] = self.lazy_update
+        for weight, grad, state, lr, wd in zip(weights, grads, states, lrs, wds):
+            _update(op, arrays(weight, grad, state), lr=lr, wd=wd, **kwargs)
 
     def update(self, index, weight, grad, state):
         self._update_impl(index, weight, grad, state)
@@ -577,15 +578,32 @@ class Updater:
         self.states_synced = {}
 
     def __call__(self, index, grad, weight):
-        if isinstance(index, bytes):
-            index = py_str(index)
-        if index not in self.states:
-            self.states[index] = self.optimizer.create_state_multi_precision(index, weight)
-            self.states_synced[index] = True
-        elif not self.states_synced[index]:
-            self.states[index] = self.sync_state_context(self.states[index], weight.context)
-            self.states_synced[index] = True
-        self.optimizer.update_multi_precision(index, weight, grad, self.states[index])
+        """Update ``weight`` (or a list of weights, with lists of indices and gradients)."""
+        if isinstance(index, (tuple, list)):
+            indices, grads, weights = list(index), list(grad), list(weight)
+        else:
+            indices, grads, weights = [index], [grad], [weight]
+        indices = [py_str(i) if isinstance(i, bytes) else i for i in indices]
+        for i, w in zip(indices, weights):
+            if i not in self.states:
+                self.states[i] = self.optimizer.create_state_multi_precision(i, w)
+                self.states_synced[i] = True
+            elif not self.states_synced[i]:
+                self.states[i] = self.sync_state_context(self.states[i], w.context)
+                self.states_synced[i] = True
+        step = getattr(self.optimizer, "aggregate_num", 0)
+        if step <= 0:
+            for i, w, g in zip(indices, weights, grads):
+                self.optimizer.update_multi_precision(i, w, g, self.states[i])
+            return
+        # As MXNet: the weights of one dtype together, aggregate_num at a time.
+        by_dtype = {}
+        for item in zip(indices, weights, grads):
+            by_dtype.setdefault(np.dtype(item[1].dtype), []).append(item)
+        for items in by_dtype.values():
+            for start in range(0, len(items), step):
+                ids, ws, gs = (list(x) for x in zip(*items[start:start + step]))
+                self.optimizer.update_multi_precision(ids, ws, gs, [self.states[i] for i in ids])
 
     def sync_state_context(self, state, context):
         """``state`` (an NDArray, or nested tuples/lists of them) moved to ``context``."""
@@ -613,3 +631,158 @@ class Updater:
 def get_updater(optimizer):
     """An ``Updater`` running ``optimizer``."""
     return Updater(optimizer)
+
+
+# The constructor arguments of each optimizer that libmxkv runs natively, by attribute.
+_NATIVE_ARGUMENTS = {
+    "sgd": ("momentum", "lazy_update"),
+    "nag": ("momentum",),
+    "adam": ("beta1", "beta2", "epsilon", "lazy_update"),
+    "rmsprop": ("gamma1", "gamma2", "epsilon", "centered", "clip_weights"),
+    "adagrad": (("eps", "float_stable_eps"),),
+    "adadelta": ("rho", "epsilon"),
+    "ftrl": ("lamda1", "beta"),
+    "signum": ("momentum", "wd_lh"),
+    "ftml": ("beta1", "beta2", "epsilon"),
+    "adamax": ("beta1", "beta2"),
+    "nadam": ("beta1", "beta2", "epsilon", "schedule_decay"),
+    "lamb": ("beta1", "beta2", "epsilon", "lower_bound", "upper_bound", "bias_correction"),
+    "test": (),
+}
+
+
+def native_arguments(optimizer):
+    """The name and constructor arguments (strings) with which libmxkv's native optimizer
+    (``MXKVStoreSetOptimizer``) does what ``optimizer`` does, or None when it cannot: a class
+    of its own, a learning-rate scheduler, or per-parameter multipliers."""
+    name = type(optimizer).__name__.lower()
+    if (name not in _NATIVE_ARGUMENTS or Optimizer.opt_registry.get(name) is not type(optimizer)
+            or optimizer.lr_scheduler is not None or optimizer.lr_mult or optimizer.wd_mult):
+        return None
+    args = {"learning_rate": optimizer.lr, "wd": optimizer.wd,
+            "rescale_grad": optimizer.rescale_grad, "clip_gradient": optimizer.clip_gradient,
+            "multi_precision": optimizer.multi_precision,
+            "begin_num_update": optimizer.begin_num_update}
+    for arg in _NATIVE_ARGUMENTS[name]:
+        arg, attr = arg if isinstance(arg, tuple) else (arg, arg)
+        args[arg] = getattr(optimizer, attr)
+    return name, {k: str(v) for k, v in args.items() if v is not None}
+
+
+class NativeUpdater:
+    """The updater of a store whose optimizer runs in libmxkv (``MXKVStoreSetOptimizer``): its
+    states live in the store; ``get_states``/``set_states`` give and take them in the layout of
+    ``Updater`` (per key the optimizer's ``create_state_multi_precision`` structure), so that
+    states saved by either load into the other."""
+
+    def __init__(self, handle, optimizer):
+        self.handle = handle
+        self._install(optimizer)
+
+    def _install(self, optimizer):
+        """Make ``optimizer`` the store's native optimizer (its states start empty)."""
+        native = native_arguments(optimizer)
+        if native is None:
+            raise MXNetError("%s cannot run natively (a class of its own, a learning-rate "
+                             "scheduler or per-parameter multipliers)" % type(optimizer).__name__)
+        name, args = native
+        keys = list(args)
+        check_call(_LIB.MXKVStoreSetOptimizer(self.handle, c_str(name), len(keys),
+                                              c_str_array(keys),
+                                              c_str_array([args[k] for k in keys])))
+        self.optimizer = optimizer
+
+    def _native_states(self):
+        """The native states as saved (``<key>:<state>``, ``<key>:count``, ``num_update``)."""
+        from .ndarray import load
+        with tempfile.TemporaryDirectory() as folder:
+            fname = os.path.join(folder, "states.params")
+            check_call(_LIB.MXKVStoreSaveOptimizerStates(self.handle, c_str(fname)))
+            return load(fname)
+
+    def _state_names(self, master):
+        size = ctypes.c_uint()
+        names = ctypes.POINTER(ctypes.c_char_p)()
+        check_call(_LIB.MXKVStoreGetOptimizerStateNames(self.handle, ctypes.c_int(master),
+                                                        ctypes.byref(size), ctypes.byref(names)))
+        return [py_str(names[i]) for i in range(size.value)]
+
+    def get_states(self, dump_optimizer=False):
+        """The states as ``Updater.get_states`` gives them (``pickle``)."""
+        saved = self._native_states()
+        arrays, counts = {}, {}
+        for full, value in saved.items():
+            key, _, state = full.partition(":")
+            if state == "count":
+                counts[int(key)] = int(value.asnumpy()[0])
+            elif state:
+                arrays.setdefault(int(key), []).append((state, value))
+        states = {key: self._nested(key, arrays.get(key, [])) for key in counts}
+        if not dump_optimizer:
+            return pickle.dumps(states)
+        self.optimizer._index_update_count = counts
+        self.optimizer.num_update = int(saved["num_update"].asnumpy()[0])
+        return pickle.dumps((states, self.optimizer))
+
+    def _nested(self, key, arrays):
+        """The state of ``key`` in the structure of ``create_state_multi_precision``, its
+        arrays being the native ones in order."""
+        master = any(state == "weight32" for state, _ in arrays)
+        if arrays:
+            like = arrays[-1][1] if master else arrays[0][1]
+            weight = zeros(like.shape, like.context, dtype=np.float16 if master else like.dtype)
+        else:
+            weight = zeros((1,))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            template = self.optimizer.create_state_multi_precision(key, weight)
+        values = iter(value for _, value in arrays)
+
+        def fill(node):
+            if isinstance(node, NDArray):
+                return next(values)
+            if isinstance(node, (tuple, list)):
+                return type(node)(fill(n) for n in node)
+            return node
+        return fill(template)
+
+    def set_states(self, states):
+        """Restore states given by ``get_states`` (or ``Updater.get_states``)."""
+        from .ndarray import save
+        states = pickle.loads(states)
+        if isinstance(states, tuple) and len(states) == 2:
+            states, optimizer = states
+            counts = dict(optimizer._index_update_count)
+            num_update = optimizer.num_update
+            self._install(optimizer)
+        else:
+            saved = self._native_states()
+            counts = {int(k.partition(":")[0]): int(v.asnumpy()[0])
+                      for k, v in saved.items() if k.endswith(":count")}
+            num_update = int(saved["num_update"].asnumpy()[0])
+        named = {"num_update": array([num_update], dtype=np.int64)}
+        for key, state in states.items():
+            leaves = list(_leaves(state))
+            names = self._state_names(1)
+            if not (self.optimizer.multi_precision and len(leaves) == len(names)):
+                names = self._state_names(0)
+            if len(leaves) != len(names):
+                raise MXNetError("optimizer state of key %s: %d arrays, %s keeps %s"
+                                 % (key, len(leaves), type(self.optimizer).__name__, names))
+            for name, leaf in zip(names, leaves):
+                named["%s:%s" % (key, name)] = leaf
+            named["%s:count" % key] = array([counts.get(key, self.optimizer.begin_num_update)],
+                                            dtype=np.int64)
+        with tempfile.TemporaryDirectory() as folder:
+            fname = os.path.join(folder, "states.params")
+            save(fname, named)
+            check_call(_LIB.MXKVStoreLoadOptimizerStates(self.handle, c_str(fname)))
+
+
+def _leaves(state):
+    """The arrays of a nested state, in order."""
+    if isinstance(state, NDArray):
+        yield state
+    elif isinstance(state, (tuple, list)):
+        for s in state:
+            yield from _leaves(s)

@@ -1,6 +1,8 @@
 """kv.set_optimizer with SGD: values against a numpy reference of MXNet's sgd(_mom)_update, and
 save/load_optimizer_states."""
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -227,3 +229,80 @@ def test_row_sparse_weight_must_store_every_row():
     with pytest.raises(mx.base.MXNetError, match="must store every row: it stores 1 of its 2 rows"):
         mx.optimizer.SGD(learning_rate=0.1).update(0, weight, grad, None)
     np.testing.assert_array_equal(weight.asnumpy(), [[1, 1], [0, 0]])
+
+
+def test_set_optimizer_runs_natively_and_states_interoperate(tmp_path, data):
+    """MXNet's optimizers run in the library (NativeUpdater); a scheduler keeps the Python
+    updater. States saved by either load into the other (MXNet's layout: SGD with momentum and
+    multi_precision keeps (momentum, weight32)); values match the Python updater's."""
+    weight, grads = data
+    params = dict(learning_rate=0.1, momentum=0.9, wd=0.001, multi_precision=True)
+    native = mx.kv.create("local")
+    native.init(0, mx.nd.array(weight, dtype=np.float16))
+    native.set_optimizer(mx.optimizer.SGD(**params))
+    assert isinstance(native._updater, mx.optimizer.NativeUpdater)
+    python = mx.kv.create("local")
+    python.init(0, mx.nd.array(weight, dtype=np.float16))
+    python._set_updater(mx.optimizer.get_updater(mx.optimizer.SGD(**params)))
+    for kv in (native, python):
+        for g in grads[:2]:
+            kv.push(0, mx.nd.array(g, dtype=np.float16))
+    states = pickle.loads(native._updater.get_states())
+    mom, master = states[0]
+    assert (mom.dtype, master.dtype) == (np.float32, np.float32)
+    python_states = pickle.loads(python._updater.get_states())
+    np.testing.assert_array_equal(mom.asnumpy(), python_states[0][0].asnumpy())
+    np.testing.assert_array_equal(master.asnumpy(), python_states[0][1].asnumpy())
+
+    # Native states into a Python updater, Python states into a native one: the next steps
+    # agree.
+    native_file, python_file = str(tmp_path / "native"), str(tmp_path / "python")
+    native.save_optimizer_states(native_file, dump_optimizer=True)
+    python.save_optimizer_states(python_file, dump_optimizer=True)
+    native.load_optimizer_states(python_file)
+    python.load_optimizer_states(native_file)
+    for kv in (native, python):
+        kv.push(0, mx.nd.array(grads[2], dtype=np.float16))
+    outs = [mx.nd.zeros(weight.shape, dtype=np.float16) for _ in range(2)]
+    native.pull(0, out=outs[0])
+    python.pull(0, out=outs[1])
+    np.testing.assert_array_equal(outs[0].asnumpy(), outs[1].asnumpy())
+
+    scheduled = mx.kv.create("local")
+    scheduled.set_optimizer(mx.optimizer.SGD(lr_scheduler=mx.lr_scheduler.FactorScheduler(2)))
+    assert isinstance(scheduled._updater, mx.optimizer.Updater)
+
+
+def test_aggregated_sgd_updates_several_weights_in_one_call():
+    """multi_sgd_mom_update of three weights of different shapes, each with its own lr and
+    wd, equals three sgd_mom_update calls; bad groups change nothing."""
+    rng = np.random.RandomState(3)
+    shapes = [(3, 4), (5,), (2, 2, 2)]
+    ws = [mx.nd.array(rng.normal(size=s)) for s in shapes]
+    gs = [mx.nd.array(rng.normal(size=s)) for s in shapes]
+    moms = [mx.nd.array(rng.normal(size=s)) for s in shapes]
+    singles = [(w.copy(), m.copy()) for w, m in zip(ws, moms)]
+    lrs, wds = (0.1, 0.2, 0.3), (0.01, 0.0, 0.02)
+    flat = [a for w, g, m in zip(ws, gs, moms) for a in (w, g, m)]
+    mx.optimizer._update("multi_sgd_mom_update", flat, num_weights=3, lrs=lrs, wds=wds,
+                         momentum=0.9, rescale_grad=0.5)
+    for (w, m), g, lr, wd, got_w, got_m in zip(singles, gs, lrs, wds, ws, moms):
+        mx.optimizer._update("sgd_mom_update", [w, g, m], lr=lr, wd=wd, momentum=0.9,
+                             rescale_grad=0.5)
+        np.testing.assert_array_equal(got_w.asnumpy(), w.asnumpy())
+        np.testing.assert_array_equal(got_m.asnumpy(), m.asnumpy())
+    before = [w.asnumpy() for w in ws]
+    with pytest.raises(mx.base.MXNetError,
+                       match=r"multi_sgd_mom_update, weight 2: sgd_mom_update: mom has shape \[3\]"):
+        mx.optimizer._update("multi_sgd_mom_update", flat[:-1] + [mx.nd.zeros((3,))],
+                             num_weights=3, lrs=lrs, wds=wds, momentum=0.9)
+    with pytest.raises(mx.base.MXNetError, match="num_weights=3 values each, got 2 and 3"):
+        mx.optimizer._update("multi_sgd_mom_update", flat, num_weights=3, lrs=lrs[:2], wds=wds)
+    for w, b in zip(ws, before):
+        np.testing.assert_array_equal(w.asnumpy(), b)
+    # Python's SGD hands the Updater's weights over aggregate_num at a time.
+    opt = mx.optimizer.SGD(learning_rate=0.1, momentum=0.9)
+    assert opt.aggregate_num == 4
+    updater = mx.optimizer.get_updater(opt)
+    updater(list(range(3)), gs, ws)
+    assert opt.num_update == 1 and sorted(updater.states) == [0, 1, 2]

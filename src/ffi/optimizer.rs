@@ -3,14 +3,18 @@
 //! Perl and Python optimizers do; the others install one of MXNet's optimizers as a store's
 //! updater by name and arguments, and save or load its per-key states.
 
-use std::ffi::{c_char, c_int};
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, CString};
 use std::sync::{Arc, LazyLock, Weak};
 
 use parking_lot::Mutex;
 
 use super::kvstore::{store, CKVStore};
 use super::ndarray::arrays as array_list;
-use super::{boundary, count, mx_uint, path_arg, str_arg, str_list, KVStoreHandle, NDArrayHandle};
+use super::{
+    boundary, count, mx_uint, out_arg, path_arg, str_arg, str_list, with_thread_buffer,
+    KVStoreHandle, NDArrayHandle,
+};
 use crate::error::{Error, Result};
 use crate::ndarray::io;
 use crate::optimizer::{self, Optimizer, StoreOptimizer};
@@ -51,7 +55,8 @@ unsafe fn params<'a>(
 /// their result into one more array after their inputs). `keys`/`vals` are the operator's
 /// parameters by MXNet's names, as strings (`"lr"`, `"0.1"`). Operators: MXNet's
 /// `sgd_update`, `sgd_mom_update`, `mp_sgd_update`, `mp_sgd_mom_update`, `multi_sgd_update`,
-/// `multi_sgd_mom_update`, `multi_mp_sgd_update`, `multi_mp_sgd_mom_update` (one weight),
+/// `multi_sgd_mom_update`, `multi_mp_sgd_update`, `multi_mp_sgd_mom_update` (`num_weights`
+/// weights, their arrays one weight after another, `lrs`/`wds` as tuples `(0.1,0.2)`),
 /// `nag_mom_update`, `mp_nag_mom_update`, `adam_update`, `rmsprop_update`,
 /// `rmspropalex_update`, `ftrl_update`, `ftml_update`, `signsgd_update`, `signum_update`,
 /// `lamb_update_phase1`, `lamb_update_phase2`, `mp_lamb_update_phase1`,
@@ -148,5 +153,40 @@ pub unsafe extern "C" fn MXKVStoreLoadOptimizerStates(
         let opt = installed(&s)?;
         let (arrays, names) = io::load_file(fname)?;
         opt.set_states(&arrays, &names)
+    })
+}
+
+thread_local! {
+    /// The names `MXKVStoreGetOptimizerStateNames` gives, and their pointers.
+    static STATE_NAMES: RefCell<(Vec<CString>, Vec<*const c_char>)> =
+        const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// mxkv extension: the names of the state arrays that the store's native optimizer keeps
+/// per key, in MXNet's order (the `<state>` of the `<key>:<state>` arrays of
+/// `MXKVStoreSaveOptimizerStates`), for a weight updated in place (`master` 0) or through a
+/// float32 master copy (`master` 1: a float16 weight with `multi_precision`). The names stay
+/// valid until this thread's next call of this function.
+#[no_mangle]
+pub unsafe extern "C" fn MXKVStoreGetOptimizerStateNames(
+    handle: KVStoreHandle,
+    master: c_int,
+    out_size: *mut mx_uint,
+    out_names: *mut *const *const c_char,
+) -> c_int {
+    boundary(|| {
+        let s = store(handle)?;
+        let out_size = out_arg(out_size, "out_size")?;
+        let out_names = out_arg(out_names, "out_names")?;
+        let names = installed(&s)?.state_names(master != 0);
+        with_thread_buffer(&STATE_NAMES, |(strings, pointers)| {
+            *strings = names
+                .iter()
+                .map(|n| CString::new(*n).expect("state names have no NUL"))
+                .collect();
+            *pointers = strings.iter().map(|c| c.as_ptr()).collect();
+            *out_size = pointers.len() as mx_uint;
+            *out_names = pointers.as_ptr();
+        })
     })
 }

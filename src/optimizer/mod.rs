@@ -12,6 +12,7 @@ pub mod adam;
 pub mod composed;
 pub mod ftrl;
 pub mod lanes;
+pub mod multi;
 pub mod ops;
 pub mod params;
 pub mod real;

@@ -12,6 +12,7 @@ use super::params::Params;
 use super::real::{Half, Real, Storage};
 use super::rmsprop::{self, RmsProp};
 use super::sgd::{self, Sgd};
+use super::multi;
 use super::signum::{self, Signum};
 use super::sparse;
 use crate::error::{Error, Result};
@@ -44,6 +45,11 @@ pub enum Rule {
     Adamax(Adamax),
     Nadam(Nadam),
     Nag(Nag),
+    /// An aggregated operator (`multi_*sgd*_update`): one rule per weight.
+    Multi {
+        op: &'static str,
+        rules: Vec<Rule>,
+    },
     /// MXNet's `Test` optimizer: `weight += grad * rescale_grad`.
     Test(f64),
 }
@@ -109,14 +115,6 @@ const SGD_MOM_PARAMS: &[&str] = &[
     "clip_gradient",
     "lazy_update",
 ];
-const MULTI_SGD_PARAMS: &[&str] = &[
-    "lrs",
-    "wds",
-    "momentum",
-    "rescale_grad",
-    "clip_gradient",
-    "num_weights",
-];
 const GRAD_PARAMS: [&str; 2] = ["rescale_grad", "clip_gradient"];
 
 fn sgd_params(p: &Params, momentum: bool) -> Result<Sgd> {
@@ -131,53 +129,6 @@ fn sgd_params(p: &Params, momentum: bool) -> Result<Sgd> {
         rescale_grad: p.f32("rescale_grad", Some(1.0))?,
         clip_gradient: p.f32("clip_gradient", Some(-1.0))?,
         lazy_update: p.bool("lazy_update", true)?,
-    })
-}
-
-/// `multi_*sgd*_update` of one weight: `lrs` and `wds` are one-element tuples.
-fn multi_sgd_params(op: &str, p: &Params, momentum: bool) -> Result<Sgd> {
-    let num = p.int("num_weights", Some(1))?;
-    if num != 1 {
-        return Err(Error::invalid(format!(
-            "{op}: mxkv updates one weight per call (num_weights=1), got num_weights={num}"
-        )));
-    }
-    let one = |name: &str| -> Result<f32> {
-        let text = p.text_of(name).ok_or_else(|| {
-            Error::invalid(format!(
-                "Required parameter {name} of tuple of <float> is not presented, in operator {op}"
-            ))
-        })?;
-        let inner = text
-            .trim_start_matches(['(', '['])
-            .trim_end_matches([')', ']']);
-        let items: Vec<&str> = inner
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        match items.as_slice() {
-            [v] => v.parse().map_err(|_| {
-                Error::invalid(format!(
-                    "Invalid Parameter format for {name} expect tuple of <float> but value='{text}', in operator {op}"
-                ))
-            }),
-            _ => Err(Error::invalid(format!(
-                "{op}: {name} must hold one value for one weight, got '{text}'"
-            ))),
-        }
-    };
-    Ok(Sgd {
-        lr: one("lrs")?,
-        momentum: if momentum {
-            p.f32("momentum", Some(0.0))?
-        } else {
-            0.0
-        },
-        wd: one("wds")?,
-        rescale_grad: p.f32("rescale_grad", Some(1.0))?,
-        clip_gradient: p.f32("clip_gradient", Some(-1.0))?,
-        lazy_update: false,
     })
 }
 
@@ -202,18 +153,16 @@ impl Rule {
             "sgd_mom_update" => Rule::SgdMom(sgd_params(&p(SGD_MOM_PARAMS)?, true)?),
             "mp_sgd_update" => Rule::MpSgd(sgd_params(&p(SGD_PARAMS)?, false)?),
             "mp_sgd_mom_update" => Rule::MpSgdMom(sgd_params(&p(SGD_MOM_PARAMS)?, true)?),
-            "multi_sgd_update" => {
-                Rule::MultiSgd(multi_sgd_params(op, &p(MULTI_SGD_PARAMS)?, false)?)
-            }
-            "multi_sgd_mom_update" => {
-                Rule::SgdMom(multi_sgd_params(op, &p(MULTI_SGD_PARAMS)?, true)?)
-            }
-            "multi_mp_sgd_update" => {
-                Rule::MultiMpSgd(multi_sgd_params(op, &p(MULTI_SGD_PARAMS)?, false)?)
-            }
-            "multi_mp_sgd_mom_update" => {
-                Rule::MpSgdMom(multi_sgd_params(op, &p(MULTI_SGD_PARAMS)?, true)?)
-            }
+            "multi_sgd_update"
+            | "multi_sgd_mom_update"
+            | "multi_mp_sgd_update"
+            | "multi_mp_sgd_mom_update" => Rule::Multi {
+                op: OPERATORS
+                    .iter()
+                    .find(|&&name| name == op)
+                    .expect("the aggregated operators are listed"),
+                rules: multi::parse(op, &p(multi::PARAMS)?)?,
+            },
             "nag_mom_update" => Rule::NagMom(sgd_params(&p(SGD_MOM_PARAMS)?, true)?),
             "mp_nag_mom_update" => Rule::MpNagMom(sgd_params(&p(SGD_MOM_PARAMS)?, true)?),
             "adam_update" => {
@@ -464,6 +413,7 @@ impl Rule {
             Rule::MpSgd(_) => "mp_sgd_update",
             Rule::MpSgdMom(_) => "mp_sgd_mom_update",
             Rule::MultiSgd(_) => "multi_sgd_update",
+            Rule::Multi { op, .. } => op,
             Rule::MultiMpSgd(_) => "multi_mp_sgd_update",
             Rule::NagMom(_) => "nag_mom_update",
             Rule::MpNagMom(_) => "mp_nag_mom_update",
@@ -489,6 +439,8 @@ impl Rule {
 
     fn signature(&self) -> Signature {
         match self {
+            // One weight's arrays.
+            Rule::Multi { rules, .. } => rules[0].signature(),
             Rule::Sgd(_) | Rule::MultiSgd(_) | Rule::SignSgd(_) | Rule::Test(_) => {
                 sig(&["weight", "grad"])
             }
@@ -524,6 +476,9 @@ impl Rule {
     /// Checks the arrays (count, dtypes, shapes, distinct memory), then updates them in
     /// place; on an error nothing has changed. Arrays may be row_sparse ([`super::sparse`]).
     pub fn apply(&self, arrays: &[&NDArray]) -> Result<()> {
+        if let Rule::Multi { op, rules } = self {
+            return multi::apply(op, rules, arrays);
+        }
         let dtype = self.check(arrays)?;
         if arrays.iter().any(|a| a.is_sparse()) {
             return sparse::apply(self, arrays, dtype);
@@ -532,7 +487,7 @@ impl Rule {
     }
 
     /// Checks the count, dtypes and shapes of `arrays`; gives the weight's dtype.
-    fn check(&self, arrays: &[&NDArray]) -> Result<DType> {
+    pub(super) fn check(&self, arrays: &[&NDArray]) -> Result<DType> {
         let op = self.name();
         let sig = self.signature();
         if arrays.len() != sig.arrays.len() {

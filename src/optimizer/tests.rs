@@ -78,6 +78,17 @@ fn utf8_names(names: Vec<Vec<u8>>) -> Vec<String> {
         .collect()
 }
 
+/// The names of a rule's arrays in a fixture: `<i>:<name>` for weight `i` of an aggregated
+/// operator.
+fn names_in_file(rule: &Rule) -> Vec<String> {
+    match rule {
+        Rule::Multi { rules, .. } => (0..rules.len())
+            .flat_map(|i| rule.array_names().iter().map(move |n| format!("{i}:{n}")))
+            .collect(),
+        _ => rule.array_names().iter().map(|n| n.to_string()).collect(),
+    }
+}
+
 /// Runs one case; returns the largest distance in ulps over all output elements.
 fn run_case(case: &Case) -> u64 {
     let (arrays, names) = io::load_file(format!("{FIXTURES}/{}.params", case.name)).unwrap();
@@ -103,9 +114,9 @@ fn run_case(case: &Case) -> u64 {
         list.iter().find(|(n, _)| n == name).unwrap().1.clone()
     };
     let expected = get("out:");
+    let array_names = names_in_file(&rule);
     // An input missing from the file is a new row_sparse state (storing no row).
-    let ordered: Vec<NDArray> = rule
-        .array_names()
+    let ordered: Vec<NDArray> = array_names
         .iter()
         .map(|n| match inputs.iter().find(|(name, _)| name == n) {
             Some((_, a)) => a.clone(),
@@ -124,7 +135,7 @@ fn run_case(case: &Case) -> u64 {
         .collect();
     rule.apply(&ordered.iter().collect::<Vec<_>>()).unwrap();
     let mut worst = 0;
-    for (name, got) in rule.array_names().iter().zip(&ordered) {
+    for (name, got) in array_names.iter().zip(&ordered) {
         let want = by_name(&expected, name);
         assert_eq!(got.storage(), want.storage(), "{}: {name}", case.name);
         for (i, (g, w)) in ordinals(got).into_iter().zip(ordinals(&want)).enumerate() {
@@ -167,6 +178,14 @@ fn assert_exact(cases: &[Case]) {
         }
     }
     assert!(failures.is_empty(), "differ from MXNet: {failures:#?}");
+}
+
+/// The aggregated SGD operators: three weights of different shapes in one call.
+#[test]
+fn aggregated_operators_give_mxnets_results() {
+    let cases = cases("multi-cases.txt");
+    assert_eq!(cases.len(), 20, "four operators, their dtypes, with and without clipping");
+    assert_exact(&cases);
 }
 
 /// Row_sparse gradients, weights and states: lazy, standard and dense-fallback updates.

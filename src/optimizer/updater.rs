@@ -330,6 +330,12 @@ impl Optimizer {
         }
     }
 
+    /// The names of a key's state arrays, in order, for a weight updated in place or
+    /// (`master`) through a float32 master copy.
+    pub fn state_names(&self, master: bool) -> Vec<&'static str> {
+        self.state_layout(master).into_iter().map(|(n, _)| n).collect()
+    }
+
     fn create_state(&self, weight: &NDArray) -> Result<KeyState> {
         let master = self.uses_master_copy(weight);
         let mut arrays = Vec::new();
