@@ -137,11 +137,15 @@ pub(super) fn apply(rule: &Rule, arrays: &[&NDArray], dtype: DType) -> Result<()
         nrows: nrows as usize,
         len: row_len,
     };
-    write_all(&views.iter().collect::<Vec<_>>(), names, |bytes| match dtype {
-        DType::F32 => run::<f32>(rule, path, &rows, bytes),
-        DType::F64 => run::<f64>(rule, path, &rows, bytes),
-        _ => run::<Half>(rule, path, &rows, bytes),
-    })
+    write_all(
+        &views.iter().collect::<Vec<_>>(),
+        names,
+        |bytes| match dtype {
+            DType::F32 => run::<f32>(rule, path, &rows, bytes),
+            DType::F64 => run::<f64>(rule, path, &rows, bytes),
+            _ => run::<Half>(rule, path, &rows, bytes),
+        },
+    )
 }
 
 /// The gradient's rows: its ids (ascending), the weight's row count and row length.
@@ -211,7 +215,13 @@ fn run<T: Real>(rule: &Rule, path: Path, rows: &Rows<'_>, b: &mut [&mut [u8]]) {
             let (w, g) = (typed::<T>(w), typed::<T>(g));
             let (mean, var) = (typed::<T>(mean), typed::<T>(var));
             rows.each_stored(|r, i| {
-                adam::adam_lazy_row(row(w, r, n), row(g, i, n), row(mean, r, n), row(var, r, n), p)
+                adam::adam_lazy_row(
+                    row(w, r, n),
+                    row(g, i, n),
+                    row(mean, r, n),
+                    row(var, r, n),
+                    p,
+                )
             });
         }
         (Rule::Adam(p), Path::Standard, [w, g, mean, var]) => {

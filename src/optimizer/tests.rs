@@ -184,7 +184,11 @@ fn assert_exact(cases: &[Case]) {
 #[test]
 fn aggregated_operators_give_mxnets_results() {
     let cases = cases("multi-cases.txt");
-    assert_eq!(cases.len(), 20, "four operators, their dtypes, with and without clipping");
+    assert_eq!(
+        cases.len(),
+        20,
+        "four operators, their dtypes, with and without clipping"
+    );
     assert_exact(&cases);
 }
 
@@ -192,7 +196,11 @@ fn aggregated_operators_give_mxnets_results() {
 #[test]
 fn row_sparse_gradients_give_mxnets_lazy_standard_and_fallback_results() {
     let cases = cases("sparse-cases.txt");
-    assert_eq!(cases.len(), 75, "every operator, dtype and storage combination");
+    assert_eq!(
+        cases.len(),
+        75,
+        "every operator, dtype and storage combination"
+    );
     assert_exact(&cases);
 }
 
