@@ -30,6 +30,9 @@ python_env() {
 }
 
 perl_env() {
+    # Makefile.PL rebuilds the library: with the features `make lib` chose (the dist suite needs
+    # the library that one built), not without them.
+    export MXKV_FEATURES=${MXKV_FEATURES-$(bash "$ROOT/mk/features.sh")}
     [[ -d $ROOT/perl-shim/blib ]] || bash "$ROOT/perl-shim/run-tests.sh" >/dev/null
     # blib from the working tree as it is now.
     (cd "$ROOT/perl-shim" && perl Makefile.PL && make) >/dev/null

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::net::{timeout, Net};
-use crate::error::{Error, Result};
+use super::net::{lost_peer, timeout, Net, NOT_ANSWERING};
+use crate::error::Result;
 use crate::ffi::mpi::{Prim, Request};
 use crate::kvstore::{KeyPush, Merged};
 use crate::ndarray::{Context, DType, NDArray, Shape};
@@ -141,9 +141,9 @@ pub fn sum_over_workers(
     let mut sums: Vec<Option<NDArray>> = vec![None; stored.len()];
     for (g, (recv, mut req)) in groups.values().zip(started) {
         if !net.complete(&mut req, deadline)? {
-            return Err(Error::Dist(format!(
+            return Err(lost_peer(format!(
                 "{name}: the allreduce of {} keys did not complete within {:?} \
-                 (MXKV_DIST_TIMEOUT): a worker has failed or stopped answering",
+                 (MXKV_DIST_TIMEOUT): a worker {NOT_ANSWERING}",
                 stored.len(),
                 timeout()
             )));

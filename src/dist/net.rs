@@ -18,6 +18,22 @@ const FIRST_REPLY_TAG: i32 = 2;
 /// Every MPI guarantees tags up to 32767.
 const LAST_REPLY_TAG: i32 = 32767;
 
+/// Notes that a peer is lost, so that this process's exit does not wait for it longer than
+/// [`timeout`].
+pub fn peer_lost() {
+    mpi::peer_lost(timeout());
+}
+
+/// What every error about a lost peer says.
+pub const NOT_ANSWERING: &str = "has failed or stopped answering";
+
+/// The error of a wait on a peer that ran out of time (`what` ends with [`NOT_ANSWERING`]):
+/// the peer is lost, so this process will not wait for it at exit either.
+pub fn lost_peer(what: String) -> Error {
+    peer_lost();
+    Error::Dist(what)
+}
+
 /// `MXKV_DIST_TIMEOUT` seconds (default 60): the longest any wait on a peer lasts.
 pub fn timeout() -> Duration {
     let secs = std::env::var("MXKV_DIST_TIMEOUT")
@@ -317,9 +333,9 @@ impl Net {
         if self.complete(&mut req, Instant::now() + timeout())? {
             return Ok(());
         }
-        Err(Error::Dist(format!(
+        Err(lost_peer(format!(
             "{store}: the workers' barrier of {what} did not complete within {:?} \
-             (MXKV_DIST_TIMEOUT): a worker has failed or stopped answering",
+             (MXKV_DIST_TIMEOUT): a worker {NOT_ANSWERING}",
             timeout()
         )))
     }

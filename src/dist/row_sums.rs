@@ -8,8 +8,8 @@
 use std::time::Instant;
 
 use super::allreduce::prim;
-use super::net::{timeout, Net};
-use crate::error::{Error, Result};
+use super::net::{lost_peer, timeout, Net, NOT_ANSWERING};
+use crate::error::Result;
 use crate::ffi::mpi::Request;
 use crate::ndarray::kernels::Elems;
 use crate::ndarray::{rows, DType, NDArray, Shape, Storage};
@@ -31,9 +31,9 @@ pub fn sum_rows_over_workers(
         if net.complete(&mut req, Instant::now() + timeout())? {
             return Ok(req);
         }
-        Err(Error::Dist(format!(
+        Err(lost_peer(format!(
             "{name}: the {what} of row_sparse key {key} did not complete within {:?} \
-             (MXKV_DIST_TIMEOUT): a worker has failed or stopped answering",
+             (MXKV_DIST_TIMEOUT): a worker {NOT_ANSWERING}",
             timeout()
         )))
     };

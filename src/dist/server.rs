@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::net::{timeout, Net, REQUEST_TAG};
+use super::net::{peer_lost, timeout, Net, NOT_ANSWERING, REQUEST_TAG};
 use super::pushed::{rows_of, Message, Pushed};
 use super::wire::{Entry, Form, Op, Request, Slot, Writer};
 use crate::error::{Error, Result};
@@ -358,10 +358,12 @@ impl Server<'_> {
             };
             let msg = format!(
                 "a pull of key {key} waited {patience:?} for its push round to complete: no push \
-                 from worker rank {} (world rank {}), which has failed or stopped answering",
+                 from worker rank {} (world rank {}), which {NOT_ANSWERING}",
                 list(&|w| w),
                 list(&|w| layout.worker_world_rank(w)),
             );
+            // The missing worker is lost: this server will not wait for it at exit either.
+            peer_lost();
             self.net
                 .post(p.worker, p.reply_tag, Writer::reply_failed(&msg))?;
         }

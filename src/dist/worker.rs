@@ -9,7 +9,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::layout::{packed_placement, placement, Part};
-use super::net::{timeout, Net, REQUEST_TAG};
+use super::net::{lost_peer, timeout, Net, NOT_ANSWERING, REQUEST_TAG};
 use super::server::{COMMAND_SET_GRADIENT_COMPRESSION, COMMAND_STOP};
 use super::wire::{rows_bytes, Form, Op, Reply, Slot, Writer};
 use crate::error::{Error, Result};
@@ -208,15 +208,21 @@ impl Worker {
         let mut replies = Vec::with_capacity(tags.len());
         for (server, tag) in tags {
             let Some((_, _, bytes)) = self.net.receive(Some(server), Some(tag), deadline)? else {
-                return Err(Error::Dist(format!(
+                return Err(lost_peer(format!(
                     "{}: server rank {server} did not answer {what} within {:?} \
-                     (MXKV_DIST_TIMEOUT): a peer has failed or stopped answering",
+                     (MXKV_DIST_TIMEOUT): a peer {NOT_ANSWERING}",
                     self.name,
                     timeout()
                 )));
             };
             if let Reply::Failed(msg) = Reply::decode(&bytes)? {
-                return Err(Error::Dist(format!("{}: {msg}", self.name)));
+                let what = format!("{}: {msg}", self.name);
+                // A server that gave up waiting for a worker says so: that peer is lost here too.
+                return Err(if msg.contains(NOT_ANSWERING) {
+                    lost_peer(what)
+                } else {
+                    Error::Dist(what)
+                });
             }
             replies.push(bytes);
         }

@@ -9,7 +9,8 @@
 
 use std::ffi::c_int;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use mpi::ffi as sys;
 use parking_lot::{Mutex, MutexGuard};
@@ -129,9 +130,38 @@ extern "C" {
     fn atexit(f: extern "C" fn()) -> c_int;
 }
 
+/// Milliseconds `MPI_Finalize` may wait at exit once a peer of this process has failed or
+/// stopped answering (0: no peer lost, no limit).
+static FINALIZE_LIMIT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Notes that a peer has failed or stopped answering. `MPI_Finalize` waits for every rank
+/// of the job, and a dead one never comes: at exit, if finalizing takes longer than
+/// `patience`, this process ends with status 1 instead of hanging.
+pub fn peer_lost(patience: Duration) {
+    let ms = u64::try_from(patience.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    FINALIZE_LIMIT_MS.store(ms, Ordering::Relaxed);
+}
+
+extern "C" {
+    fn _exit(status: c_int) -> !;
+}
+
 extern "C" fn finalize_at_exit() {
     let _g = CALLS.lock();
     FINALIZED.store(true, Ordering::Relaxed);
+    let limit = FINALIZE_LIMIT_MS.load(Ordering::Relaxed);
+    if limit != 0 {
+        let watchdog = std::thread::Builder::new().spawn(move || {
+            std::thread::sleep(Duration::from_millis(limit));
+            // SAFETY: ends the process at once, as exit would have after MPI_Finalize.
+            unsafe { _exit(1) }
+        });
+        if watchdog.is_err() {
+            return; // No watchdog: skipping the finalize is what cannot hang.
+        }
+    }
     let mut finalized = 0;
     // SAFETY: MPI was initialised by `init`; finalising twice is avoided by the check.
     unsafe {
