@@ -128,6 +128,7 @@ pub fn background_calls_allowed() -> Result<bool> {
 
 extern "C" {
     fn atexit(f: extern "C" fn()) -> c_int;
+    fn _exit(status: c_int) -> !;
 }
 
 /// Milliseconds `MPI_Finalize` may wait at exit once a peer of this process has failed or
@@ -142,10 +143,6 @@ pub fn peer_lost(patience: Duration) {
         .unwrap_or(u64::MAX)
         .max(1);
     FINALIZE_LIMIT_MS.store(ms, Ordering::Relaxed);
-}
-
-extern "C" {
-    fn _exit(status: c_int) -> !;
 }
 
 extern "C" fn finalize_at_exit() {
