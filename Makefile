@@ -26,6 +26,11 @@ all: lib
 # target/release find it there.
 lib:
 	$(CARGO) build --release --features "$(FEATURES)"
+	@# cargo calls the build fresh when a build with other features (a package's, a shim's)
+	@# replaced its output since: then the library lacks MPI, and mxkv is built again.
+	@if [ -n "$(FEATURES)" ] && ! nm -D $(LIBDIR)/libmxkv.so | grep -q ' MPI_Init'; then \
+	  $(CARGO) clean --release -p mxkv && $(CARGO) build --release --features "$(FEATURES)"; \
+	fi
 	ln -sf libmxkv.so $(LIBDIR)/libmxkv.so.0
 	@if [ -n "$(FEATURES)" ]; then \
 	  echo "mxkv: built with the distributed engine (MPI): dist_sync and dist_async stores work under mpirun"; \
