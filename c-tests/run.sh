@@ -54,20 +54,8 @@ fi
 # The SONAME the programs ask for at run time (make lib makes the same link).
 ln -sf libmxkv.so "$LIBDIR/libmxkv.so.0"
 
-passed=0
-failed=0
-failures=()
-
-record() { # name, status
-    if [ "$2" = 0 ]; then
-        passed=$((passed + 1))
-        printf 'ok   %s\n' "$1"
-    else
-        failed=$((failed + 1))
-        failures+=("$1")
-        printf 'FAIL %s\n' "$1"
-    fi
-}
+# shellcheck source=record.sh
+source "$ROOT/c-tests/record.sh"
 
 # ---- the header ------------------------------------------------------------------------
 "$CC" -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -I"$ROOT/include" \
@@ -151,9 +139,4 @@ for src in "$ROOT"/c-tests/*.c; do
     fi
 done
 
-if ((${#failures[@]})); then
-    echo "failed:"
-    printf '  %s\n' "${failures[@]}"
-fi
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+summary

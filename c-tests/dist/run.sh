@@ -25,19 +25,8 @@ fi
     exit 1
 }
 
-passed=0
-failed=0
-failures=()
-record() { # name, status
-    if [ "$2" = 0 ]; then
-        passed=$((passed + 1))
-        printf 'ok   %s\n' "$1"
-    else
-        failed=$((failed + 1))
-        failures+=("$1")
-        printf 'FAIL %s\n' "$1"
-    fi
-}
+# shellcheck source=../record.sh
+source "$ROOT/c-tests/record.sh"
 
 # run NAME ENV... -- COMMAND...: one job, its output in a log, shown when it fails.
 run() {
@@ -107,9 +96,4 @@ run "fault: a killed worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=1 MXKV_DIST_TI
         grep -qE "^test_dist_fault \(survivor\): [1-9][0-9]* checks passed, 0 failed" <<<"$out"' \
     "$MPIRUN" "$OUT/test_dist_fault"
 
-if ((${#failures[@]})); then
-    echo "failed:"
-    printf '  %s\n' "${failures[@]}"
-fi
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+summary
