@@ -105,14 +105,30 @@ class Optimizer:
                               "set_learning_rate can mutate the value of the learning rate of the optimizer "
                               "only when the LRScheduler of the optimizer is undefined.")
         self.lr = lr
+        for updater in getattr(self, "_native_updaters", ()):
+            updater.follow()
+
+    def __getstate__(self):
+        # The stores running it natively stay with this process (a pickle is a copy).
+        state = dict(self.__dict__)
+        state.pop("_native_updaters", None)
+        return state
+
+    def _refuse_if_native(self, what):
+        if getattr(self, "_native_updaters", ()):
+            raise MXNetError("%s: this optimizer runs natively in a store, which has no "
+                             "per-parameter multipliers; set them before set_optimizer (the "
+                             "store then runs it through a Python updater)" % what)
 
     def set_lr_mult(self, args_lr_mult):
         """Learning-rate multipliers by parameter index or name."""
+        self._refuse_if_native("set_lr_mult")
         self.lr_mult = {}
         self.lr_mult.update(args_lr_mult)
 
     def set_wd_mult(self, args_wd_mult):
         """Weight-decay multipliers; named parameters other than ``*_weight``/``*_gamma`` get 0."""
+        self._refuse_if_native("set_wd_mult")
         self.wd_mult = {}
         for name in self.idx2name.values():
             if not (name.endswith("_weight") or name.endswith("_gamma")):
@@ -691,6 +707,17 @@ class NativeUpdater:
                                               c_str_array(keys),
                                               c_str_array([args[k] for k in keys])))
         self.optimizer = optimizer
+        if self not in getattr(optimizer, "_native_updaters", ()):
+            optimizer._native_updaters = getattr(optimizer, "_native_updaters", []) + [self]
+
+    def follow(self):
+        """Install the optimizer again after its learning rate changed, keeping its states and
+        update counts (saved and loaded through a file)."""
+        with tempfile.TemporaryDirectory() as folder:
+            fname = os.path.join(folder, "states.params")
+            check_call(_LIB.MXKVStoreSaveOptimizerStates(self.handle, c_str(fname)))
+            self._install(self.optimizer)
+            check_call(_LIB.MXKVStoreLoadOptimizerStates(self.handle, c_str(fname)))
 
     def _native_states(self):
         """The native states as saved (``<key>:<state>``, ``<key>:count``, ``num_update``)."""

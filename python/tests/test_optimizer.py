@@ -306,3 +306,33 @@ def test_aggregated_sgd_updates_several_weights_in_one_call():
     updater = mx.optimizer.get_updater(opt)
     updater(list(range(3)), gs, ws)
     assert opt.num_update == 1 and sorted(updater.states) == [0, 1, 2]
+
+
+def test_a_native_optimizer_follows_set_learning_rate_and_refuses_multipliers(data):
+    """set_learning_rate after set_optimizer reaches the store's native optimizer, keeping its
+    states (the same steps as a Python updater given the same changes); multipliers, which a
+    native optimizer cannot carry, are refused with a message rather than ignored."""
+    weight, grads = data
+    native, python = mx.kv.create("local"), mx.kv.create("local")
+    opt_native = mx.optimizer.SGD(learning_rate=0.1, momentum=0.9)
+    opt_python = mx.optimizer.SGD(learning_rate=0.1, momentum=0.9)
+    for kv in (native, python):
+        kv.init(0, mx.nd.array(weight))
+    native.set_optimizer(opt_native)
+    assert isinstance(native._updater, mx.optimizer.NativeUpdater)
+    python._set_updater(mx.optimizer.get_updater(opt_python))
+    for i, g in enumerate(grads[:3]):
+        if i == 1:
+            opt_native.set_learning_rate(0.01)
+            opt_python.set_learning_rate(0.01)
+        for kv in (native, python):
+            kv.push(0, mx.nd.array(g))
+    out_native, out_python = mx.nd.zeros(weight.shape), mx.nd.zeros(weight.shape)
+    native.pull(0, out=out_native)
+    python.pull(0, out=out_python)
+    np.testing.assert_array_equal(out_native.asnumpy(), out_python.asnumpy())
+    with pytest.raises(mx.base.MXNetError, match="set_lr_mult: this optimizer runs natively"):
+        opt_native.set_lr_mult({0: 0.5})
+    with pytest.raises(mx.base.MXNetError, match="set_wd_mult: this optimizer runs natively"):
+        opt_native.set_wd_mult({0: 0.5})
+    assert opt_native.lr_mult == {} and opt_native.wd_mult == {}
