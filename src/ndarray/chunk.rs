@@ -162,11 +162,16 @@ impl<'l> LockedSources<'l, '_> {
 thread_local! {
     /// Makes every array allocation on this thread fail, to test what out of memory does.
     pub(crate) static FAIL_ALLOCATIONS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// When set to `Some(n)`, lets `n` more array allocations on this thread succeed and
+    /// makes every one after them fail: memory running out at each point of a call in turn.
+    pub(crate) static ALLOCATIONS_LEFT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
 #[cfg(test)]
 fn allocation_refused() -> bool {
-    FAIL_ALLOCATIONS.get()
+    let left = ALLOCATIONS_LEFT.get();
+    ALLOCATIONS_LEFT.set(left.map(|n| n.saturating_sub(1)));
+    FAIL_ALLOCATIONS.get() || left == Some(0)
 }
 
 #[cfg(not(test))]

@@ -27,7 +27,7 @@ mod view;
 
 pub use array::{NDArray, Reserved};
 #[cfg(test)]
-pub(crate) use chunk::FAIL_ALLOCATIONS;
+pub(crate) use chunk::{ALLOCATIONS_LEFT, FAIL_ALLOCATIONS};
 pub use context::{Context, Device};
 pub use dtype::{Bool8, DType, Element};
 pub use kernels::SumOrder;

@@ -21,6 +21,7 @@ pub mod ops;
 pub mod params;
 pub mod parse;
 pub mod real;
+mod reserve;
 pub mod rmsprop;
 pub mod sgd;
 pub mod signum;
@@ -33,5 +34,7 @@ pub use class::OPTIMIZERS;
 pub use ops::{apply, Rule, OPERATORS};
 pub use updater::{Optimizer, StoreOptimizer};
 
+#[cfg(test)]
+mod out_of_memory_tests;
 #[cfg(test)]
 mod tests;

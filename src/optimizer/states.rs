@@ -91,6 +91,7 @@ impl Optimizer {
         }
         loaded.num_update = num_update.unwrap_or(self.begin_num_update);
         *self.progress.lock() = loaded;
+        self.reserved.clear();
         Ok(())
     }
 }

@@ -6,13 +6,14 @@ use super::class::Class;
 use super::composed::{AdaDelta, AdaGrad, Adamax, Grad, Nadam, NadamSchedule};
 use super::ftrl::{Ftml, Ftrl};
 use super::ops::Rule;
-use super::real::Half;
+use super::real::{Half, Real};
+use super::reserve::Scratch;
 use super::rmsprop::RmsProp;
 use super::sgd::Sgd;
 use super::signum::Signum;
 use super::updater::Optimizer;
-use crate::error::Result;
-use crate::ndarray::{Context, DType, NDArray, Shape};
+use crate::error::{Error, Result};
+use crate::ndarray::{DType, NDArray};
 
 /// A Python float as MXNet's operators receive it: its `str`, parsed as a float32.
 fn param(v: f64) -> f32 {
@@ -35,6 +36,7 @@ impl Optimizer {
         mp: bool,
         t: i64,
         nadam: &mut Option<NadamSchedule>,
+        scratch: &Scratch,
     ) -> Result<()> {
         let (lr, wd, rescale) = (self.lr, self.wd, self.rescale_grad);
         let clip = op_clip(self.clip_gradient);
@@ -205,9 +207,13 @@ impl Optimizer {
                 upper_bound,
                 bias_correction,
             } => {
-                return self.lamb_step(
-                    weight,
-                    grad,
+                let Scratch::Lamb { g, r1, r2 } = scratch else {
+                    return Err(Error::invalid(
+                        "LAMB needs its scratch arrays reserved before its step",
+                    ));
+                };
+                return lamb_step(
+                    [weight, grad, g, r1, r2],
                     states,
                     mp,
                     LambPhase1 {
@@ -235,44 +241,41 @@ impl Optimizer {
         };
         rule.apply(&arrays)
     }
+}
 
-    /// LAMB: phase one gives the direction `g`; phase two scales the step by the trust
-    /// ratio of the norms of the weight (its float32 copy) and of `g`.
-    fn lamb_step(
-        &self,
-        weight: &NDArray,
-        grad: &NDArray,
-        states: &[NDArray],
-        master: bool,
-        p1: LambPhase1,
-        p2: LambPhase2,
-    ) -> Result<()> {
-        let g_dtype = if master { DType::F32 } else { weight.dtype() };
-        let g = NDArray::new(weight.shape().clone(), g_dtype, weight.context())?;
-        let scalar = || NDArray::new(Shape(vec![1]), g_dtype, Context::cpu(0));
-        let (r1, r2) = (scalar()?, scalar()?);
-        if master {
-            let (w32, mean, var) = (&states[0], &states[1], &states[2]);
-            Rule::MpLambPhase1(p1).apply(&[weight, grad, mean, var, w32, &g])?;
-            store_norm(&r1, w32)?;
-            store_norm(&r2, &g)?;
-            Rule::MpLambPhase2(p2).apply(&[weight, &g, &r1, &r2, w32])
-        } else {
-            Rule::LambPhase1(p1).apply(&[weight, grad, &states[0], &states[1], &g])?;
-            store_norm(&r1, weight)?;
-            store_norm(&r2, &g)?;
-            Rule::LambPhase2(p2).apply(&[weight, &g, &r1, &r2])
-        }
+/// LAMB: phase one gives the direction `g`; phase two scales the step by the trust ratio of
+/// the norms (`r1`, `r2`) of the weight (its float32 copy) and of `g`.
+fn lamb_step(
+    [weight, grad, g, r1, r2]: [&NDArray; 5],
+    states: &[NDArray],
+    master: bool,
+    p1: LambPhase1,
+    p2: LambPhase2,
+) -> Result<()> {
+    if master {
+        let (w32, mean, var) = (&states[0], &states[1], &states[2]);
+        Rule::MpLambPhase1(p1).apply(&[weight, grad, mean, var, w32, g])?;
+        store_norm(r1, w32)?;
+        store_norm(r2, g)?;
+        Rule::MpLambPhase2(p2).apply(&[weight, g, r1, r2, w32])
+    } else {
+        Rule::LambPhase1(p1).apply(&[weight, grad, &states[0], &states[1], g])?;
+        store_norm(r1, weight)?;
+        store_norm(r2, g)?;
+        Rule::LambPhase2(p2).apply(&[weight, g, r1, r2])
     }
 }
 
 /// Writes the L2 norm of `x` into the one-element `out` (of `x`'s dtype).
 fn store_norm(out: &NDArray, x: &NDArray) -> Result<()> {
-    let bytes = x.to_bytes()?;
-    let n: Vec<u8> = match x.dtype() {
-        DType::F32 => bytemuck::bytes_of(&adam::norm::<f32>(bytemuck::cast_slice(&bytes))).to_vec(),
-        DType::F64 => bytemuck::bytes_of(&adam::norm::<f64>(bytemuck::cast_slice(&bytes))).to_vec(),
-        _ => bytemuck::bytes_of(&adam::norm::<Half>(bytemuck::cast_slice(&bytes))).to_vec(),
-    };
-    out.copy_from_bytes(&n, 1)
+    match x.dtype() {
+        DType::F32 => write_norm::<f32>(out, x),
+        DType::F64 => write_norm::<f64>(out, x),
+        _ => write_norm::<Half>(out, x),
+    }
+}
+
+fn write_norm<T: Real>(out: &NDArray, x: &NDArray) -> Result<()> {
+    let norm = x.read(|b| adam::norm::<T>(bytemuck::cast_slice(b)))?;
+    out.copy_from_bytes(bytemuck::bytes_of(&norm), 1)
 }

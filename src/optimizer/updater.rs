@@ -13,8 +13,9 @@ use parking_lot::Mutex;
 use super::class::{Class, BASE_ARGS};
 use super::composed::NadamSchedule;
 use super::params::Params;
+use super::reserve::{Reservations, Scratch};
 use crate::error::{Error, Result};
-use crate::ndarray::{DType, NDArray, Storage};
+use crate::ndarray::{DType, NDArray};
 
 /// One key's state: its arrays in MXNet's order, and its update count.
 pub(super) struct KeyState {
@@ -40,6 +41,8 @@ pub struct Optimizer {
     pub(super) multi_precision: bool,
     pub(super) begin_num_update: i64,
     pub(super) progress: Mutex<Progress>,
+    /// Memory reserved for the updates of pushes under way.
+    pub(super) reserved: Reservations,
 }
 
 impl Optimizer {
@@ -65,6 +68,7 @@ impl Optimizer {
                     .then_some(NadamSchedule { m_schedule: 1.0 }),
                 ..Progress::default()
             }),
+            reserved: Reservations::default(),
             class,
         })
     }
@@ -79,7 +83,7 @@ impl Optimizer {
     }
 
     /// True when `weight`'s updates run on a float32 master copy.
-    fn uses_master_copy(&self, weight: &NDArray) -> bool {
+    pub(super) fn uses_master_copy(&self, weight: &NDArray) -> bool {
         self.multi_precision && weight.dtype() == DType::F16
     }
 
@@ -93,43 +97,21 @@ impl Optimizer {
             .collect()
     }
 
-    fn create_state(&self, weight: &NDArray) -> Result<KeyState> {
-        let master = self.uses_master_copy(weight);
-        let mut arrays = Vec::new();
-        // As MXNet's `create_state`: a row_sparse weight's states are row_sparse (SGD's and
-        // Adam's with `lazy_update` only), so that its sparse updates are lazy.
-        let storage = if weight.storage() == Storage::RowSparse && self.class.lazy_update() {
-            Storage::RowSparse
-        } else {
-            Storage::Dense
-        };
-        for (name, float32) in self.class.state_layout(master) {
-            let dtype = if float32 { DType::F32 } else { weight.dtype() };
-            let a = if name == "weight32" || name == "weight_copy" {
-                weight.copy_as(weight.storage(), dtype, weight.context())?
-            } else if storage == Storage::RowSparse {
-                NDArray::new_sparse(
-                    storage,
-                    weight.shape().clone(),
-                    dtype,
-                    weight.context(),
-                    &[(DType::I64, 0)],
-                )?
-            } else {
-                NDArray::new(weight.shape().clone(), dtype, weight.context())?
-            };
-            arrays.push((name, a));
+    /// Whether key `key` with weight `weight` can be updated (its dtype, and its state when
+    /// it has one: states loaded from a file may not fit), with the memory its update needs
+    /// reserved: a store checks every key of a push before it changes any.
+    pub fn check(&self, key: i32, weight: &NDArray) -> Result<()> {
+        let has_state = self.check_state(key, weight)?;
+        if self.needs_reserving(weight, has_state) {
+            self.reserved
+                .reserve(key, || self.reserve(weight, has_state))?;
         }
-        Ok(KeyState {
-            arrays,
-            count: self.begin_num_update,
-        })
+        Ok(())
     }
 
-    /// Applies the gradient `grad` of key `key` to `weight`, as MXNet's `Updater` does.
-    /// Whether key `key` with weight `weight` can be updated: its dtype, and its state
-    /// when it has one (states loaded from a file may not fit).
-    pub fn check(&self, key: i32, weight: &NDArray) -> Result<()> {
+    /// Checks `weight`'s dtype and, when key `key` has a state, that it fits `weight`;
+    /// tells whether it has one.
+    fn check_state(&self, key: i32, weight: &NDArray) -> Result<bool> {
         if ![DType::F32, DType::F64, DType::F16].contains(&weight.dtype()) {
             return Err(Error::invalid(format!(
                 "optimizer {}: key {key} has dtype {}; optimizers update float32, float64 and float16 arrays",
@@ -139,20 +121,9 @@ impl Optimizer {
         }
         let progress = self.progress.lock();
         let Some(state) = progress.keys.get(&key) else {
-            return Ok(());
+            return Ok(false);
         };
-        let layout = self.class.state_layout(self.uses_master_copy(weight));
-        let fits = state.arrays.len() == layout.len()
-            && state
-                .arrays
-                .iter()
-                .zip(&layout)
-                .all(|((n, a), (want, f32))| {
-                    n == want
-                        && a.shape() == weight.shape()
-                        && a.dtype() == if *f32 { DType::F32 } else { weight.dtype() }
-                });
-        if !fits {
+        if !self.fits(&state.arrays, weight) {
             return Err(Error::invalid(format!(
                 "optimizer {}: the state of key {key} does not fit its weight of shape {} and dtype {}",
                 self.name,
@@ -160,29 +131,53 @@ impl Optimizer {
                 weight.dtype().name()
             )));
         }
-        Ok(())
+        Ok(true)
     }
 
+    /// Whether `arrays` are a state of `weight`: the layout's names, shape and dtypes.
+    pub(super) fn fits(&self, arrays: &[(&'static str, NDArray)], weight: &NDArray) -> bool {
+        let layout = self.class.state_layout(self.uses_master_copy(weight));
+        arrays.len() == layout.len()
+            && arrays.iter().zip(&layout).all(|((n, a), (want, f32))| {
+                n == want
+                    && a.shape() == weight.shape()
+                    && a.dtype() == if *f32 { DType::F32 } else { weight.dtype() }
+            })
+    }
+
+    /// Applies the gradient `grad` of key `key` to `weight`, as MXNet's `Updater` does, in
+    /// memory reserved by [`Optimizer::check`] (or now, when it was not called). A key's
+    /// new state and its update count change only when the update succeeds.
     pub fn update(&self, key: i32, grad: &NDArray, weight: &NDArray) -> Result<()> {
-        self.check(key, weight)?;
+        self.check_state(key, weight)?;
         weight.check_same_shape(grad)?;
-        let mut progress = self.progress.lock();
-        if let std::collections::btree_map::Entry::Vacant(e) = progress.keys.entry(key) {
-            e.insert(self.create_state(weight)?);
-        }
         let master = self.uses_master_copy(weight);
-        // `_update_count`
+        let mut progress = self.progress.lock();
         let Progress {
             keys,
             num_update,
             nadam,
         } = &mut *progress;
-        let state = keys.get_mut(&key).expect("state was created above");
-        state.count += 1;
-        *num_update = (*num_update).max(state.count);
-        let t = state.count;
-        let states: Vec<NDArray> = state.arrays.iter().map(|(_, a)| a.clone()).collect();
-
+        let has_state = keys.contains_key(&key);
+        let reserved = match self.reserved.take(key) {
+            Some(r) if self.still_fits(&r, weight) => r,
+            _ => self.reserve(weight, has_state)?,
+        };
+        let (arrays, count) = match keys.get(&key) {
+            Some(state) => (state.arrays.clone(), state.count),
+            None => {
+                let fresh = match reserved.state {
+                    Some(fresh) => fresh,
+                    None => self.new_state(weight)?,
+                };
+                self.first_use(&fresh, weight)?;
+                (fresh, self.begin_num_update)
+            }
+        };
+        // `_update_count`, kept once the step succeeded.
+        let t = count + 1;
+        let mut schedule = *nadam;
+        let states: Vec<NDArray> = arrays.iter().map(|(_, a)| a.clone()).collect();
         let sgd_like = matches!(
             self.class,
             Class::Sgd { .. } | Class::Nag { .. } | Class::Lamb { .. }
@@ -190,11 +185,39 @@ impl Optimizer {
         if master && !sgd_like {
             // Base class multi-precision: update the float32 copy with a float32 gradient,
             // then cast it into the weight.
-            let grad32 = grad.copy_as(grad.storage(), DType::F32, grad.context())?;
-            self.step(&states[0], &grad32, &states[1..], false, t, nadam)?;
-            return weight.assign_value(&states[0]);
+            let grad32 = match &reserved.scratch {
+                Scratch::Grad32(g) if !grad.is_sparse() => {
+                    g.assign_value(grad)?;
+                    g.clone()
+                }
+                _ => grad.copy_as(grad.storage(), DType::F32, grad.context())?,
+            };
+            self.step(
+                &states[0],
+                &grad32,
+                &states[1..],
+                false,
+                t,
+                &mut schedule,
+                &reserved.scratch,
+            )?;
+            weight.assign_value(&states[0])?;
+        } else {
+            self.step(
+                weight,
+                grad,
+                &states,
+                master,
+                t,
+                &mut schedule,
+                &reserved.scratch,
+            )?;
         }
-        self.step(weight, grad, &states, master, t, nadam)
+        let state = keys.entry(key).or_insert(KeyState { arrays, count });
+        state.count = t;
+        *num_update = (*num_update).max(t);
+        *nadam = schedule;
+        Ok(())
     }
 }
 
