@@ -3,6 +3,7 @@ use strict;
 use warnings;
 use Carp qw(confess);
 use Scalar::Util qw(blessed);
+use File::Temp ();
 use MIME::Base64 ();
 use Storable ();
 use AI::MXNetCAPI;
@@ -127,10 +128,25 @@ sub set_optimizer
         check_call(AI::MXNetCAPI::KVStoreSetOptimizer($self->handle, $name, scalar(@$keys), $keys, $vals));
         $self->_updater(undef);
         $self->_native_optimizer($optimizer);
+        $optimizer->_runs_natively_in($self);
     }
     else {
         $self->_set_updater(AI::MXNet::Optimizer->get_updater($optimizer));
     }
+}
+
+# Installs the native optimizer again after its learning rate changed, with its states and
+# update counts, which go through a .params file.
+sub _install_native_again
+{
+    my $self = shift;
+    my $optimizer = $self->_native_optimizer;
+    my ($name, $keys, $vals) = $optimizer->_native_form
+        or confess(ref($optimizer) . ' cannot run natively any more; set_optimizer it again');
+    my $file = File::Temp->new(SUFFIX => '.params');
+    check_call(AI::MXNetCAPI::KVStoreSaveOptimizerStates($self->handle, $file->filename));
+    check_call(AI::MXNetCAPI::KVStoreSetOptimizer($self->handle, $name, scalar(@$keys), $keys, $vals));
+    check_call(AI::MXNetCAPI::KVStoreLoadOptimizerStates($self->handle, $file->filename));
 }
 
 sub type        { scalar(check_call(AI::MXNetCAPI::KVStoreGetType($_[0]->handle))) }

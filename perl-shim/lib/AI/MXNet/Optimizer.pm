@@ -2,8 +2,9 @@ package AI::MXNet::Optimizer;
 use strict;
 use warnings;
 use Carp qw(confess);
+use Hash::Util::FieldHash qw(fieldhash);
 use List::Util qw(max);
-use Scalar::Util qw(blessed);
+use Scalar::Util qw(blessed refaddr weaken);
 use AI::MXNetCAPI;
 use AI::MXNet::Base qw(check_call);
 use AI::MXNet::NDArray;
@@ -43,7 +44,8 @@ sub create_optimizer
 
 has 'rescale_grad'        => (is => 'rw', isa => 'Num', default => 1);
 has 'learning_rate'       => (is => 'rw', isa => 'Num', default => 0.01);
-has 'lr'                  => (is => 'rw', isa => 'Num');
+# A new learning rate reaches the stores that run the optimizer natively.
+has 'lr'                  => (is => 'rw', isa => 'Num', trigger => sub { $_[0]->_follow_natively });
 has 'lr_scheduler'        => (is => 'rw', isa => 'Maybe[AI::MXNet::LRScheduler]');
 has 'wd'                  => (is => 'rw', isa => 'Num', default => 0);
 has 'clip_gradient'       => (is => 'rw', isa => 'Maybe[Num]');
@@ -76,10 +78,54 @@ sub BUILD
     $self->set_wd_mult({});
 }
 
+# ---- stores running the optimizer natively ----------------------------------------------------
+#
+# A store that runs the optimizer natively (AI::MXNet::KVStore::set_optimizer) is noted here,
+# weakly (the store holds the optimizer), and outside the object, so that a Storable image of
+# the optimizer (sent to dist servers) holds no store.
+fieldhash my %native_stores;
+
+sub _runs_natively_in
+{
+    my ($self, $store) = @_;
+    my $stores = $native_stores{$self} //= [];
+    @$stores = grep { defined } @$stores;
+    return if grep { refaddr($_) == refaddr($store) } @$stores;
+    CORE::push(@$stores, $store);
+    weaken($stores->[-1]);
+}
+
+# The stores that run this optimizer natively now (not those given another updater since).
+sub _native_stores
+{
+    my $self = shift;
+    return grep {
+        defined and defined $_->_native_optimizer and refaddr($_->_native_optimizer) == refaddr($self)
+    } @{ $native_stores{$self} // [] };
+}
+
+# Each store installs the optimizer again, its states and update counts kept.
+sub _follow_natively { $_->_install_native_again for $_[0]->_native_stores }
+
+# What the store's native optimizer cannot carry is refused rather than ignored.
+sub _refuse_if_native
+{
+    my ($self, $what, $which) = @_;
+    confess("$what: this optimizer runs natively in a store, which has no $which; "
+        . 'give it before set_optimizer (the store then runs the optimizer through a Perl updater)')
+        if $self->_native_stores;
+}
+
+before 'lr_scheduler' => sub {
+    my ($self, @set) = @_;
+    $self->_refuse_if_native('lr_scheduler', 'learning-rate scheduler') if @set;
+};
+
 sub set_lr_mult
 {
     my ($self, $args_lr_mult) = @_;
     confess('set_lr_mult: expected a hash ref of multipliers') unless ref $args_lr_mult eq 'HASH';
+    $self->_refuse_if_native('set_lr_mult', 'per-parameter multipliers');
     $self->lr_mult({ %$args_lr_mult });
 }
 
@@ -88,6 +134,7 @@ sub set_wd_mult
 {
     my ($self, $args_wd_mult) = @_;
     confess('set_wd_mult: expected a hash ref of multipliers') unless ref $args_wd_mult eq 'HASH';
+    $self->_refuse_if_native('set_wd_mult', 'per-parameter multipliers');
     my %mult = map { $_ => 0 } grep { not /(?:_weight|_gamma)$/ } values %{ $self->idx2name };
     $self->wd_mult({ %mult, %$args_wd_mult });
 }
