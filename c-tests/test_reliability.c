@@ -201,6 +201,16 @@ static size_t address_space(void) {
     return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* Limits the address space to `room` bytes more than this process uses now; the limit it
+ * had goes to `was`. */
+static int limit_room(size_t room, struct rlimit *was) {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_AS, was) != 0) return 0;
+    lim = *was;
+    lim.rlim_cur = address_space() + room;
+    return setrlimit(RLIMIT_AS, &lim) == 0;
+}
+
 #define OOM_ELEMS (64u << 20) /* 256 MiB of float32: more than the heap keeps free */
 
 static int child_runs_out_of_memory(void *unused) {
@@ -233,14 +243,19 @@ static int child_runs_out_of_memory(void *unused) {
     return ok;
 }
 
-static void test_out_of_memory_is_an_error(void) {
+/* Runs `body` in a child that limits its address space. ASan and valgrind both reserve huge
+ * address ranges of their own: an RLIMIT_AS cannot be set under them, and the shared and
+ * static runs of this program make these checks. */
+static int in_limited_child(int (*body)(void *), const char *what) {
     if (UNDER_ASAN || RUNNING_ON_VALGRIND) {
-        /* Both reserve huge address ranges of their own: an RLIMIT_AS cannot be set under
-         * them. The shared and static runs of this program make these checks. */
-        printf("out-of-memory checks: not applicable under ASan/valgrind\n");
-        return;
+        printf("%s: not applicable under ASan/valgrind\n", what);
+        return 1;
     }
-    CHECK(in_child(child_runs_out_of_memory, NULL, 60));
+    return in_child(body, NULL, 60);
+}
+
+static void test_out_of_memory_is_an_error(void) {
+    CHECK(in_limited_child(child_runs_out_of_memory, "out-of-memory checks"));
 }
 
 /* An updater that adds recv[0] to local[0] (enough to see whether it ran) and, when `keep`
@@ -280,7 +295,7 @@ static int child_pushes_two_keys_out_of_memory(void *unused) {
     NDArrayHandle init[2], grads[2], out = arr_new(shape, 1, DT_F32);
     struct keeping_updater upd = {0, 0, 0, {NULL}};
     KVStoreHandle kv;
-    struct rlimit lim, was;
+    struct rlimit was;
     int keys[2] = {0, 1}, ok = 1, i;
     void *data = NULL;
     (void)unused;
@@ -297,10 +312,7 @@ static int child_pushes_two_keys_out_of_memory(void *unused) {
     STEP(first_of(kv, 0, out) == 2.0f);
     /* Room for less than a second buffer: an updater that keeps recv keeps the first. */
     upd.keep = 1;
-    if (getrlimit(RLIMIT_AS, &was) != 0) return 0;
-    lim = was;
-    lim.rlim_cur = address_space() + (16u << 20);
-    if (setrlimit(RLIMIT_AS, &lim) != 0) return 0;
+    if (!limit_room(16u << 20, &was)) return 0;
     STEP(MXKVStorePush(kv, 2, keys, grads, 0) == -1);
     STEP(check_contains_ci(MXGetLastError(), "out of memory"));
     STEP(upd.calls == 1); /* no key was updated */
@@ -313,11 +325,7 @@ static int child_pushes_two_keys_out_of_memory(void *unused) {
 }
 
 static void test_a_push_out_of_memory_changes_no_key(void) {
-    if (UNDER_ASAN || RUNNING_ON_VALGRIND) {
-        printf("out-of-memory push: not applicable under ASan/valgrind\n");
-        return;
-    }
-    CHECK(in_child(child_pushes_two_keys_out_of_memory, NULL, 60));
+    CHECK(in_limited_child(child_pushes_two_keys_out_of_memory, "out-of-memory push"));
 }
 
 /* Adam through the store's native optimizer: a key's first update makes its states (mean,
@@ -331,7 +339,7 @@ static int child_native_optimizer_runs_out_of_memory(void *unused) {
     const char *before = MXKV_BUILD_DIR "/oom-states-before.params";
     const char *after = MXKV_BUILD_DIR "/oom-states-after.params";
     KVStoreHandle kv;
-    struct rlimit lim, was;
+    struct rlimit was;
     int keys[2] = {0, 1}, small_key = 2, ok = 1, i;
     float moved;
     void *data = NULL;
@@ -349,10 +357,7 @@ static int child_native_optimizer_runs_out_of_memory(void *unused) {
         return 0;
     STEP(MXKVStorePush(kv, 1, &small_key, &small, 0) == 0); /* key 2 has states now */
     STEP(MXKVStoreSaveOptimizerStates(kv, before) == 0);
-    if (getrlimit(RLIMIT_AS, &was) != 0) return 0;
-    lim = was;
-    lim.rlim_cur = address_space() + (200u << 20);
-    if (setrlimit(RLIMIT_AS, &lim) != 0) return 0;
+    if (!limit_room(200u << 20, &was)) return 0;
     STEP(MXKVStorePush(kv, 2, keys, grads, 0) == -1);
     STEP(check_contains_ci(MXGetLastError(), "out of memory"));
     STEP(first_of(kv, 0, out) == 1.0f && first_of(kv, 1, out) == 1.0f);
@@ -372,11 +377,7 @@ static int child_native_optimizer_runs_out_of_memory(void *unused) {
 }
 
 static void test_a_native_optimizer_out_of_memory_changes_nothing(void) {
-    if (UNDER_ASAN || RUNNING_ON_VALGRIND) {
-        printf("out-of-memory native optimizer: not applicable under ASan/valgrind\n");
-        return;
-    }
-    CHECK(in_child(child_native_optimizer_runs_out_of_memory, NULL, 60));
+    CHECK(in_limited_child(child_native_optimizer_runs_out_of_memory, "out-of-memory native optimizer"));
 }
 
 /* ---- files ---------------------------------------------------------------------------- */

@@ -8,7 +8,8 @@
 //! module per rule family holds the arithmetic on typed slices ([`real`] makes one generic
 //! body serve every dtype); [`lanes`] splits large arrays over both cores. [`updater`] is a
 //! store's optimizer — MXNet's Python optimizer classes ([`class`]), their steps ([`step`])
-//! and their per-key states ([`states`]).
+//! and their per-key states ([`states`]), reserved before a push changes any key
+//! ([`reserve`]).
 
 pub mod access;
 pub mod adam;

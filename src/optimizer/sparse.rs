@@ -78,10 +78,19 @@ fn dense_view(a: &NDArray) -> Result<NDArray> {
     }
     let nrows = a.shape().0[0];
     if stored_rows(a)? != nrows as usize {
-        let all: Vec<i64> = (0..nrows).collect();
+        let mut all = ids_buffer(nrows as usize)?;
+        all.extend(0..nrows);
         a.retain_into(&all, a)?;
     }
     Ok(a.parts().expect("a row_sparse array has blobs").data)
+}
+
+/// Room for `n` row ids (as many as the arrays have rows: out of memory is an error).
+fn ids_buffer(n: usize) -> Result<Vec<i64>> {
+    let mut ids = Vec::new();
+    ids.try_reserve_exact(n)
+        .map_err(|_| Error::OutOfMemory(n * size_of::<i64>()))?;
+    Ok(ids)
 }
 
 /// Applies `rule` to `arrays` (checked by the caller: count, dtypes, shapes) of which at
@@ -124,7 +133,12 @@ pub(super) fn apply(rule: &Rule, arrays: &[&NDArray], dtype: DType) -> Result<()
         }
         return rule.run_dense(&dense.iter().collect::<Vec<_>>(), dtype);
     }
-    let ids = grad.with_rows(|rows| rows.ids.to_vec())?;
+    let ids = grad.with_rows(|rows| {
+        ids_buffer(rows.ids.len()).map(|mut ids| {
+            ids.extend_from_slice(rows.ids);
+            ids
+        })
+    })??;
     crate::ndarray::rows::check_ids(&ids, nrows)?;
     let grad_data = grad.parts().expect("a row_sparse array has blobs").data;
     let mut views = vec![dense_view(weight)?, grad_data];
