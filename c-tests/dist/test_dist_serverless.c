@@ -34,6 +34,45 @@ static void test_init_from_rank0_and_push_sums(void) {
     MXNDArrayFree(g[1]);
 }
 
+/* One array pushed for a key, alone in its element type, is summed straight into the
+ * stored value when no updater is set: each push replaces the value with that round's sum
+ * (nothing accumulates), the pushed array keeps its values, and a pull into the pushed
+ * array itself works. Two keys of two element types in one call travel the same way. */
+static void test_single_arrays_are_summed_into_the_stored_value(void) {
+    int key = 7, keys[2] = {8, 9}, round;
+    mx_uint n = 4;
+    NDArrayHandle v = arr_fill(2, 3, 0.0f), g = arr_fill(2, 3, (float)(rank + 1));
+    NDArrayHandle pair[2], ints;
+    int32_t got[4];
+    float ranks_sum = (float)(workers * (workers + 1) / 2);
+    CHECK_OK(MXKVStoreInit(kv, 1, &key, &v));
+    for (round = 0; round < 2; round++) {
+        CHECK_OK(MXKVStorePush(kv, 1, &key, &g, 0));
+        CHECK(key_equals(kv, 7, 2, 3, ranks_sum));
+        CHECK(arr_all_equal(g, 6, (float)(rank + 1)));
+    }
+    CHECK_OK(MXKVStorePull(kv, 1, &key, &g, 0));
+    CHECK(arr_all_equal(g, 6, ranks_sum));
+    pair[0] = arr_fill(1, 4, 0.0f);
+    ints = arr_new(&n, 1, DT_I32);
+    pair[1] = ints;
+    CHECK_OK(MXKVStoreInit(kv, 2, keys, pair));
+    MXNDArrayFree(pair[0]);
+    pair[0] = arr_fill(1, 4, (float)(rank + 1));
+    got[0] = got[1] = got[2] = got[3] = 2 * (rank + 1);
+    CHECK_OK(MXNDArraySyncCopyFromCPU(ints, got, 4));
+    CHECK_OK(MXKVStorePush(kv, 2, keys, pair, 0));
+    CHECK(key_equals(kv, 8, 1, 4, ranks_sum));
+    CHECK_OK(MXKVStorePull(kv, 1, &keys[1], &ints, 0));
+    CHECK_OK(MXNDArraySyncCopyToCPU(ints, got, 4));
+    CHECK_EQ_INT(got[0], 2 * (int)ranks_sum);
+    CHECK_EQ_INT(got[3], 2 * (int)ranks_sum);
+    MXNDArrayFree(v);
+    MXNDArrayFree(g);
+    MXNDArrayFree(pair[0]);
+    MXNDArrayFree(ints);
+}
+
 static void test_worker_updater_keeps_replicas_identical(void) {
     int key = 5, i;
     NDArrayHandle v = arr_fill(1, 4, 1.0f), g = arr_fill(1, 4, 1.0f);
@@ -206,6 +245,7 @@ int main(void) {
     rank = worker_rank(kv);
     RUN(test_every_rank_works);
     RUN(test_init_from_rank0_and_push_sums);
+    RUN(test_single_arrays_are_summed_into_the_stored_value);
     RUN(test_worker_updater_keeps_replicas_identical);
     RUN(test_dtypes_mpi_cannot_add);
     RUN(test_one_call_of_many_keys_and_dtypes);

@@ -3,9 +3,12 @@
 //! identical replicas — Horovod's model behind MXNet's API.
 //!
 //! The keys of one push call are fused: each key's merged value is summed straight into
-//! its place in one buffer per element type, the buffers are allreduced together, and
-//! each key's sum is a view of its place in the result, so that a call of 1000 small keys
-//! costs one allreduce, not 1000.
+//! its place in one buffer per element type, the buffers are allreduced in place,
+//! together, and each key's sum is copied from its place into its stored value (with no
+//! updater) or handed out as a view of it, so that a call of 1000 small keys costs one
+//! allreduce, not 1000. A key alone in its element type, pushed as one array, travels
+//! from that array's memory, and with no updater its sum lands straight in the stored
+//! value: then the allreduce is the only pass over the data.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -14,8 +17,8 @@ use parking_lot::Mutex;
 
 use super::net::{lost_peer, timeout, Net, NOT_ANSWERING};
 use crate::error::Result;
-use crate::ffi::mpi::{Prim, Request};
-use crate::kvstore::{KeyPush, Merged};
+use crate::ffi::mpi::{can_allreduce_in_place, Comm, Prim, Request};
+use crate::kvstore::{Entry, KeyGuard, KeyPush, Merged};
 use crate::ndarray::{Context, DType, NDArray, Shape};
 
 /// The element type a dtype is summed in: its own where MPI adds it, else float64 (float16,
@@ -68,36 +71,200 @@ struct Group {
     len: usize,
 }
 
-/// The array a group of one key pushed as one dense array of the group's element type:
-/// it is sent from its own memory.
-fn sole_source(g: &Group, merged: &[Option<Merged<'_>>]) -> Option<NDArray> {
-    let [(i, _)] = g.keys[..] else {
-        return None;
-    };
-    match &merged[i] {
-        Some(Merged::Sources {
+/// Where a group's sum is made.
+enum Target<'e> {
+    /// The one key's stored value, under its lock until the sum is in: nothing is left
+    /// to do after.
+    Stored { _whole: KeyGuard<'e> },
+    /// A buffer holding the group's sum (the send buffer, when summed in place).
+    Buffer(NDArray),
+}
+
+/// A group's allreduce: what it sends from, and where its sum is made.
+struct Plan<'e> {
+    send: Option<NDArray>,
+    target: Target<'e>,
+}
+
+/// The merged value when it is one dense array of `dtype`, whose bytes are the sum's.
+fn single_dense<'m>(merged: &'m Merged<'_>, dtype: DType) -> Option<&'m NDArray> {
+    let only = match merged {
+        Merged::Sources {
             sources: [only], ..
-        }) if only.dtype() == g.dtype && !only.is_sparse() && only.size() == g.len => {
-            Some((*only).clone())
+        } => *only,
+        Merged::Array(only) => only,
+        _ => return None,
+    };
+    (only.dtype() == dtype && !only.is_sparse()).then_some(only)
+}
+
+/// The view of `buffer` from element `at`, shaped like `like` (a key's place in a group).
+fn place(buffer: &NDArray, at: usize, like: &NDArray) -> Result<NDArray> {
+    buffer
+        .slice(at, at + like.size())?
+        .reshape(&like.shape().0, false)
+}
+
+/// Sums each key's merged value into its place in `send` (a buffer of the group's element
+/// type): plain arrays by one copy each under one lock of the buffer, the rest (several
+/// arrays, other element types) through views.
+fn pack(
+    g: &Group,
+    merged: &mut [Option<Merged<'_>>],
+    stored: &[NDArray],
+    send: &NDArray,
+) -> Result<()> {
+    let width = g.dtype.size();
+    let mut rest = Vec::new();
+    send.write(|dst| -> Result<()> {
+        for &(i, at) in &g.keys {
+            let value = merged[i].take().expect("each key once");
+            let bytes = at * width..(at + stored[i].size()) * width;
+            match single_dense(&value, g.dtype) {
+                Some(_) if bytes.is_empty() => {}
+                Some(array) => array.read(|src| dst[bytes].copy_from_slice(src))?,
+                None => rest.push((i, at, value)),
+            }
         }
-        _ => None,
+        Ok(())
+    })??;
+    for (i, at, value) in rest {
+        if stored[i].size() > 0 {
+            value.assign_to(&place(send, at, &stored[i])?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies each key's sum from the group's summed buffer into its stored value, under the
+/// key's lock; a key it cannot do this for (its lock would deadlock, its value changed
+/// storage type, it is widened) gets the sum as a view, for the store to apply.
+fn unpack(
+    g: &Group,
+    entries: &[&Entry],
+    sum: &NDArray,
+    sums: &mut [Option<NDArray>],
+) -> Result<()> {
+    let width = g.dtype.size();
+    let mut rest = Vec::new();
+    sum.read(|src| -> Result<()> {
+        for &(i, at) in &g.keys {
+            let guard = entries[i].lock();
+            let stored = entries[i].stored();
+            if guard.is_none() || stored.dtype() != g.dtype || stored.is_sparse() {
+                rest.push((i, at, stored));
+                continue;
+            }
+            let bytes = at * width..(at + stored.size()) * width;
+            if !bytes.is_empty() {
+                stored.write(|dst| dst.copy_from_slice(&src[bytes]))?;
+            }
+        }
+        Ok(())
+    })??;
+    for (i, at, stored) in rest {
+        sums[i] = Some(sum_at(g, sum, at, &stored)?);
+    }
+    Ok(())
+}
+
+/// A key's sum, from its place in the group's summed buffer, typed like `stored`.
+fn sum_at(g: &Group, sum: &NDArray, at: usize, stored: &NDArray) -> Result<NDArray> {
+    Ok(match stored.size() {
+        0 => stored.like()?,
+        _ if stored.dtype() == g.dtype => place(sum, at, stored)?,
+        _ => {
+            let copy = stored.like()?;
+            copy.assign_sum(&[&place(sum, at, stored)?])?;
+            copy
+        }
+    })
+}
+
+/// How a group is allreduced. A key alone in its group, pushed as one plain array, is sent
+/// from that array's memory: into its stored value when the store `assigns` (and the
+/// key's lock can be had), else into a buffer. Other groups are packed into a buffer
+/// summed in place.
+fn plan<'e>(
+    g: &Group,
+    merged: &mut [Option<Merged<'_>>],
+    stored: &[NDArray],
+    entries: &[&'e Entry],
+    assigns: bool,
+    buffers: &Buffers,
+) -> Result<Plan<'e>> {
+    if let [(i, _)] = g.keys[..] {
+        let sole = merged[i]
+            .as_ref()
+            .and_then(|m| single_dense(m, g.dtype))
+            .filter(|a| a.size() == g.len && g.len > 0)
+            .cloned();
+        if let Some(source) = sole {
+            let in_place = source.same_memory(&stored[i]);
+            let guard = match assigns && !stored[i].is_sparse() {
+                true => entries[i].lock(),
+                false => None,
+            };
+            if let Some(guard) = guard {
+                if !in_place || can_allreduce_in_place() {
+                    merged[i] = None;
+                    return Ok(Plan {
+                        send: (!in_place).then_some(source),
+                        target: Target::Stored { _whole: guard },
+                    });
+                }
+            }
+            merged[i] = None;
+            return Ok(Plan {
+                send: Some(source),
+                target: Target::Buffer(buffers.take(g.dtype, g.len)?),
+            });
+        }
+    }
+    let send = buffers.take(g.dtype, g.len)?;
+    pack(g, merged, stored, &send)?;
+    Ok(match can_allreduce_in_place() {
+        true => Plan {
+            send: None,
+            target: Target::Buffer(send),
+        },
+        false => Plan {
+            send: Some(send),
+            target: Target::Buffer(buffers.take(g.dtype, g.len)?),
+        },
+    })
+}
+
+impl Plan<'_> {
+    fn start(&self, comm: &Comm, entry: &Entry, g: &Group) -> Result<Request> {
+        let into = match &self.target {
+            Target::Stored { .. } => &entry.stored(),
+            Target::Buffer(buffer) => buffer,
+        };
+        match &self.send {
+            Some(send) => comm.allreduce_sum(send, into, g.prim),
+            None => comm.allreduce_in_place(into, g.prim),
+        }
     }
 }
 
 /// Each key's sum over the workers of their merged values, in the order given (keys of
-/// one shape and dtype on every worker, pushed in the same order). Every value is summed
+/// one shape and dtype on every worker, pushed in the same order): `None` for a key whose
+/// sum the store `assigns` and that was made its stored value here. Every value is summed
 /// into the send buffers before anything is sent.
 pub fn sum_over_workers(
     net: &Net,
     name: &str,
     pushes: Vec<KeyPush<'_>>,
+    assigns: bool,
     buffers: &Buffers,
-) -> Result<Vec<NDArray>> {
+) -> Result<Vec<Option<NDArray>>> {
     let comm = net
         .workers
         .as_ref()
         .expect("a worker has the workers' group");
-    let stored: Vec<NDArray> = pushes.iter().map(|p| p.entry.stored()).collect();
+    let entries: Vec<&Entry> = pushes.iter().map(|p| p.entry).collect();
+    let stored: Vec<NDArray> = entries.iter().map(|e| e.stored()).collect();
     let mut groups: BTreeMap<u8, Group> = BTreeMap::new();
     for (i, s) in stored.iter().enumerate() {
         let (prim, dtype) = prim(s.dtype());
@@ -110,36 +277,18 @@ pub fn sum_over_workers(
         g.keys.push((i, g.len));
         g.len += s.size();
     }
-    let place = |buffer: &NDArray, at: usize, like: &NDArray| -> Result<NDArray> {
-        buffer
-            .slice(at, at + like.size())?
-            .reshape(&like.shape().0, false)
-    };
-    let mut sends = Vec::with_capacity(groups.len());
     let mut merged: Vec<_> = pushes.into_iter().map(|p| Some(p.merged)).collect();
-    for g in groups.values() {
-        if let Some(only) = sole_source(g, &merged) {
-            sends.push(only);
-            continue;
-        }
-        let send = buffers.take(g.dtype, g.len)?;
-        for &(i, at) in &g.keys {
-            let value = merged[i].take().expect("each key once");
-            if stored[i].size() > 0 {
-                value.assign_to(&place(&send, at, &stored[i])?)?;
-            }
-        }
-        sends.push(send);
-    }
-    let mut started: Vec<(NDArray, Request)> = Vec::with_capacity(groups.len());
-    for (g, send) in groups.values().zip(&sends) {
-        let recv = buffers.take(g.dtype, g.len)?;
-        let req = comm.allreduce_sum(send, &recv, g.prim)?;
-        started.push((recv, req));
+    let plans = groups
+        .values()
+        .map(|g| plan(g, &mut merged, &stored, &entries, assigns, buffers))
+        .collect::<Result<Vec<Plan<'_>>>>()?;
+    let mut started = Vec::with_capacity(plans.len());
+    for (g, plan) in groups.values().zip(&plans) {
+        started.push(plan.start(comm, entries[g.keys[0].0], g)?);
     }
     let deadline = Instant::now() + timeout();
     let mut sums: Vec<Option<NDArray>> = vec![None; stored.len()];
-    for (g, (recv, mut req)) in groups.values().zip(started) {
+    for ((g, plan), mut req) in groups.values().zip(plans).zip(started) {
         if !net.complete(&mut req, deadline)? {
             return Err(lost_peer(format!(
                 "{name}: the allreduce of {} keys did not complete within {:?} \
@@ -148,21 +297,15 @@ pub fn sum_over_workers(
                 timeout()
             )));
         }
-        for &(i, at) in &g.keys {
-            let s = &stored[i];
-            sums[i] = Some(match s.size() {
-                0 => s.like()?,
-                _ if s.dtype() == g.dtype => place(&recv, at, s)?,
-                _ => {
-                    let sum = s.like()?;
-                    sum.assign_sum(&[&place(&recv, at, s)?])?;
-                    sum
+        match plan.target {
+            Target::Stored { .. } => {}
+            Target::Buffer(sum) if assigns => unpack(g, &entries, &sum, &mut sums)?,
+            Target::Buffer(sum) => {
+                for &(i, at) in &g.keys {
+                    sums[i] = Some(sum_at(g, &sum, at, &stored[i])?);
                 }
-            });
+            }
         }
     }
-    Ok(sums
-        .into_iter()
-        .map(|s| s.expect("every key summed"))
-        .collect())
+    Ok(sums)
 }

@@ -23,11 +23,12 @@ impl DistEngine {
 
 impl DistEngine {
     /// Sends a call's pushes. Serverless, the sums over the workers come back to be
-    /// applied here (all keys in one allreduce per element type); with servers, every
-    /// key goes in one message per server and nothing comes back.
-    fn send(&self, pushes: Vec<KeyPush<'_>>) -> Result<Vec<Option<NDArray>>> {
+    /// applied here (all keys in one allreduce per element type), or, when the store
+    /// `assigns`, are made the stored values already; with servers, every key goes in
+    /// one message per server and nothing comes back.
+    fn send(&self, pushes: Vec<KeyPush<'_>>, assigns: bool) -> Result<Vec<Option<NDArray>>> {
         if self.dist.updates_locally() {
-            return Ok(self.dist.allreduce(pushes)?.into_iter().map(Some).collect());
+            return self.dist.allreduce(pushes, assigns);
         }
         let count = pushes.len();
         let values = pushes
@@ -56,17 +57,32 @@ impl Engine for DistEngine {
         self.dist.init(added)
     }
 
-    fn push<'a>(&self, key: i32, entry: &Entry, merged: Merged<'a>) -> Result<Option<Merged<'a>>> {
+    fn push<'a>(
+        &self,
+        key: i32,
+        entry: &Entry,
+        merged: Merged<'a>,
+        assigns: bool,
+    ) -> Result<Option<Merged<'a>>> {
         let push = KeyPush { key, entry, merged };
-        Ok(self.send(vec![push])?.pop().flatten().map(Merged::Array))
+        let sum = self.send(vec![push], assigns)?.pop().flatten();
+        Ok(sum.map(Merged::Array))
     }
 
-    fn push_all<'a>(&self, pushes: Vec<KeyPush<'a>>) -> Result<Vec<Option<Merged<'a>>>> {
-        let sums = self.send(pushes)?;
+    fn push_all<'a>(
+        &self,
+        pushes: Vec<KeyPush<'a>>,
+        assigns: bool,
+    ) -> Result<Vec<Option<Merged<'a>>>> {
+        let sums = self.send(pushes, assigns)?;
         Ok(sums.into_iter().map(|s| s.map(Merged::Array)).collect())
     }
 
     fn fetch(&self, keys: &[(i32, &Entry)]) -> Result<()> {
+        if self.dist.updates_locally() {
+            // Serverless: every value is here already.
+            return self.dist.pull(&[]);
+        }
         let stored: Vec<NDArray> = keys.iter().map(|(_, entry)| entry.stored()).collect();
         self.dist.pull(&items_of(keys, &stored))
     }

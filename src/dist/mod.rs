@@ -180,8 +180,10 @@ impl Dist {
                         merged: Merged::Array(value),
                     })
                     .collect();
-                for (array, sum) in stored.iter().zip(self.allreduce(pushes)?) {
-                    array.assign_value(&sum)?;
+                for (array, sum) in stored.iter().zip(self.allreduce(pushes, true)?) {
+                    if let Some(sum) = sum {
+                        array.assign_value(&sum)?;
+                    }
                 }
                 Ok(())
             }
@@ -198,9 +200,14 @@ impl Dist {
     }
 
     /// Serverless: each key's sum over the workers of their merged values, all keys
-    /// fused (see [`allreduce`]).
+    /// fused (see [`allreduce`]); `None` for a key whose sum became its stored value, as
+    /// it may when the store `assigns`.
     /// Row_sparse values are summed by rows ([`row_sums`]), key by key, after the others.
-    pub fn allreduce(&self, pushes: Vec<KeyPush<'_>>) -> Result<Vec<NDArray>> {
+    pub fn allreduce(
+        &self,
+        pushes: Vec<KeyPush<'_>>,
+        assigns: bool,
+    ) -> Result<Vec<Option<NDArray>>> {
         match &self.side {
             Side::Allreduce(buffers) => {
                 let count = pushes.len();
@@ -210,9 +217,10 @@ impl Dist {
                     .partition(|(_, p)| matches!(&p.merged, Merged::Array(a) if a.is_sparse()));
                 let (at, dense): (Vec<usize>, Vec<KeyPush<'_>>) = dense.into_iter().unzip();
                 let mut sums: Vec<Option<NDArray>> = vec![None; count];
-                let dense_sums = allreduce::sum_over_workers(self.net, &self.name, dense, buffers)?;
+                let dense_sums =
+                    allreduce::sum_over_workers(self.net, &self.name, dense, assigns, buffers)?;
                 for (i, sum) in at.into_iter().zip(dense_sums) {
-                    sums[i] = Some(sum);
+                    sums[i] = sum;
                 }
                 for (i, p) in sparse {
                     let Merged::Array(merged) = &p.merged else {
@@ -227,10 +235,7 @@ impl Dist {
                     )?;
                     sums[i] = Some(sum);
                 }
-                Ok(sums
-                    .into_iter()
-                    .map(|s| s.expect("every key summed"))
-                    .collect())
+                Ok(sums)
             }
             _ => Err(Error::Dist(format!(
                 "{}: an allreduce is for a job without servers",

@@ -7,7 +7,7 @@
 //! serialised by one lock, which is what `MPI_THREAD_SERIALIZED` asks of the caller:
 //! store calls may come from any thread.
 
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -368,21 +368,44 @@ impl Comm {
     /// the same element count, elements of `prim`. The request keeps both arrays alive;
     /// nothing else may write `recv` until it completes.
     pub fn allreduce_sum(&self, send: &NDArray, recv: &NDArray, prim: Prim) -> Result<Request> {
+        self.start_allreduce(Some(send), recv, prim)
+    }
+
+    /// Starts an allreduce (sum) of `data` into itself (`MPI_IN_PLACE`: MPI copies nothing
+    /// in first), where [`can_allreduce_in_place`]. The request keeps the array alive; nothing else may touch it until it
+    /// completes.
+    pub fn allreduce_in_place(&self, data: &NDArray, prim: Prim) -> Result<Request> {
+        self.start_allreduce(None, data, prim)
+    }
+
+    fn start_allreduce(
+        &self,
+        send: Option<&NDArray>,
+        recv: &NDArray,
+        prim: Prim,
+    ) -> Result<Request> {
         let address = |a: &NDArray| {
             a.data_addr()
                 .ok_or_else(|| Error::Dist("an allreduce of an array without data".into()))
         };
-        let (from, into) = (address(send)?, address(recv)?);
+        let into = address(recv)?;
+        let from = match send {
+            Some(send) => address(send)? as *const c_void,
+            None => in_place_marker().ok_or_else(|| {
+                Error::Dist("this build does not know the MPI library's MPI_IN_PLACE".into())
+            })?,
+        };
         let _g = lock()?;
         let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
-        // SAFETY: both addresses are the data of arrays of `send.size()` elements, which the
-        // request holds (and leaks, if given up) until MPI is done with them.
+        // SAFETY: both addresses are the data of arrays of `recv.size()` elements (or the
+        // in-place marker), which the request holds (and leaks, if given up) until MPI is
+        // done with them.
         check(
             unsafe {
                 sys::MPI_Iallreduce(
-                    from as *const std::ffi::c_void,
-                    into as *mut std::ffi::c_void,
-                    count(send.size())?,
+                    from,
+                    into as *mut c_void,
+                    count(recv.size())?,
                     datatype(prim),
                     sys::RSMPI_SUM,
                     self.raw,
@@ -392,9 +415,21 @@ impl Comm {
             "MPI_Iallreduce",
         )?;
         let mut request = Request::collective(req, Vec::new(), Bytes::zeroed(0));
-        request.arrays = vec![send.clone(), recv.clone()];
+        request.arrays = send.into_iter().chain([recv]).cloned().collect();
         Ok(request)
     }
+}
+
+/// `MPI_IN_PLACE` as the MPI library's header defines it (a C macro, which the `mpi` crate
+/// does not carry), read by `build.rs`; `None` when the build could not read it.
+fn in_place_marker() -> Option<*const c_void> {
+    let marker: isize = option_env!("MXKV_MPI_IN_PLACE")?.parse().ok()?;
+    Some(marker as *const c_void)
+}
+
+/// Whether [`Comm::allreduce_in_place`] works in this build.
+pub fn can_allreduce_in_place() -> bool {
+    in_place_marker().is_some()
 }
 
 fn count(n: usize) -> Result<c_int> {

@@ -10,8 +10,8 @@
 //! The store calls every engine method outside its own locks (key table, slots, key
 //! locks — except the key lock an updater runs under, when the updater itself pushes or
 //! pulls), so an engine may communicate and wait; an engine that needs a key's value whole
-//! takes the key's lock itself, through [`Entry::lock`], and does not communicate while
-//! it holds it.
+//! takes the key's lock itself, through [`Entry::lock`], and holds it across a wait only
+//! while the job itself writes the stored value (a serverless sum received in place).
 
 use std::sync::{Arc, OnceLock};
 
@@ -64,17 +64,29 @@ pub trait Engine: Send + Sync {
 
     /// One key's merged value — the sum of the arrays pushed for it in one call — leaves
     /// this process. Returns the value the store then applies here (hands to its updater,
-    /// or assigns), or `None` when it is applied elsewhere (by servers).
-    fn push<'a>(&self, key: i32, entry: &Entry, merged: Merged<'a>) -> Result<Option<Merged<'a>>>;
+    /// or assigns), or `None` when it is applied already: elsewhere (by servers), or, when
+    /// `assigns` says the store has no updater and would assign it, by the engine itself,
+    /// which made it the stored value under the key's lock.
+    fn push<'a>(
+        &self,
+        key: i32,
+        entry: &Entry,
+        merged: Merged<'a>,
+        assigns: bool,
+    ) -> Result<Option<Merged<'a>>>;
 
     /// The merged values of one call's keys, in ascending key order, leave this process
     /// together, so that an engine can fuse them (one message per server, one allreduce):
     /// returns, key by key, what [`Engine::push`] would. Nothing has left when it fails.
     /// The default pushes them one by one.
-    fn push_all<'a>(&self, pushes: Vec<KeyPush<'a>>) -> Result<Vec<Option<Merged<'a>>>> {
+    fn push_all<'a>(
+        &self,
+        pushes: Vec<KeyPush<'a>>,
+        assigns: bool,
+    ) -> Result<Vec<Option<Merged<'a>>>> {
         pushes
             .into_iter()
-            .map(|p| self.push(p.key, p.entry, p.merged))
+            .map(|p| self.push(p.key, p.entry, p.merged, assigns))
             .collect()
     }
 
@@ -164,6 +176,7 @@ impl Engine for LocalEngine {
         _key: i32,
         _entry: &Entry,
         merged: Merged<'a>,
+        _assigns: bool,
     ) -> Result<Option<Merged<'a>>> {
         Ok(Some(merged))
     }

@@ -428,7 +428,10 @@ impl KVStore {
             // One value for one key.
             let (context, merged) = self.merged(group)?;
             let entry = &group.target.entry;
-            if let Some(merged) = self.engine.push(group.target.key, entry, merged)? {
+            if let Some(merged) =
+                self.engine
+                    .push(group.target.key, entry, merged, updater.is_none())?
+            {
                 apply_here(group.target, merged, updater, &mut scratch, context)?;
             }
         } else {
@@ -463,7 +466,7 @@ impl KVStore {
                 merged,
             });
         }
-        let back = self.engine.push_all(pushes)?;
+        let back = self.engine.push_all(pushes, updater.is_none())?;
         for ((group, context), merged) in groups.iter().zip(contexts).zip(back) {
             if let Some(merged) = merged {
                 apply_here(group.target, merged, updater, &mut buffers, context)?;

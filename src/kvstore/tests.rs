@@ -422,8 +422,11 @@ fn string_keys_are_bytes_utf8_or_not() {
         }
         local.assign_sum(&[&local, &recv]).unwrap();
     });
-    kv.init(Keys::Str(&[b"w\xff", "é".as_bytes()]), &[array(&[1.0]), array(&[2.0])])
-        .unwrap();
+    kv.init(
+        Keys::Str(&[b"w\xff", "é".as_bytes()]),
+        &[array(&[1.0]), array(&[2.0])],
+    )
+    .unwrap();
     kv.push(Keys::Str(&[b"w\xff"]), &[array(&[3.0])]).unwrap();
     assert_eq!(pulled(&kv, Keys::Str(&[b"w\xff"]), 1), vec![4.0]);
     assert_eq!(pulled(&kv, Keys::Str(&["é".as_bytes()]), 1), vec![2.0]);
@@ -431,7 +434,9 @@ fn string_keys_are_bytes_utf8_or_not() {
     // Messages show the bytes that are not UTF-8 escaped, the rest as it is.
     let err = kv.pull(Keys::Str(&[b"\xc3\xa9\xfe"]), &[array(&[0.0])], true);
     assert_eq!(err.unwrap_err(), Error::UnknownKey("é\\xfe".into()));
-    let err = kv.init(Keys::Str(&[b"w\xff"]), &[array(&[0.0])]).unwrap_err();
+    let err = kv
+        .init(Keys::Str(&[b"w\xff"]), &[array(&[0.0])])
+        .unwrap_err();
     assert!(err.to_string().contains("key w\\xff."), "{err}");
 }
 
@@ -688,18 +693,32 @@ impl Engine for Arc<Recording> {
         }
         Ok(())
     }
-    fn push<'a>(&self, key: i32, entry: &Entry, merged: Merged<'a>) -> Result<Option<Merged<'a>>> {
+    fn push<'a>(
+        &self,
+        key: i32,
+        entry: &Entry,
+        merged: Merged<'a>,
+        assigns: bool,
+    ) -> Result<Option<Merged<'a>>> {
         let sum = merged.into_owned_array(&entry.stored())?;
         let v = values(&sum);
-        self.log.lock().unwrap().push(format!("push {key} {v:?}"));
+        let how = if assigns { "assigned" } else { "updated" };
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("push {key} {v:?} {how}"));
         Ok(None)
     }
-    fn push_all<'a>(&self, pushes: Vec<KeyPush<'a>>) -> Result<Vec<Option<Merged<'a>>>> {
+    fn push_all<'a>(
+        &self,
+        pushes: Vec<KeyPush<'a>>,
+        assigns: bool,
+    ) -> Result<Vec<Option<Merged<'a>>>> {
         let keys: Vec<i32> = pushes.iter().map(|p| p.key).collect();
         self.log.lock().unwrap().push(format!("push_all {keys:?}"));
         pushes
             .into_iter()
-            .map(|p| self.push(p.key, p.entry, p.merged))
+            .map(|p| self.push(p.key, p.entry, p.merged, assigns))
             .collect()
     }
     fn pull(&self, key: i32, _entry: &Entry, out: &NDArray) -> Result<()> {
@@ -755,14 +774,15 @@ fn an_engine_carries_inits_merged_pushes_pulls_and_the_close() {
     assert_eq!(pulled(&kv, Keys::Int(&[5]), 1), vec![42.0]);
     kv.set_barrier_before_exit(false);
     drop(kv);
-    // The servers apply pushes: the updater never ran here.
+    // The servers apply pushes: the updater never ran here (and the engine was told
+    // that the store has one).
     assert_eq!(*ran.lock().unwrap(), 0);
     assert_eq!(
         *engine.log.lock().unwrap(),
         vec![
             "init 5 [1.0]",
             "push_all [5]",
-            "push 5 [5.0]",
+            "push 5 [5.0] updated",
             "pull 5",
             "close barrier=false"
         ]
@@ -789,9 +809,9 @@ fn a_multi_key_push_reaches_the_engine_as_one_call_in_key_order() {
         engine.log.lock().unwrap()[3..],
         [
             "push_all [2, 4, 9]",
-            "push 2 [2.0]",
-            "push 4 [4.0]",
-            "push 9 [4.0]",
+            "push 2 [2.0] assigned",
+            "push 4 [4.0] assigned",
+            "push 9 [4.0] assigned",
             "close barrier=false"
         ]
     );
