@@ -95,5 +95,13 @@ run "fault: a killed worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=1 MXKV_DIST_TI
     bash -c 'out=$("$0" --enable-recovery -np 3 "$1" killed 2>&1); echo "$out"
         grep -qE "^test_dist_fault \(survivor\): [1-9][0-9]* checks passed, 0 failed" <<<"$out"' \
     "$MPIRUN" "$OUT/test_dist_fault"
+run "fault serverless: a sleeping worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=0 MXKV_DIST_TIMEOUT=3 -- \
+    "$MPIRUN" -np 3 "$OUT/test_dist_fault" sleeping
+run "fault serverless: a stopped worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=0 MXKV_DIST_TIMEOUT=3 -- \
+    "$MPIRUN" -np 3 "$OUT/test_dist_fault" stopped
+run "fault serverless: a killed worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=0 MXKV_DIST_TIMEOUT=3 -- \
+    bash -c 'out=$("$0" --enable-recovery -np 3 "$1" killed 2>&1); echo "$out"
+        grep -qE "^test_dist_fault \(survivor\): [1-9][0-9]* checks passed, 0 failed" <<<"$out"' \
+    "$MPIRUN" "$OUT/test_dist_fault"
 
 summary

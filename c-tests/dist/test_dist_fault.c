@@ -5,10 +5,13 @@
  *   stopped   is stopped (SIGSTOP) for 2T + 2 s, then continued by a child it forked;
  *   killed    is killed (SIGKILL); run it with `mpirun --enable-recovery`, without which
  *             Open MPI ends the whole job when a rank dies.
- * The other workers' next pull fails within T naming the failed rank and the operation,
- * later calls fail fast, the dead-node count of the workers is 1 for a stopped or killed
- * worker and 0 for a sleeping one, and Free still stops the servers.
+ * With servers, the other workers' next pull fails within T naming the failed rank and the
+ * operation; serverless (DMLC_NUM_SERVER=0), their next push, an allreduce, fails within T
+ * naming the operation, and the rank when its heartbeats stopped. Later calls fail fast,
+ * the dead-node count of the workers is 1 for a stopped or killed worker and 0 for a
+ * sleeping one, and Free still stops the servers.
  * Run as  MXKV_DIST_TIMEOUT=3 DMLC_NUM_SERVER=1 mpirun -np 3 test_dist_fault MODE
+ *   (or DMLC_NUM_SERVER=0)
  */
 #include "dist.h"
 
@@ -27,7 +30,7 @@ static void stop_for(unsigned seconds) {
     if (child > 0) raise(SIGSTOP);
 }
 
-static void check_dead_nodes(KVStoreHandle kv, int rank, int workers, int expected) {
+static void check_dead_nodes(KVStoreHandle kv, int rank, int workers, int servers, int expected) {
     int dead = -1;
     CHECK_OK(MXKVStoreGetNumDeadNode(kv, 4, &dead, 1));
     CHECK_EQ_INT(dead, expected);
@@ -40,8 +43,12 @@ static void check_dead_nodes(KVStoreHandle kv, int rank, int workers, int expect
     CHECK_EQ_INT(dead, 0);
     CHECK_OK(MXKVStoreGetNumDeadNode(kv, 2, &dead, 1));
     CHECK_EQ_INT(dead, 0);
-    CHECK_OK(MXKVStoreGetNumDeadNode(kv, 8, &dead, 1));
-    CHECK_EQ_INT(dead, 0);
+    if (servers > 0) {
+        CHECK_OK(MXKVStoreGetNumDeadNode(kv, 8, &dead, 1));
+        CHECK_EQ_INT(dead, 0);
+    } else {
+        CHECK_FAIL(MXKVStoreGetNumDeadNode(kv, 8, &dead, 1), "names no node");
+    }
     CHECK_OK(MXKVStoreGetNumDeadNode(kv, 1, &dead, 1));
     CHECK_EQ_INT(dead, 0);
     /* Not heard from for a few seconds is not a minute. */
@@ -60,6 +67,8 @@ int main(int argc, char **argv) {
     KVStoreHandle kv = dist_start("dist_sync", NULL);
     const char *mode = argc > 1 ? argv[1] : "sleeping";
     int rank = worker_rank(kv), workers = 0, key = 3;
+    int servers = atoi(getenv("DMLC_NUM_SERVER") ? getenv("DMLC_NUM_SERVER") : "1");
+    int silent = strcmp(mode, "sleeping") != 0;
     double timeout = atof(getenv("MXKV_DIST_TIMEOUT")), t0, waited;
     /* Longer than the survivors' wait (3/4 of the timeout), and short enough that the silent
      * rank is back before the survivors, which lost it, give up finalizing MPI at exit
@@ -79,27 +88,39 @@ int main(int argc, char **argv) {
         MXKVStoreFree(kv);
         return check_summary("test_dist_fault (failed worker)");
     }
-    CHECK_OK(MXKVStorePush(kv, 1, &key, &v, 0));
-    t0 = now_seconds();
-    CHECK_FAIL(MXKVStorePull(kv, 1, &key, &out, 0), "worker rank");
+    snprintf(rank_text, sizeof rank_text, "rank %d", workers - 1);
+    if (servers > 0) {
+        CHECK_OK(MXKVStorePush(kv, 1, &key, &v, 0));
+        t0 = now_seconds();
+        CHECK_FAIL(MXKVStorePull(kv, 1, &key, &out, 0), "worker rank");
+        CHECK_ERR_HAS("pull");
+    } else {
+        t0 = now_seconds();
+        CHECK_FAIL(MXKVStorePush(kv, 1, &key, &v, 0), "has failed or stopped answering");
+        CHECK_ERR_HAS("allreduce");
+        if (silent) CHECK_ERR_HAS("worker rank");
+    }
     waited = now_seconds() - t0;
     snprintf(first, sizeof first, "%s", MXGetLastError());
-    CHECK_ERR_HAS("pull");
-    snprintf(rank_text, sizeof rank_text, "rank %d", workers - 1);
-    CHECK(check_contains_ci(first, rank_text));
-    printf("%s worker: the pull failed after %.2f s (MXKV_DIST_TIMEOUT=%g)\n", mode, waited,
-           timeout);
+    if (servers > 0 || silent) CHECK(check_contains_ci(first, rank_text));
+    printf("%s worker: the %s failed after %.2f s (MXKV_DIST_TIMEOUT=%g)\n", mode,
+           servers > 0 ? "pull" : "push", waited, timeout);
     CHECK(waited <= timeout + 1.0);
-    check_dead_nodes(kv, rank, workers, strcmp(mode, "sleeping") == 0 ? 0 : 1);
+    check_dead_nodes(kv, rank, workers, servers, silent);
     /* Later calls fail at once with the same message. */
     t0 = now_seconds();
-    CHECK_FAIL(MXKVStorePull(kv, 1, &key, &out, 0), "worker rank");
+    CHECK_FAIL(MXKVStorePull(kv, 1, &key, &out, 0), "stopped answering");
     CHECK(now_seconds() - t0 < 0.5);
     CHECK_STR_EQ(MXGetLastError(), first);
-    CHECK_FAIL(MXKVStoreBarrier(kv), "worker rank");
+    t0 = now_seconds();
+    CHECK_FAIL(MXKVStorePush(kv, 1, &key, &v, 0), "stopped answering");
+    CHECK(now_seconds() - t0 < 0.5);
+    CHECK_STR_EQ(MXGetLastError(), first);
+    CHECK_FAIL(MXKVStoreBarrier(kv), "stopped answering");
+    CHECK_STR_EQ(MXGetLastError(), first);
     MXNDArrayFree(v);
     MXNDArrayFree(out);
-    /* Free still stops the servers, so the job ends. */
+    /* Free still stops the servers (when there are any), so the job ends. */
     MXKVStoreFree(kv);
     return check_summary("test_dist_fault (survivor)");
 }

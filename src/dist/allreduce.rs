@@ -292,9 +292,10 @@ pub fn sum_over_workers(
         if !net.complete(&mut req, deadline)? {
             return Err(lost_peer(format!(
                 "{name}: the allreduce of {} keys did not complete within {:?} \
-                 (MXKV_DIST_TIMEOUT): a worker {NOT_ANSWERING}",
+                 (MXKV_DIST_TIMEOUT): {} {NOT_ANSWERING}",
                 stored.len(),
-                timeout()
+                timeout(),
+                net.liveness.silent_worker(&net.layout)
             )));
         }
         match plan.target {

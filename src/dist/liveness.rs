@@ -21,6 +21,10 @@ use crate::ffi::mpi::{self, Bytes, Request};
 /// How often a process tells the others that it is alive.
 pub const HEARTBEAT: Duration = Duration::from_millis(250);
 
+/// How long a rank whose heartbeats stopped has been silent, at least, when an error
+/// names it.
+const SILENT: Duration = Duration::from_secs(1);
+
 /// The tag of heartbeats (requests and answers use 1 and up).
 const HEARTBEAT_TAG: i32 = 0;
 
@@ -89,6 +93,23 @@ impl Liveness {
             .filter(|&r| r != layout.rank && now.duration_since(heard[r as usize]) > limit)
             .count();
         Ok(dead as i32)
+    }
+
+    /// Who an error about a silent worker names: the one other worker whose heartbeats
+    /// stopped (nothing heard for [`SILENT`]), else "a worker" (no heartbeats, or all
+    /// arriving: the silent one is alive but not calling).
+    pub fn silent_worker(&self, layout: &Layout) -> String {
+        if self.beating.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let heard = self.heard.lock();
+            let silent: Vec<i32> = (layout.servers..layout.servers + layout.workers)
+                .filter(|&r| r != layout.rank && now.duration_since(heard[r as usize]) > SILENT)
+                .collect();
+            if let [rank] = silent[..] {
+                return format!("worker rank {}", rank - layout.servers);
+            }
+        }
+        "a worker".into()
     }
 
     fn heard_from(&self, rank: i32) {
@@ -180,6 +201,32 @@ mod tests {
     }
 
     #[test]
+    fn a_silent_worker_is_named_when_it_is_the_only_one() {
+        // 1 server (world rank 0) and 3 workers; this process is worker 0 (world rank 1).
+        let l = Layout::new(1, 4, 1, None).unwrap();
+        let live = Liveness::new(4);
+        live.beating.store(true, Ordering::Relaxed);
+        assert_eq!(live.silent_worker(&l), "a worker", "all beating");
+        let long_ago = Instant::now() - SILENT * 3;
+        live.heard.lock()[3] = long_ago;
+        assert_eq!(live.silent_worker(&l), "worker rank 2");
+        live.heard.lock()[0] = long_ago;
+        assert_eq!(
+            live.silent_worker(&l),
+            "worker rank 2",
+            "servers do not count"
+        );
+        live.heard.lock()[1] = long_ago;
+        assert_eq!(
+            live.silent_worker(&l),
+            "worker rank 2",
+            "itself does not count"
+        );
+        live.heard.lock()[2] = long_ago;
+        assert_eq!(live.silent_worker(&l), "a worker", "two are silent");
+    }
+
+    #[test]
     fn a_node_is_dead_once_unheard_for_the_timeout() {
         let l = Layout::new(0, 3, 1, None).unwrap();
         let live = Liveness::new(3);
@@ -197,6 +244,7 @@ mod tests {
         assert_eq!(live.dead_nodes(&l, 4, 0).unwrap(), 0);
         assert!(live.dead_nodes(&l, 4, -1).is_err());
         live.beating.store(false, Ordering::Relaxed);
+        assert_eq!(live.silent_worker(&l), "a worker", "no heartbeats, no name");
         let e = live.dead_nodes(&l, 4, 2).unwrap_err().to_string();
         assert!(e.contains("MPI_THREAD_SERIALIZED"), "{e}");
     }

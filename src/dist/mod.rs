@@ -10,6 +10,7 @@
 //! - [`allreduce`]: the serverless store.
 
 pub mod allreduce;
+mod broken;
 mod engine;
 pub mod layout;
 pub mod liveness;
@@ -27,6 +28,7 @@ use crate::kvstore::{
     Engine, Entry, GradientCompression, KeyPush, LocalEngine, Merged, Role, RowPull,
 };
 use crate::ndarray::{DType, NDArray, Storage};
+use broken::Broken;
 use worker::{Item, Worker};
 
 /// How many dist stores this process has made. The first (MXNet's customer 0) stops the
@@ -61,8 +63,9 @@ pub fn launched_role() -> Option<Role> {
 enum Side {
     /// A worker of a job with servers.
     Worker(Worker),
-    /// A worker of a serverless job, with the buffers of its allreduces.
-    Allreduce(allreduce::Buffers),
+    /// A worker of a serverless job, with the buffers of its allreduces and its first
+    /// failure, repeated by every later call.
+    Allreduce(allreduce::Buffers, Broken),
     /// A server: the store only runs the server loop.
     Server,
 }
@@ -89,7 +92,7 @@ impl Dist {
                      (DMLC_NUM_SERVER=0 gives a serverless dist_sync only)"
                 )));
             }
-            Side::Allreduce(allreduce::Buffers::default())
+            Side::Allreduce(allreduce::Buffers::default(), Broken::default())
         } else {
             Side::Worker(Worker::new(net, type_name, id))
         };
@@ -116,7 +119,7 @@ impl Dist {
 
     /// Whether pushed values are applied in this process (serverless), not by servers.
     pub fn updates_locally(&self) -> bool {
-        matches!(self.side, Side::Allreduce(_))
+        matches!(self.side, Side::Allreduce(..))
     }
 
     fn worker_only(&self, what: &str) -> Result<()> {
@@ -153,7 +156,7 @@ impl Dist {
             }
             // The others take rank 0's values by a sum where only rank 0 adds (row_sparse
             // values: only rank 0's rows travel).
-            _ => {
+            _ => self.serverless(|| {
                 let mut merged = Vec::with_capacity(stored.len());
                 for array in &stored {
                     merged.push(match (self.rank(), array.is_sparse()) {
@@ -186,7 +189,15 @@ impl Dist {
                     }
                 }
                 Ok(())
-            }
+            }),
+        }
+    }
+
+    /// Runs a serverless call unless the store already failed (see [`Broken`]).
+    fn serverless<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        match &self.side {
+            Side::Allreduce(_, broken) => broken.guard(f),
+            _ => f(),
         }
     }
 
@@ -209,7 +220,7 @@ impl Dist {
         assigns: bool,
     ) -> Result<Vec<Option<NDArray>>> {
         match &self.side {
-            Side::Allreduce(buffers) => {
+            Side::Allreduce(buffers, broken) => broken.guard(|| {
                 let count = pushes.len();
                 let (sparse, dense): (Vec<_>, Vec<_>) = pushes
                     .into_iter()
@@ -236,7 +247,7 @@ impl Dist {
                     sums[i] = Some(sum);
                 }
                 Ok(sums)
-            }
+            }),
             _ => Err(Error::Dist(format!(
                 "{}: an allreduce is for a job without servers",
                 self.name
@@ -249,7 +260,7 @@ impl Dist {
         self.worker_only("pull")?;
         match &self.side {
             Side::Worker(w) => w.pull(items),
-            _ => Ok(()),
+            _ => self.serverless(|| Ok(())),
         }
     }
 
@@ -259,7 +270,7 @@ impl Dist {
         self.worker_only("row_sparse_pull")?;
         match &self.side {
             Side::Worker(w) => w.pull_rows(pulls),
-            _ => LocalEngine.pull_rows(pulls),
+            _ => self.serverless(|| LocalEngine.pull_rows(pulls)),
         }
     }
 
@@ -272,7 +283,7 @@ impl Dist {
     }
 
     fn allreduce_barrier(&self) -> Result<()> {
-        self.net.workers_barrier(&self.name, "a barrier")
+        self.serverless(|| self.net.workers_barrier(&self.name, "a barrier"))
     }
 
     /// How many nodes of MXNet's group or node `node_id` have not been heard from for
@@ -321,7 +332,7 @@ impl Dist {
     pub fn close(&self, barrier_before_exit: bool) -> Result<()> {
         match &self.side {
             Side::Worker(w) => w.close(barrier_before_exit, self.stops_servers),
-            Side::Allreduce(_) if barrier_before_exit => self.allreduce_barrier(),
+            Side::Allreduce(..) if barrier_before_exit => self.allreduce_barrier(),
             _ => Ok(()),
         }
     }

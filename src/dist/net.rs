@@ -335,8 +335,9 @@ impl Net {
         }
         Err(lost_peer(format!(
             "{store}: the workers' barrier of {what} did not complete within {:?} \
-             (MXKV_DIST_TIMEOUT): a worker {NOT_ANSWERING}",
-            timeout()
+             (MXKV_DIST_TIMEOUT): {} {NOT_ANSWERING}",
+            timeout(),
+            self.liveness.silent_worker(&self.layout)
         )))
     }
 

@@ -33,8 +33,9 @@ pub fn sum_rows_over_workers(
         }
         Err(lost_peer(format!(
             "{name}: the {what} of row_sparse key {key} did not complete within {:?} \
-             (MXKV_DIST_TIMEOUT): a worker {NOT_ANSWERING}",
-            timeout()
+             (MXKV_DIST_TIMEOUT): {} {NOT_ANSWERING}",
+            timeout(),
+            net.liveness.silent_worker(&net.layout)
         )))
     };
     let mine = merged.with_rows(|r| r.ids.to_vec())?;

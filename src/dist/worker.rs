@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use parking_lot::Mutex;
-
+use super::broken::Broken;
 use super::layout::{packed_placement, placement, Part};
 use super::net::{lost_peer, timeout, Net, NOT_ANSWERING, REQUEST_TAG};
 use super::server::{COMMAND_SET_GRADIENT_COMPRESSION, COMMAND_STOP};
@@ -30,7 +29,7 @@ pub struct Worker {
     store: u32,
     bound: usize,
     /// The first failure, repeated by every later call (spec §6: fail fast).
-    broken: Mutex<Option<Error>>,
+    broken: Broken,
     /// 2-bit compression of pushes: the setting and each key's residual (reference §4.3).
     compression: Compressor,
     /// Whether a key was inited (compression must be set before).
@@ -50,7 +49,7 @@ impl Worker {
             name: name.to_string(),
             store,
             bound: super::layout::bigarray_bound(),
-            broken: Mutex::new(None),
+            broken: Broken::default(),
             compression: Compressor::default(),
             inited: AtomicBool::new(false),
         }
@@ -58,14 +57,7 @@ impl Worker {
 
     /// Runs `f` unless the store already failed; a failure of the job breaks the store.
     fn guarded<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        if let Some(e) = self.broken.lock().clone() {
-            return Err(e);
-        }
-        f().inspect_err(|e| {
-            if matches!(e, Error::Dist(_)) {
-                self.broken.lock().get_or_insert_with(|| e.clone());
-            }
-        })
+        self.broken.guard(f)
     }
 
     /// Where the item's key lives: split between rows, or between packed words once
