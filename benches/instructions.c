@@ -9,8 +9,11 @@
  *              output (bench.c's "small" row).
  *   keys1000   1000 keys of 1000 elements: one MXKVStorePush of the 1000 keys, one
  *              MXKVStorePull of them (bench.c's "keys1000" row).
+ *   updater    small with bench.c's trivial C updater set (wait for recv and local, add
+ *              recv into local over the raw data, free both handles): bench.c's
+ *              "small+updater" row.
  *
- * Usage:  instructions small|keys1000 ITERATIONS
+ * Usage:  instructions small|keys1000|updater ITERATIONS
  * Runs ITERATIONS push+pull pairs after the setup; the script runs it twice with different
  * counts, so that the difference divided by the extra iterations is the cost of one pair.
  * The data move through memcpy: 800 of a small pair's instructions (two copies of 4000
@@ -24,6 +27,26 @@
 #include <mxkv.h>
 
 enum { N = 1000, MANY = 1000 };
+
+static int updater_failed;
+
+/* local[i] += recv[i], then frees both handles, as bench.c's updater does. */
+static void add_update(int key, NDArrayHandle recv, NDArrayHandle local, void *handle)
+{
+    float *r = NULL, *l = NULL;
+    int i;
+    (void)key;
+    (void)handle;
+    if (MXNDArrayWaitToRead(recv) != 0 || MXNDArrayWaitToRead(local) != 0 ||
+        MXNDArrayGetData(recv, (void **)&r) != 0 || MXNDArrayGetData(local, (void **)&l) != 0 ||
+        r == NULL || l == NULL)
+        updater_failed = 1;
+    else
+        for (i = 0; i < N; i++)
+            l[i] += r[i];
+    if (MXNDArrayFree(recv) != 0 || MXNDArrayFree(local) != 0)
+        updater_failed = 1;
+}
 
 #define CHECK(call)                                                                        \
     do {                                                                                   \
@@ -53,13 +76,16 @@ int main(int argc, char **argv)
     KVStoreHandle kv;
     float got[N];
     long iters, it;
-    int count, i;
+    int count, updating, i;
+    float expected;
 
-    if (argc != 3 || (strcmp(argv[1], "small") != 0 && strcmp(argv[1], "keys1000") != 0)) {
-        fprintf(stderr, "usage: instructions small|keys1000 ITERATIONS\n");
+    if (argc != 3 || (strcmp(argv[1], "small") != 0 && strcmp(argv[1], "keys1000") != 0 &&
+                      strcmp(argv[1], "updater") != 0)) {
+        fprintf(stderr, "usage: instructions small|keys1000|updater ITERATIONS\n");
         return 1;
     }
-    count = strcmp(argv[1], "small") == 0 ? 1 : MANY;
+    count = strcmp(argv[1], "keys1000") == 0 ? MANY : 1;
+    updating = strcmp(argv[1], "updater") == 0;
     iters = atol(argv[2]);
     CHECK(MXKVStoreCreate("local", &kv));
     for (i = 0; i < count; i++) {
@@ -68,13 +94,18 @@ int main(int argc, char **argv)
         outs[i] = filled(0.0f);
     }
     CHECK(MXKVStoreInit(kv, (mx_uint)count, keys, vals));
+    if (updating)
+        CHECK(MXKVStoreSetUpdater(kv, add_update, NULL));
     for (it = 0; it < iters; it++) {
         CHECK(MXKVStorePush(kv, (mx_uint)count, keys, vals, 0));
         CHECK(MXKVStorePull(kv, (mx_uint)count, keys, outs, 0));
     }
     CHECK(MXNDArraySyncCopyToCPU(outs[count - 1], got, N));
-    if (iters > 0 && (got[0] != (float)count || got[N - 1] != (float)count)) {
-        fprintf(stderr, "instructions: pulled %g, expected %d\n", got[0], count);
+    /* Without an updater the last push is stored; with it, every push was added to 1. */
+    expected = updating ? (float)(1 + iters) : (float)count;
+    if (updater_failed || (iters > 0 && (got[0] != expected || got[N - 1] != expected))) {
+        fprintf(stderr, "instructions: pulled %g, expected %g (updater failed: %d)\n", got[0],
+                expected, updater_failed);
         return 1;
     }
     for (i = 0; i < count; i++) {

@@ -6,7 +6,7 @@
 # Usage: bash benches/instructions.sh [ROOT]
 #   ROOT: a checkout whose library is built (ROOT/target/release/libmxkv.so, ROOT/include);
 #         this one by default. Give an older checkout's to compare builds.
-# Prints: "small: N instructions per push+pull" and the same for keys1000.
+# Prints: "small: N instructions per push+pull" and the same for updater and keys1000.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROOT=$(cd "${1:-$HERE}" && pwd)
@@ -23,7 +23,7 @@ count() { # case, pairs -> instructions of the whole run
     valgrind --tool=callgrind --callgrind-out-file="$WORK/out.$1.$2" "$WORK/instructions" "$1" "$2" 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-for spec in "small 1000 11000" "keys1000 2 12"; do
+for spec in "small 1000 11000" "updater 1000 11000" "keys1000 2 12"; do
     read -r name lo hi <<<"$spec"
     a=$(count "$name" "$lo")
     b=$(count "$name" "$hi")

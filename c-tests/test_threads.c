@@ -405,6 +405,78 @@ static void test_handle_churn(void) {
     for (i = 0; i < T; i++) CHECK_EQ_INT(failed[i], 0);
 }
 
+/* ---- handles freed by another thread while calls use them --------------------------- */
+
+static KVStoreHandle race_kv;
+static NDArrayHandle race_arr;
+static int race_stop;
+
+/* A failed call may only say that a handle it was given is freed. */
+static int freed_handle_error(void) {
+    return strstr(MXGetLastError(), "already freed") != NULL;
+}
+
+static void race_updater(int key, NDArrayHandle recv, NDArrayHandle local, void *handle) {
+    float *r = NULL, *l = NULL;
+    (void)key;
+    (void)handle;
+    if (MXNDArrayGetData(recv, (void **)&r) == 0 && MXNDArrayGetData(local, (void **)&l) == 0)
+        l[0] += r[0];
+    MXNDArrayFree(recv);
+    MXNDArrayFree(local);
+}
+
+static void *racer_main(void *arg) {
+    long *bad = (long *)arg;
+    int key = 0, i;
+    while (!__atomic_load_n(&race_stop, __ATOMIC_ACQUIRE)) {
+        KVStoreHandle kv = __atomic_load_n(&race_kv, __ATOMIC_ACQUIRE);
+        NDArrayHandle a = __atomic_load_n(&race_arr, __ATOMIC_ACQUIRE);
+        /* Used again after yielding: by then the other thread has often freed them. */
+        for (i = 0; i < 4; i++) {
+            if (MXKVStorePush(kv, 1, &key, &a, 0) != 0 && !freed_handle_error()) (*bad)++;
+            if (MXKVStorePull(kv, 1, &key, &a, 0) != 0 && !freed_handle_error()) (*bad)++;
+            sched_yield();
+        }
+    }
+    return NULL;
+}
+
+static void test_handles_freed_during_calls(void) {
+    pthread_t th[2];
+    long bad[2] = {0, 0};
+    int i, round, key = 0;
+    KVStoreHandle kv;
+    NDArrayHandle a;
+    /* Published before the racers start, so that they never see NULL handles. */
+    CHECK_OK(MXKVStoreCreate("local", &kv));
+    a = arr_fill(1, 4, 1.0f);
+    CHECK_OK(MXKVStoreInit(kv, 1, &key, &a));
+    race_kv = kv;
+    race_arr = a;
+    for (i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, racer_main, &bad[i]) == 0);
+    for (round = 0; round < 200; round++) {
+        KVStoreHandle next_kv;
+        NDArrayHandle next_a = arr_fill(1, 4, 1.0f);
+        CHECK_OK(MXKVStoreCreate("local", &next_kv));
+        CHECK_OK(MXKVStoreInit(next_kv, 1, &key, &next_a));
+        if (round % 2) CHECK_OK(MXKVStoreSetUpdater(next_kv, race_updater, NULL));
+        sched_yield();
+        /* Freed while the racers may be inside a call with them; their slots are reused. */
+        CHECK_OK(MXNDArrayFree(a));
+        CHECK_OK(MXKVStoreFree(kv));
+        __atomic_store_n(&race_kv, next_kv, __ATOMIC_RELEASE);
+        __atomic_store_n(&race_arr, next_a, __ATOMIC_RELEASE);
+        kv = next_kv;
+        a = next_a;
+    }
+    __atomic_store_n(&race_stop, 1, __ATOMIC_RELEASE);
+    for (i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    CHECK_EQ_INT(bad[0] + bad[1], 0);
+    CHECK_OK(MXNDArrayFree(a));
+    CHECK_OK(MXKVStoreFree(kv));
+}
+
 /* ---- errors on several threads at once keep their own messages ---------------------- */
 
 typedef struct {
@@ -529,6 +601,7 @@ int main(void) {
     RUN(test_shape_buffer_per_thread);
     RUN(test_reentrant_updater);
     RUN(test_handle_churn);
+    RUN(test_handles_freed_during_calls);
     RUN(test_errors_on_many_threads);
     /* Last: on a deadlock it cannot clean up. */
     RUN(test_updaters_push_each_others_key);

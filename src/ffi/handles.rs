@@ -7,19 +7,41 @@
 //!
 //! The registry is generic: each concept of the skin declares its own registry beside its
 //! functions (`ffi/ndarray.rs`, `ffi/kvstore.rs`), with its kind from [`HandleKind`].
+//!
+//! # Lookups without a lock
+//! Every push and pull looks up a store and its arrays, so a lookup takes no lock and
+//! touches no shared counter but the value's own reference count. Each slot publishes a
+//! *record*: the handle that is live in it and a weak reference to its value. A lookup
+//! reads the slot's record, compares the handle and upgrades the weak reference. The
+//! strong reference that the handle stands for lives in the slot table, behind a mutex
+//! that only insert and free take. Free unpublishes the record and drops the value at
+//! once (when nothing else holds it, its destructor runs in the free call, as before); a
+//! lookup that read the record just before finds the value gone and reports the handle
+//! as freed. Only the record's memory outlives the free: it is released through an epoch
+//! ([`crossbeam_epoch`]) once no thread can still be reading it. A caller that looks up
+//! several handles in one call pins the epoch once around them ([`pin`]); a nested pin is
+//! a thread-local count.
 
 use std::ffi::c_void;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
-use parking_lot::RwLock;
+use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned};
+use parking_lot::Mutex;
 use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
+use crate::ndarray::{NDArray, WeakArray};
 
 const TAG_BITS: u32 = 4;
 const INDEX_BITS: u32 = 32;
 const TAG_MASK: usize = (1 << TAG_BITS) - 1;
 const GEN_MASK: u32 = (1 << 28) - 1;
+
+/// Slots of the first segment of the published records; each further segment doubles, so
+/// [`SEGMENTS`] of them hold every index of 32 bits and no segment ever moves.
+const FIRST_SEGMENT: usize = 64;
+const SEGMENTS: usize = 27;
 
 /// The kinds of handle: a tag for each, and the name used in messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,10 +65,47 @@ impl HandleKind {
     }
 }
 
+/// A value a registry holds: shared, with a weak form that does not keep it alive.
+pub(crate) trait Shared: Sized {
+    type Weak: Send + Sync;
+    fn downgrade(&self) -> Self::Weak;
+    fn upgrade(weak: &Self::Weak) -> Option<Self>;
+}
+
+impl<T: Send + Sync> Shared for Arc<T> {
+    type Weak = Weak<T>;
+    fn downgrade(&self) -> Weak<T> {
+        Arc::downgrade(self)
+    }
+    fn upgrade(weak: &Weak<T>) -> Option<Arc<T>> {
+        weak.upgrade()
+    }
+}
+
+impl Shared for NDArray {
+    type Weak = WeakArray;
+    fn downgrade(&self) -> WeakArray {
+        NDArray::downgrade(self)
+    }
+    fn upgrade(weak: &WeakArray) -> Option<NDArray> {
+        weak.upgrade()
+    }
+}
+
+/// Pins the epoch for the lookups of one call (see the module doc).
+pub(crate) fn pin() -> Guard {
+    epoch::pin()
+}
+
 /// A registry of live objects of one kind.
-pub(crate) struct HandleMap<T> {
+pub(crate) struct HandleMap<T: Shared> {
     kind: HandleKind,
-    slots: RwLock<Slots<T>>,
+    /// Insert and free: generations, free slots and the values the handles stand for.
+    slots: Mutex<Slots<T>>,
+    /// Per slot, the record that lookups read.
+    published: [OnceLock<Segment<T::Weak>>; SEGMENTS],
+    /// How many slots were ever used: an index past them is foreign, not stale.
+    used: AtomicU32,
 }
 
 struct Slots<T> {
@@ -56,23 +115,38 @@ struct Slots<T> {
 
 struct Slot<T> {
     generation: u32,
-    value: Option<Arc<T>>,
+    value: Option<T>,
 }
 
-impl<T> HandleMap<T> {
-    pub(crate) fn new(kind: HandleKind) -> HandleMap<T> {
+/// Consecutive slots' records, allocated once and never moved.
+type Segment<W> = Box<[Atomic<Record<W>>]>;
+
+/// What a lookup reads: the handle live in a slot, and its value.
+struct Record<W> {
+    handle: usize,
+    value: W,
+}
+
+impl<T: Shared> HandleMap<T> {
+    pub(crate) const fn new(kind: HandleKind) -> HandleMap<T> {
         HandleMap {
             kind,
-            slots: RwLock::new(Slots {
+            slots: Mutex::new(Slots {
                 entries: Vec::new(),
                 free: Vec::new(),
             }),
+            published: [const { OnceLock::new() }; SEGMENTS],
+            used: AtomicU32::new(0),
         }
     }
 
     /// Registers `value` and returns its new handle.
-    pub(crate) fn insert(&self, value: Arc<T>) -> *mut c_void {
-        let mut slots = self.slots.write();
+    pub(crate) fn insert(&self, value: T) -> *mut c_void {
+        let mut record = Owned::new(Record {
+            handle: 0,
+            value: value.downgrade(),
+        });
+        let mut slots = self.slots.lock();
         let index = match slots.free.pop() {
             Some(i) => i,
             None => {
@@ -80,43 +154,43 @@ impl<T> HandleMap<T> {
                     generation: 1,
                     value: None,
                 });
-                (slots.entries.len() - 1) as u32
+                let index = (slots.entries.len() - 1) as u32;
+                self.used.store(index + 1, Ordering::Release);
+                index
             }
         };
         let slot = &mut slots.entries[index as usize];
         slot.value = Some(value);
-        self.encode(index, slot.generation)
+        let handle = self.encode(index, slot.generation);
+        record.handle = handle as usize;
+        self.record_slot(index).store(record, Ordering::Release);
+        handle
     }
 
     /// The object behind a handle.
-    pub(crate) fn get(&self, handle: *mut c_void) -> Result<Arc<T>> {
-        self.find(&self.slots.read(), handle).cloned()
+    pub(crate) fn get(&self, handle: *mut c_void) -> Result<T> {
+        self.find(handle, &pin())
     }
 
-    /// Copies of the objects behind several handles, looked up under one lock (one or two
-    /// without allocating).
-    pub(crate) fn clone_each(&self, handles: &[*mut c_void]) -> Result<SmallVec<[T; 2]>>
-    where
-        T: Clone,
-    {
-        let slots = self.slots.read();
-        let mut copies = SmallVec::with_capacity(handles.len());
-        for &h in handles {
-            copies.push(T::clone(self.find(&slots, h)?));
-        }
-        Ok(copies)
+    /// The objects behind several handles.
+    pub(crate) fn get_each(&self, handles: &[*mut c_void]) -> Result<SmallVec<[T; 2]>> {
+        let guard = pin();
+        handles.iter().map(|&h| self.find(h, &guard)).collect()
     }
 
     #[inline]
-    fn find<'s>(&self, slots: &'s Slots<T>, handle: *mut c_void) -> Result<&'s Arc<T>> {
-        let (index, generation) = self.decode(handle)?;
-        match slots.entries.get(index as usize) {
-            Some(Slot {
-                generation: g,
-                value: Some(v),
-            }) if *g == generation => Ok(v),
-            Some(_) => Err(self.stale(handle)),
-            None => Err(self.foreign(handle)),
+    fn find(&self, handle: *mut c_void, guard: &Guard) -> Result<T> {
+        let (index, _) = self.decode(handle)?;
+        let record = self
+            .published_slot(index)
+            .map(|slot| slot.load(Ordering::Acquire, guard));
+        // SAFETY: a record is freed only through the epoch, after it was unpublished and
+        // every thread pinned when that happened has unpinned; `guard` pins this one.
+        match record.and_then(|r| unsafe { r.as_ref() }) {
+            Some(r) if r.handle == handle as usize => {
+                T::upgrade(&r.value).ok_or_else(|| self.stale(handle))
+            }
+            _ => Err(self.missing(handle, index)),
         }
     }
 
@@ -126,13 +200,15 @@ impl<T> HandleMap<T> {
         if handle.is_null() {
             return Ok(());
         }
+        // The value is dropped here, after the registry's lock is released.
         self.remove(handle).map(drop)
     }
 
     /// Unregisters a handle; the object lives on while other references to it exist.
-    fn remove(&self, handle: *mut c_void) -> Result<Arc<T>> {
+    fn remove(&self, handle: *mut c_void) -> Result<T> {
         let (index, generation) = self.decode(handle)?;
-        let mut slots = self.slots.write();
+        let guard = pin();
+        let mut slots = self.slots.lock();
         let value = match slots.entries.get_mut(index as usize) {
             Some(slot) if slot.generation == generation && slot.value.is_some() => {
                 slot.value.take().expect("checked above")
@@ -140,6 +216,11 @@ impl<T> HandleMap<T> {
             Some(_) => return Err(self.stale(handle)),
             None => return Err(self.foreign(handle)),
         };
+        let record = self
+            .record_slot(index)
+            .swap(epoch::Shared::null(), Ordering::AcqRel, &guard);
+        // SAFETY: the record is unpublished: only lookups pinned now can still read it.
+        unsafe { guard.defer_destroy(record) };
         // A slot whose generations are used up is retired, never reused: a generation that
         // wrapped around would make a long-freed handle valid again.
         let slot = &mut slots.entries[index as usize];
@@ -148,6 +229,35 @@ impl<T> HandleMap<T> {
             slots.free.push(index);
         }
         Ok(value)
+    }
+
+    /// Where slot `index` publishes its record, if that slot's segment exists.
+    #[inline]
+    fn published_slot(&self, index: u32) -> Option<&Atomic<Record<T::Weak>>> {
+        let (segment, offset) = segment_of(index);
+        self.published[segment].get().map(|s| &s[offset])
+    }
+
+    /// Where slot `index` publishes its record, its segment made if needed (under the
+    /// slots' lock).
+    fn record_slot(&self, index: u32) -> &Atomic<Record<T::Weak>> {
+        let (segment, offset) = segment_of(index);
+        let records = self.published[segment].get_or_init(|| {
+            (0..FIRST_SEGMENT << segment)
+                .map(|_| Atomic::null())
+                .collect()
+        });
+        &records[offset]
+    }
+
+    /// What is wrong with a handle of this kind that no slot holds.
+    #[cold]
+    fn missing(&self, handle: *mut c_void, index: u32) -> Error {
+        if index < self.used.load(Ordering::Acquire) {
+            self.stale(handle)
+        } else {
+            self.foreign(handle)
+        }
     }
 
     fn encode(&self, index: u32, generation: u32) -> *mut c_void {
@@ -202,13 +312,38 @@ impl<T> HandleMap<T> {
     }
 }
 
+/// The segment of the published records that holds slot `index`, and the offset in it.
+#[inline]
+fn segment_of(index: u32) -> (usize, usize) {
+    let biased = index as usize + FIRST_SEGMENT;
+    let segment = (usize::BITS - 1 - biased.leading_zeros()) as usize
+        - FIRST_SEGMENT.trailing_zeros() as usize;
+    (segment, biased - (FIRST_SEGMENT << segment))
+}
+
+impl<T: Shared> Drop for HandleMap<T> {
+    fn drop(&mut self) {
+        for records in self.published.iter_mut().filter_map(OnceLock::get_mut) {
+            for record in records.iter() {
+                // SAFETY: the map is being dropped: no lookup can run on it any more.
+                unsafe {
+                    let r = record.load(Ordering::Relaxed, epoch::unprotected());
+                    if !r.is_null() {
+                        drop(r.into_owned());
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn stale_foreign_and_wrong_kind_handles_are_errors() {
-        let map: HandleMap<i32> = HandleMap::new(HandleKind::NDArray);
+        let map: HandleMap<Arc<i32>> = HandleMap::new(HandleKind::NDArray);
         let h = map.insert(Arc::new(7));
         assert_eq!(*map.get(h).unwrap(), 7);
         assert_eq!(*map.remove(h).unwrap(), 7);
@@ -232,7 +367,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("NULL"));
-        let other: HandleMap<i32> = HandleMap::new(HandleKind::KVStore);
+        let other: HandleMap<Arc<i32>> = HandleMap::new(HandleKind::KVStore);
         let k = other.insert(Arc::new(1));
         assert!(map
             .get(k)
@@ -243,11 +378,12 @@ mod tests {
 
     #[test]
     fn a_slot_whose_generations_are_used_up_is_retired() {
-        let map: HandleMap<i32> = HandleMap::new(HandleKind::NDArray);
+        let map: HandleMap<Arc<i32>> = HandleMap::new(HandleKind::NDArray);
         let first = map.insert(Arc::new(1));
-        map.slots.write().entries[0].generation = GEN_MASK;
-        map.free(first).unwrap_err(); // its generation changed under it: stale
-        let last = map.encode(0, GEN_MASK);
+        map.free(first).unwrap();
+        map.slots.lock().entries[0].generation = GEN_MASK;
+        let last = map.insert(Arc::new(1));
+        assert_eq!(map.decode(last).unwrap(), (0, GEN_MASK));
         assert_eq!(*map.get(last).unwrap(), 1);
         map.free(last).unwrap();
         let next = map.insert(Arc::new(2));
@@ -267,8 +403,97 @@ mod tests {
     }
 
     #[test]
+    fn a_freed_value_is_dropped_by_the_free_call() {
+        let map: HandleMap<Arc<i32>> = HandleMap::new(HandleKind::KVStore);
+        let value = Arc::new(3);
+        let weak = Arc::downgrade(&value);
+        let h = map.insert(value);
+        let held = map.get(h).unwrap();
+        map.free(h).unwrap();
+        assert_eq!(*weak.upgrade().expect("a lookup still holds it"), 3);
+        drop(held);
+        assert!(weak.upgrade().is_none(), "nothing holds it: gone");
+        let h = map.insert(Arc::new(4));
+        let weak = Arc::downgrade(&map.get(h).unwrap());
+        map.free(h).unwrap();
+        assert!(weak.upgrade().is_none(), "dropped in free, not later");
+    }
+
+    #[test]
+    fn lookups_racing_frees_on_other_threads_see_the_value_or_a_freed_handle() {
+        // One thread registers values and frees them again, reusing slots; the others look
+        // up the handle registered last. Each value holds its own handle, so a lookup that
+        // succeeds shows whether it got the value its handle stands for.
+        use std::sync::atomic::AtomicUsize;
+        let map: HandleMap<Arc<AtomicUsize>> = HandleMap::new(HandleKind::NDArray);
+        let current = AtomicUsize::new(0);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let (found, freed) = std::thread::scope(|s| {
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let (mut found, mut freed) = (0u64, 0u64);
+                        while !done.load(Ordering::Acquire) {
+                            let h = current.load(Ordering::Acquire);
+                            if h == 0 {
+                                continue;
+                            }
+                            match map.get_each(&[h as *mut c_void, h as *mut c_void]) {
+                                Ok(values) => {
+                                    assert!(values.iter().all(|v| v.load(Ordering::Relaxed) == h));
+                                    found += 1;
+                                }
+                                Err(e) => {
+                                    assert!(e.to_string().contains("already freed"), "{e}");
+                                    freed += 1;
+                                }
+                            }
+                        }
+                        (found, freed)
+                    })
+                })
+                .collect();
+            for _ in 0..20_000 {
+                let value = Arc::new(AtomicUsize::new(0));
+                let h = map.insert(value.clone());
+                value.store(h as usize, Ordering::Relaxed);
+                current.store(h as usize, Ordering::Release);
+                std::thread::yield_now();
+                map.free(h).unwrap();
+            }
+            done.store(true, Ordering::Release);
+            readers
+                .into_iter()
+                .map(|r| r.join().unwrap())
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        });
+        assert!(found + freed > 0, "the readers ran");
+        assert!(
+            map.slots.lock().entries.len() <= 2,
+            "freed slots are reused"
+        );
+    }
+
+    #[test]
+    fn slots_map_to_segments_without_gaps() {
+        let cases = [
+            (0, (0, 0)),
+            (63, (0, 63)),
+            (64, (1, 0)),
+            (191, (1, 127)),
+            (192, (2, 0)),
+        ];
+        for (index, place) in cases {
+            assert_eq!(segment_of(index), place, "slot {index}");
+        }
+        let (last, offset) = segment_of(u32::MAX);
+        assert_eq!(last, SEGMENTS - 1);
+        assert!(offset < FIRST_SEGMENT << last);
+    }
+
+    #[test]
     fn freeing_null_does_nothing_and_a_double_free_is_an_error() {
-        let map: HandleMap<i32> = HandleMap::new(HandleKind::NDArray);
+        let map: HandleMap<Arc<i32>> = HandleMap::new(HandleKind::NDArray);
         assert!(map.free(std::ptr::null_mut()).is_ok());
         let h = map.insert(Arc::new(1));
         assert!(map.free(h).is_ok());

@@ -1,11 +1,11 @@
 //! `MXKVStore*`: the store API (reference §1.3, spec §3–4).
 
 use std::ffi::{c_char, c_int, c_void, CString};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use super::handles::{HandleKind, HandleMap};
+use super::handles::{pin, HandleKind, HandleMap};
 use super::keys::{KeyArg, KeyList};
 use super::ndarray::{arrays, new_handle};
 use super::{
@@ -46,8 +46,7 @@ pub(crate) struct CKVStore {
     type_name: CString,
 }
 
-static KVSTORES: LazyLock<HandleMap<CKVStore>> =
-    LazyLock::new(|| HandleMap::new(HandleKind::KVStore));
+static KVSTORES: HandleMap<Arc<CKVStore>> = HandleMap::new(HandleKind::KVStore);
 
 pub(crate) fn store(handle: KVStoreHandle) -> Result<Arc<CKVStore>> {
     KVSTORES.get(handle)
@@ -92,12 +91,14 @@ impl<K: KeyArg> KeyedArrays<K> {
 }
 
 /// The body of Init, Push and Pull (int or string keys): one list of keys and arrays.
+/// One pin of the handle epoch serves every lookup of the call, the updater's included.
 unsafe fn keyed(
     handle: KVStoreHandle,
     args: KeyedArrays<impl KeyArg>,
     op: impl FnOnce(&KVStore, Keys<'_>, &[NDArray]) -> Result<()>,
 ) -> c_int {
     boundary(|| {
+        let _lookups = pin();
         let s = store(handle)?;
         let (keys, vals) = args.read(("keys", "vals"))?;
         op(&s.kv, keys.keys(), &vals)
@@ -115,6 +116,7 @@ unsafe fn keyed_pair(
     op: KeyedPairOp,
 ) -> c_int {
     boundary(|| {
+        let _lookups = pin();
         let s = store(handle)?;
         let (vkeys, vals) = vals.read(("vkeys", "vals"))?;
         let (okeys, outs) = outs.read(("okeys", "outs"))?;

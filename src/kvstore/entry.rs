@@ -9,6 +9,7 @@
 //! instead (the caller fails a push, and copies a pulled value as it is). Only updaters
 //! that push or pull each other's keys on two threads at the same moment meet this.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -32,6 +33,10 @@ pub enum Direction {
 /// is then replaced whole, under the key's lock; its shape and dtype never change.
 pub struct Entry {
     stored: RwLock<NDArray>,
+    /// How many times `stored` was replaced: a push that read the value before taking the
+    /// key's lock ([`Entry::found`]) uses what it read while this has not changed, instead
+    /// of reading it again under the lock. Changed only by the key lock's holder.
+    replaced: AtomicU64,
     /// The stored value's shape, read without a lock when a call's arrays are checked.
     shape: Shape,
     /// The key's lock: the thread holding it (see [`thread_id`]), 0 when it is free. A
@@ -42,6 +47,13 @@ pub struct Entry {
     waiters: AtomicUsize,
     /// Wakes them: waited on with [`WAITING`]'s lock.
     released: Condvar,
+}
+
+/// A key's stored value as a push read it before taking the key's lock, and which
+/// replacement of the value it saw.
+pub struct Found {
+    pub value: NDArray,
+    replaced: u64,
 }
 
 /// The threads waiting for a key lock, each with the holder cell of the key it waits for.
@@ -86,6 +98,7 @@ impl Entry {
         Entry {
             shape: stored.shape().clone(),
             stored: RwLock::new(stored),
+            replaced: AtomicU64::new(0),
             holder: Arc::new(AtomicU64::new(0)),
             waiters: AtomicUsize::new(0),
             released: Condvar::new(),
@@ -96,6 +109,26 @@ impl Entry {
     /// it whole under [`Entry::lock`].
     pub fn stored(&self) -> NDArray {
         self.stored.read().clone()
+    }
+
+    /// The stored value, to be used again under the key's lock ([`Entry::current`]).
+    pub(super) fn found(&self) -> Found {
+        // Read before the value: a replacement in between is seen as one.
+        let replaced = self.replaced.load(Ordering::Acquire);
+        Found {
+            value: self.stored(),
+            replaced,
+        }
+    }
+
+    /// The stored value now, for the key lock's holder: `found`'s when no push replaced it
+    /// since (each replacement is counted before its holder lets go of the lock).
+    pub(super) fn current<'f>(&self, found: &'f Found) -> Cow<'f, NDArray> {
+        if self.replaced.load(Ordering::Acquire) == found.replaced {
+            Cow::Borrowed(&found.value)
+        } else {
+            Cow::Owned(self.stored())
+        }
     }
 
     /// Checks that `array` has the stored value's shape, for a call moving it in
@@ -120,18 +153,17 @@ impl Entry {
     }
 
     /// Makes a push's merged value the stored value (MXNet's assign without an updater);
-    /// the caller holds the key's lock. When their storage types differ, the stored value
-    /// becomes a copy of `merged` in its storage type, keeping the key's dtype.
+    /// the caller holds the key's lock, and read the value as `found`. When their storage
+    /// types differ, the stored value becomes a copy of `merged` in its storage type,
+    /// keeping the key's dtype.
     #[inline]
-    pub fn assign(&self, merged: Merged<'_>) -> Result<()> {
-        // Only the holder of the key's lock replaces the value, so reading it in place
-        // blocks no one.
-        let stored = self.stored.read();
+    pub(super) fn assign(&self, merged: Merged<'_>, found: &Found) -> Result<()> {
+        let stored = self.current(found);
         match merged {
             Merged::Array(a) if a.storage() != stored.storage() => {
                 let copy = a.copy_as(a.storage(), stored.dtype(), stored.context())?;
-                drop(stored);
                 *self.stored.write() = copy;
+                self.replaced.fetch_add(1, Ordering::Release);
                 Ok(())
             }
             Merged::Array(a) if a.is_sparse() => stored.assign_value(&a),

@@ -44,7 +44,7 @@ pub use compression::{Compressor, GradientCompression};
 pub use engine::{
     engine_for, register_dist, DistHooks, Engine, KeyPush, LocalEngine, Role, RowPull,
 };
-pub use entry::{Entry, KeyGuard};
+pub use entry::{Entry, Found, KeyGuard};
 pub use keys::Keys;
 pub use merge::Merged;
 use merge::{SumBuffers, SumMemory};
@@ -384,14 +384,15 @@ impl KVStore {
     /// updater's sums, is reserved before any key changes.
     fn apply_push(&self, targets: &[Target<'_>], values: &[NDArray]) -> Result<()> {
         let updater = self.updater();
-        let updates_locally = self.engine.updates_locally();
-        check_updater(updater.as_ref(), updates_locally, targets)?;
+        let checks = updater.as_ref().filter(|_| self.engine.updates_locally());
         let compressing = self.compresses_sums && self.compressor.setting().is_some();
-        let needs_array = updater.is_some() || !updates_locally;
+        let needs_array = updater.is_some() || !self.engine.updates_locally();
         if let ([target], [value]) = (targets, values) {
             // One key, one value: nothing to order, nothing allocated.
             let group = Group::new(target, std::slice::from_ref(&value), compressing);
-            return self.push_groups(&[group], updater.as_ref(), needs_array);
+            let groups = [group];
+            check_updater(checks, &groups)?;
+            return self.push_groups(&groups, updater.as_ref(), needs_array);
         }
         let mut order: Vec<usize> = (0..targets.len()).collect();
         order.sort_by_key(|&i| targets[i].key);
@@ -404,6 +405,7 @@ impl KVStore {
             groups.push(Group::new(&targets[same_key[0]], sources, compressing));
             start += same_key.len();
         }
+        check_updater(checks, &groups)?;
         self.push_groups(&groups, updater.as_ref(), needs_array)
     }
 
@@ -417,7 +419,7 @@ impl KVStore {
     ) -> Result<()> {
         for g in groups.iter().filter(|g| g.compressed) {
             self.compressor
-                .prepare(g.target.key, &g.stored, g.sources)?;
+                .prepare(g.target.key, &g.stored.value, g.sources)?;
         }
         let mut scratch = if needs_array {
             self.take_scratch(groups.iter().map(sum_bytes).max().unwrap_or(0))?
@@ -432,7 +434,7 @@ impl KVStore {
                 self.engine
                     .push(group.target.key, entry, merged, updater.is_none())?
             {
-                apply_here(group.target, merged, updater, &mut scratch, context)?;
+                apply_here(group, merged, updater, &mut scratch, context)?;
             }
         } else {
             scratch = self.push_each(groups, updater, needs_array, scratch)?;
@@ -469,7 +471,7 @@ impl KVStore {
         let back = self.engine.push_all(pushes, updater.is_none())?;
         for ((group, context), merged) in groups.iter().zip(contexts).zip(back) {
             if let Some(merged) = merged {
-                apply_here(group.target, merged, updater, &mut buffers, context)?;
+                apply_here(group, merged, updater, &mut buffers, context)?;
             }
         }
         Ok(buffers.reusable)
@@ -496,7 +498,7 @@ impl KVStore {
         };
         // Row_sparse values are summed by their rows, uncompressed (reference §3.4).
         let merged = if sparse {
-            Merged::Array(sparse::merge(stored, sources)?)
+            Merged::Array(sparse::merge(&stored.value, sources)?)
         } else if compressed {
             Merged::Compressed {
                 key: target.key,
@@ -517,7 +519,7 @@ impl KVStore {
 /// decides how they merge.
 struct Group<'a> {
     target: &'a Target<'a>,
-    stored: NDArray,
+    stored: Found,
     sources: &'a [&'a NDArray],
     /// Whether a row_sparse array is involved: then the arrays are summed by their rows.
     sparse: bool,
@@ -527,8 +529,8 @@ struct Group<'a> {
 
 impl<'a> Group<'a> {
     fn new(target: &'a Target<'a>, sources: &'a [&'a NDArray], compressing: bool) -> Group<'a> {
-        let stored = target.entry.stored();
-        let sparse = sparse::involved(&stored, sources);
+        let stored = target.entry.found();
+        let sparse = sparse::involved(&stored.value, sources);
         Group {
             target,
             stored,
@@ -541,7 +543,7 @@ impl<'a> Group<'a> {
 
 /// Bytes of the buffer a group's sum needs as an array (see [`merge::buffer_bytes`]).
 fn sum_bytes(g: &Group<'_>) -> usize {
-    merge::buffer_bytes(&g.stored, g.sources, g.compressed)
+    merge::buffer_bytes(&g.stored.value, g.sources, g.compressed)
 }
 
 /// Under the key's lock, assigns a merged value that the engine gave back, or hands it to
@@ -549,26 +551,27 @@ fn sum_bytes(g: &Group<'_>) -> usize {
 /// the updater in `buffers` goes back there when the updater let go of it.
 #[inline(always)]
 fn apply_here(
-    target: &Target<'_>,
+    group: &Group<'_>,
     merged: Merged<'_>,
     updater: Option<&Arc<dyn Updater>>,
     buffers: &mut impl SumMemory,
     context: Option<Context>,
 ) -> Result<()> {
+    let target = group.target;
     let Some(_serial) = target.entry.lock() else {
         let key = target.name.map_or_else(|| target.key.to_string(), escaped);
         return Err(Error::WouldDeadlock(key));
     };
     let Some(updater) = updater else {
-        return target.entry.assign(merged);
+        return target.entry.assign(merged, &group.stored);
     };
-    let stored = target.entry.stored();
+    let stored = target.entry.current(&group.stored);
     let recv = merged.into_array(&stored, buffers)?;
     let recv = match context {
         Some(ctx) => recv.in_context(ctx),
         None => recv,
     };
-    updater.update(update_key(target), recv.clone(), stored.clone())?;
+    updater.update(update_key(target), recv.clone(), stored.into_owned())?;
     buffers.give_back(recv);
     Ok(())
 }
@@ -584,16 +587,12 @@ fn update_key<'k>(target: &Target<'k>) -> UpdateKey<'k> {
     }
 }
 
-/// Asks the updater, when it runs here, whether it can update every key of the push, before
-/// any key changes.
-fn check_updater(
-    updater: Option<&Arc<dyn Updater>>,
-    updates_locally: bool,
-    targets: &[Target<'_>],
-) -> Result<()> {
-    if let (Some(updater), true) = (updater, updates_locally) {
-        for target in targets {
-            updater.check(update_key(target), &target.entry.stored())?;
+/// Asks the updater, when it runs here (`Some`), whether it can update every key of the
+/// push, before any key changes.
+fn check_updater(updater: Option<&Arc<dyn Updater>>, groups: &[Group<'_>]) -> Result<()> {
+    if let Some(updater) = updater {
+        for g in groups {
+            updater.check(update_key(g.target), &g.stored.value)?;
         }
     }
     Ok(())

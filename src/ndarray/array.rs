@@ -1,6 +1,6 @@
 //! The array value: a view (shape, dtype, context, offset) of a chunk of memory.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::chunk::{Chunk, Reservation};
 use super::sparse::Blobs;
@@ -25,6 +25,17 @@ use crate::error::{Error, Result};
 /// ```
 #[derive(Debug, Clone)]
 pub struct NDArray(pub(super) Arc<View>);
+
+/// A reference to an array that does not keep it alive ([`NDArray::downgrade`]).
+#[derive(Debug)]
+pub struct WeakArray(Weak<View>);
+
+impl WeakArray {
+    /// The array, unless every [`NDArray`] of it was dropped.
+    pub fn upgrade(&self) -> Option<NDArray> {
+        self.0.upgrade().map(NDArray)
+    }
+}
 
 /// What an array is: which memory, and how it is shaped.
 #[derive(Debug, Clone)]
@@ -174,6 +185,11 @@ impl NDArray {
     /// with one id share one lock, and locks on several blocks are taken in ascending id.
     pub fn memory_id(&self) -> Option<usize> {
         self.0.chunk.as_ref().map(|c| c.addr())
+    }
+
+    /// A reference to this array that does not keep it alive.
+    pub fn downgrade(&self) -> WeakArray {
+        WeakArray(Arc::downgrade(&self.0))
     }
 
     /// True when no other array or handle refers to this array's memory.

@@ -25,7 +25,7 @@ mod storage;
 mod typed;
 mod view;
 
-pub use array::{NDArray, Reserved};
+pub use array::{NDArray, Reserved, WeakArray};
 #[cfg(test)]
 pub(crate) use chunk::{ALLOCATIONS_LEFT, FAIL_ALLOCATIONS};
 pub use context::{Context, Device};

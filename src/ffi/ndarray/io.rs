@@ -40,7 +40,7 @@ pub unsafe extern "C" fn MXNDArraySave(
         let fname = path_arg(fname, "fname")?;
         let arrays = slice_arg(args, count(num_args), "args")?
             .iter()
-            .map(|&h| array(h).map(|a| (*a).clone()))
+            .map(|&h| array(h))
             .collect::<Result<Vec<_>>>()?;
         let names = if keys.is_null() {
             Vec::new()

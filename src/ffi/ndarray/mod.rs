@@ -9,7 +9,6 @@ mod sparse;
 mod view;
 
 use std::ffi::{c_int, c_void};
-use std::sync::{Arc, LazyLock};
 
 use smallvec::SmallVec;
 
@@ -18,15 +17,14 @@ use super::{boundary, count, mx_uint, non_negative, out_arg, slice_arg, NDArrayH
 use crate::error::{Error, Result};
 use crate::ndarray::{Context, DType, Device, NDArray, Shape};
 
-static NDARRAYS: LazyLock<HandleMap<NDArray>> =
-    LazyLock::new(|| HandleMap::new(HandleKind::NDArray));
+static NDARRAYS: HandleMap<NDArray> = HandleMap::new(HandleKind::NDArray);
 
 /// The array behind a handle.
-pub(crate) fn array(handle: NDArrayHandle) -> Result<Arc<NDArray>> {
+pub(crate) fn array(handle: NDArrayHandle) -> Result<NDArray> {
     NDARRAYS.get(handle)
 }
 
-/// The arrays behind `n` handles (one lookup under one lock).
+/// The arrays behind `n` handles.
 ///
 /// # Safety
 /// A non-NULL `handles` must point to `n` handles.
@@ -35,12 +33,12 @@ pub(crate) unsafe fn arrays(
     n: usize,
     what: &str,
 ) -> Result<SmallVec<[NDArray; 2]>> {
-    NDARRAYS.clone_each(slice_arg(handles, n, what)?)
+    NDARRAYS.get_each(slice_arg(handles, n, what)?)
 }
 
 /// Registers `a` and returns its new handle, which the caller owns.
 pub(crate) fn new_handle(a: NDArray) -> NDArrayHandle {
-    NDARRAYS.insert(Arc::new(a))
+    NDARRAYS.insert(a)
 }
 
 /// The body of the three Create functions.
