@@ -97,7 +97,8 @@ fn fails_whole_at_every_allocation(name: &str, args: &[(&str, &str)], dtype: DTy
                 assert_eq!(snapshot(&kv, &opt, dtype), before, "{name}, allocation {n}");
                 assert_eq!(opt.num_update(), num_update, "{name}, allocation {n}");
                 failures += 1;
-                // Memory is back: the same push twice gives what it gives where it never failed.
+                // Memory is back: the same push twice gives what it gives where it never failed,
+                // and what the failed push reserved is used or dropped.
                 push(&kv, dtype).unwrap();
                 push(&kv, dtype).unwrap();
                 assert_eq!(
@@ -105,6 +106,7 @@ fn fails_whole_at_every_allocation(name: &str, args: &[(&str, &str)], dtype: DTy
                     expected,
                     "{name}, allocation {n}"
                 );
+                assert_eq!(opt.reserved.held(), 0, "{name}, allocation {n}");
             }
         }
     }
@@ -131,4 +133,38 @@ fn multi_precision_pushes_fail_whole_when_memory_runs_out() {
 fn lamb_pushes_fail_whole_when_memory_runs_out() {
     fails_whole_at_every_allocation("lamb", &[("learning_rate", "0.1")], DType::F32);
     fails_whole_at_every_allocation("lamb", &[("multi_precision", "True")], DType::F16);
+}
+
+#[test]
+fn a_first_state_reserved_by_two_threads_is_made_once() {
+    // Both threads' checks reserve a first state for key 0; the first update keeps its own,
+    // the other finds the state there and drops its reservation. Both updates count.
+    let args = [("learning_rate", "0.1")];
+    let (opt, sequential) = (
+        Optimizer::create("adam", &args).unwrap(),
+        Optimizer::create("adam", &args).unwrap(),
+    );
+    let (weight, expected) = (filled(4, 0.5, DType::F32), filled(4, 0.5, DType::F32));
+    let grad = filled(4, -0.25, DType::F32);
+    opt.check(0, &weight).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            opt.check(0, &weight).unwrap();
+            opt.update(0, &grad, &weight).unwrap();
+        })
+        .join()
+        .unwrap()
+    });
+    opt.update(0, &grad, &weight).unwrap();
+    sequential.update(0, &grad, &expected).unwrap();
+    sequential.update(0, &grad, &expected).unwrap();
+    assert_eq!(weight.to_bytes().unwrap(), expected.to_bytes().unwrap());
+    let (states, names) = opt.states().unwrap();
+    let (want, want_names) = sequential.states().unwrap();
+    assert_eq!(names, want_names);
+    let bytes =
+        |v: &[NDArray]| -> Vec<Vec<u8>> { v.iter().map(|a| a.to_bytes().unwrap()).collect() };
+    assert_eq!(bytes(&states), bytes(&want));
+    assert_eq!(opt.num_update(), 2);
+    assert_eq!(opt.reserved.held(), 0);
 }

@@ -52,20 +52,29 @@ struct Batch {
 
 impl Reservations {
     /// Keeps what `make` reserves for `key`, unless this thread's push reserved it already.
-    /// On an error, everything this thread reserved is dropped.
+    /// On an error, everything this thread reserved is dropped. (Only this thread changes
+    /// its batch: the lock is not held while `make` allocates.)
     pub(super) fn reserve(&self, key: i32, make: impl FnOnce() -> Result<Reserved>) -> Result<()> {
         let thread = std::thread::current().id();
+        {
+            let mut batches = self.0.lock();
+            let batch = batches.entry(thread).or_default();
+            if std::mem::take(&mut batch.applying) {
+                batch.keys.clear();
+            }
+            if batch.keys.contains_key(&key) {
+                return Ok(());
+            }
+        }
+        let made = make();
         let mut batches = self.0.lock();
-        let batch = batches.entry(thread).or_default();
-        if std::mem::take(&mut batch.applying) {
-            batch.keys.clear();
-        }
-        if batch.keys.contains_key(&key) {
-            return Ok(());
-        }
-        match make() {
+        match made {
             Ok(reserved) => {
-                batch.keys.insert(key, reserved);
+                batches
+                    .entry(thread)
+                    .or_default()
+                    .keys
+                    .insert(key, reserved);
                 Ok(())
             }
             Err(e) => {
@@ -91,6 +100,12 @@ impl Reservations {
     /// Drops every reservation (the states they hold were made for states now replaced).
     pub(super) fn clear(&self) {
         self.0.lock().clear();
+    }
+
+    /// How many keys' reservations are held.
+    #[cfg(test)]
+    pub(super) fn held(&self) -> usize {
+        self.0.lock().values().map(|b| b.keys.len()).sum()
     }
 }
 
