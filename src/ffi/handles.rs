@@ -26,7 +26,8 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
-use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned};
+pub(crate) use crossbeam_epoch::Guard;
+use crossbeam_epoch::{self as epoch, Atomic, Owned};
 use parking_lot::Mutex;
 use smallvec::SmallVec;
 
@@ -172,14 +173,18 @@ impl<T: Shared> HandleMap<T> {
         self.find(handle, &pin())
     }
 
-    /// The objects behind several handles.
-    pub(crate) fn get_each(&self, handles: &[*mut c_void]) -> Result<SmallVec<[T; 2]>> {
-        let guard = pin();
-        handles.iter().map(|&h| self.find(h, &guard)).collect()
+    /// The objects behind several handles, looked up under the caller's pin.
+    pub(crate) fn get_each(
+        &self,
+        handles: &[*mut c_void],
+        pinned: &Guard,
+    ) -> Result<SmallVec<[T; 2]>> {
+        handles.iter().map(|&h| self.find(h, pinned)).collect()
     }
 
+    /// The object behind a handle, looked up under the caller's pin.
     #[inline]
-    fn find(&self, handle: *mut c_void, guard: &Guard) -> Result<T> {
+    pub(crate) fn find(&self, handle: *mut c_void, guard: &Guard) -> Result<T> {
         let (index, _) = self.decode(handle)?;
         let record = self
             .published_slot(index)
@@ -438,7 +443,7 @@ mod tests {
                             if h == 0 {
                                 continue;
                             }
-                            match map.get_each(&[h as *mut c_void, h as *mut c_void]) {
+                            match map.get_each(&[h as *mut c_void, h as *mut c_void], &pin()) {
                                 Ok(values) => {
                                     assert!(values.iter().all(|v| v.load(Ordering::Relaxed) == h));
                                     found += 1;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use super::handles::{pin, HandleKind, HandleMap};
+use super::handles::{pin, Guard, HandleKind, HandleMap};
 use super::keys::{KeyArg, KeyList};
 use super::ndarray::{arrays, new_handle};
 use super::{
@@ -81,11 +81,15 @@ impl<K: KeyArg> KeyedArrays<K> {
     /// # Safety
     /// As [`KeyArg::key_list`] and [`arrays`] with `num` entries each.
     #[inline]
-    unsafe fn read<'a>(self, names: (&str, &str)) -> Result<(KeyList<'a>, SmallVec<[NDArray; 2]>)> {
+    unsafe fn read<'a>(
+        self,
+        names: (&str, &str),
+        pinned: &Guard,
+    ) -> Result<(KeyList<'a>, SmallVec<[NDArray; 2]>)> {
         let n = count(self.num);
         Ok((
             self.keys.key_list(n, names.0)?,
-            arrays(self.arrays, n, names.1)?,
+            arrays(self.arrays, n, names.1, pinned)?,
         ))
     }
 }
@@ -98,9 +102,9 @@ unsafe fn keyed(
     op: impl FnOnce(&KVStore, Keys<'_>, &[NDArray]) -> Result<()>,
 ) -> c_int {
     boundary(|| {
-        let _lookups = pin();
-        let s = store(handle)?;
-        let (keys, vals) = args.read(("keys", "vals"))?;
+        let lookups = pin();
+        let s = KVSTORES.find(handle, &lookups)?;
+        let (keys, vals) = args.read(("keys", "vals"), &lookups)?;
         op(&s.kv, keys.keys(), &vals)
     })
 }
@@ -116,10 +120,10 @@ unsafe fn keyed_pair(
     op: KeyedPairOp,
 ) -> c_int {
     boundary(|| {
-        let _lookups = pin();
-        let s = store(handle)?;
-        let (vkeys, vals) = vals.read(("vkeys", "vals"))?;
-        let (okeys, outs) = outs.read(("okeys", "outs"))?;
+        let lookups = pin();
+        let s = KVSTORES.find(handle, &lookups)?;
+        let (vkeys, vals) = vals.read(("vkeys", "vals"), &lookups)?;
+        let (okeys, outs) = outs.read(("okeys", "outs"), &lookups)?;
         op(&s.kv, vkeys.keys(), &vals, okeys.keys(), &outs)
     })
 }
@@ -320,7 +324,7 @@ unsafe fn pull_row_sparse(
 ) -> c_int {
     let num = args.num;
     keyed(handle, args, |kv, keys, outs| {
-        let row_ids = arrays(row_ids, count(num), "row_ids")?;
+        let row_ids = arrays(row_ids, count(num), "row_ids", &pin())?;
         kv.pull_row_sparse(keys, outs, &row_ids)
     })
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, LazyLock, Weak};
 
 use parking_lot::Mutex;
 
+use super::handles::pin;
 use super::kvstore::{store, CKVStore};
 use super::ndarray::arrays as array_list;
 use super::{
@@ -89,7 +90,7 @@ pub unsafe extern "C" fn MXKVOptimizerUpdate(
 ) -> c_int {
     boundary(|| {
         let op = str_arg(op, "op")?;
-        let arrays = array_list(arrays, count(num_arrays), "arrays")?;
+        let arrays = array_list(arrays, count(num_arrays), "arrays", &pin())?;
         let params = params(num_params, keys, vals)?;
         optimizer::apply(op, &arrays.iter().collect::<Vec<_>>(), &params)
     })

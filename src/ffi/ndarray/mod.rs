@@ -12,7 +12,7 @@ use std::ffi::{c_int, c_void};
 
 use smallvec::SmallVec;
 
-use super::handles::{HandleKind, HandleMap};
+use super::handles::{Guard, HandleKind, HandleMap};
 use super::{boundary, count, mx_uint, non_negative, out_arg, slice_arg, NDArrayHandle};
 use crate::error::{Error, Result};
 use crate::ndarray::{Context, DType, Device, NDArray, Shape};
@@ -24,7 +24,8 @@ pub(crate) fn array(handle: NDArrayHandle) -> Result<NDArray> {
     NDARRAYS.get(handle)
 }
 
-/// The arrays behind `n` handles.
+/// The arrays behind `n` handles, looked up under the caller's pin
+/// ([`pin`](super::handles::pin)).
 ///
 /// # Safety
 /// A non-NULL `handles` must point to `n` handles.
@@ -32,8 +33,9 @@ pub(crate) unsafe fn arrays(
     handles: *const NDArrayHandle,
     n: usize,
     what: &str,
+    pinned: &Guard,
 ) -> Result<SmallVec<[NDArray; 2]>> {
-    NDARRAYS.get_each(slice_arg(handles, n, what)?)
+    NDARRAYS.get_each(slice_arg(handles, n, what)?, pinned)
 }
 
 /// Registers `a` and returns its new handle, which the caller owns.
