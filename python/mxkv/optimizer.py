@@ -14,6 +14,7 @@ import os
 import pickle
 import tempfile
 import warnings
+import weakref
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class Optimizer:
                               "set_learning_rate can mutate the value of the learning rate of the optimizer "
                               "only when the LRScheduler of the optimizer is undefined.")
         self.lr = lr
-        for updater in getattr(self, "_native_updaters", ()):
+        for updater in list(getattr(self, "_native_updaters", ())):
             updater.follow()
 
     def __getstate__(self):
@@ -114,11 +115,28 @@ class Optimizer:
         state.pop("_native_updaters", None)
         return state
 
-    def _refuse_if_native(self, what):
+    def __setstate__(self, state):
+        # An image that keeps the scheduler as a plain attribute (MXNet's) gives it here too.
+        state = dict(state)
+        if "lr_scheduler" in state:
+            state["_lr_scheduler"] = state.pop("lr_scheduler")
+        self.__dict__.update(state)
+
+    def _refuse_if_native(self, what, which="per-parameter multipliers"):
         if getattr(self, "_native_updaters", ()):
             raise MXNetError("%s: this optimizer runs natively in a store, which has no "
-                             "per-parameter multipliers; set them before set_optimizer (the "
-                             "store then runs it through a Python updater)" % what)
+                             "%s; set them before set_optimizer (the store then runs it "
+                             "through a Python updater)" % (what, which))
+
+    @property
+    def lr_scheduler(self):
+        """The learning-rate scheduler, or None."""
+        return self.__dict__.get("_lr_scheduler")
+
+    @lr_scheduler.setter
+    def lr_scheduler(self, scheduler):
+        self._refuse_if_native("lr_scheduler", "learning-rate scheduler")
+        self._lr_scheduler = scheduler
 
     def set_lr_mult(self, args_lr_mult):
         """Learning-rate multipliers by parameter index or name."""
@@ -707,8 +725,11 @@ class NativeUpdater:
                                               c_str_array(keys),
                                               c_str_array([args[k] for k in keys])))
         self.optimizer = optimizer
-        if self not in getattr(optimizer, "_native_updaters", ()):
-            optimizer._native_updaters = getattr(optimizer, "_native_updaters", []) + [self]
+        # Held weakly: a store that drops this updater (another updater, or freed) no longer
+        # follows the optimizer.
+        if "_native_updaters" not in optimizer.__dict__:
+            optimizer._native_updaters = weakref.WeakSet()
+        optimizer._native_updaters.add(self)
 
     def follow(self):
         """Install the optimizer again after its learning rate changed, keeping its states and

@@ -336,3 +336,32 @@ def test_a_native_optimizer_follows_set_learning_rate_and_refuses_multipliers(da
     with pytest.raises(mx.base.MXNetError, match="set_wd_mult: this optimizer runs natively"):
         opt_native.set_wd_mult({0: 0.5})
     assert opt_native.lr_mult == {} and opt_native.wd_mult == {}
+
+
+def test_a_native_optimizer_refuses_a_later_scheduler_and_forgets_stores_that_dropped_it():
+    """A scheduler given after set_optimizer is refused as multipliers are (the native optimizer
+    cannot carry it); a store given another updater, or freed, no longer follows the optimizer's
+    learning rate, and set_learning_rate still works for the stores that run it."""
+    opt = mx.optimizer.SGD(learning_rate=1.0)
+    kept, switched, freed = (mx.kv.create("local") for _ in range(3))
+    for kv in (kept, switched, freed):
+        kv.init(0, mx.nd.zeros((3,)))
+        kv.set_optimizer(opt)
+    with pytest.raises(mx.base.MXNetError, match="lr_scheduler: this optimizer runs natively"):
+        opt.lr_scheduler = mx.lr_scheduler.FactorScheduler(step=1)
+    assert opt.lr_scheduler is None
+
+    def add(key, recv, local):
+        local[:] = local + recv
+
+    switched._set_updater(add)
+    del freed
+    opt.set_learning_rate(2.0)
+    for kv, want in ((kept, -2.0), (switched, 1.0)):
+        kv.push(0, mx.nd.ones((3,)))
+        out = mx.nd.zeros((3,))
+        kv.pull(0, out=out)
+        np.testing.assert_array_equal(out.asnumpy(), np.full(3, want, np.float32))
+    copy = pickle.loads(pickle.dumps(opt))
+    assert copy.lr == 2.0 and copy.lr_scheduler is None
+    copy.lr_scheduler = mx.lr_scheduler.FactorScheduler(step=1)  # a copy runs nowhere
