@@ -103,7 +103,9 @@ pub unsafe extern "C" fn MXKVOptimizerUpdate(
 /// `begin_num_update`, `momentum`, `beta1`, …). Each key's state lives in the store from
 /// its first push, in MXNet's layout (float16 keys with `multi_precision=True` keep float32
 /// master copies). Replaces any updater; an unknown name or argument fails with nothing
-/// changed. A later push of a key that is not float32/float64/float16 fails.
+/// changed. A later push of a key that is not float32/float64/float16 fails; so does a push
+/// whose keys' new states or scratch arrays cannot be allocated, before any key changes
+/// (`out of memory`: no weight, state or update count moves).
 #[no_mangle]
 pub unsafe extern "C" fn MXKVStoreSetOptimizer(
     handle: KVStoreHandle,
