@@ -121,6 +121,51 @@ static void test_big_array_split_over_servers(void) {
     MXNDArrayFree(out);
 }
 
+/* Values of 64 KiB and more travel in messages of their own, from and into array
+ * memory, beside small ones in the same call: the push takes the values the array has
+ * at the call (the array may change as soon as it returns), and a key pulled twice in a
+ * call fills both outputs. */
+static void test_large_values_beside_small_ones(void) {
+    enum { N = 100003 };
+    int key = 11, round, good;
+    int keys[2] = {3, 11}, pulls[3] = {11, 3, 11};
+    mx_uint shape[1] = {N};
+    float *vals = (float *)malloc(N * sizeof(float)), *got = (float *)malloc(N * sizeof(float));
+    size_t i, o;
+    NDArrayHandle v, g[2], outs[3];
+    for (i = 0; i < N; i++) vals[i] = (float)i;
+    v = arr_f32(shape, 1, vals);
+    CHECK_OK(MXKVStoreInit(kv, 1, &key, &v));
+    g[0] = arr_fill(2, 3, 1.0f);
+    g[1] = arr_new(shape, 1, DT_F32);
+    outs[0] = arr_new(shape, 1, DT_F32);
+    outs[1] = arr_fill(2, 3, 0.0f);
+    outs[2] = arr_new(shape, 1, DT_F32);
+    for (round = 1; round <= 3; round++) {
+        for (i = 0; i < N; i++) vals[i] = (float)i * (float)(rank + 1) + (float)round;
+        CHECK_OK(MXNDArraySyncCopyFromCPU(g[1], vals, N));
+        CHECK_OK(MXKVStorePush(kv, 2, keys, g, 0));
+        for (i = 0; i < N; i++) vals[i] = -1.0f;
+        CHECK_OK(MXNDArraySyncCopyFromCPU(g[1], vals, N));
+        CHECK_OK(MXKVStorePull(kv, 3, pulls, outs, 0));
+        for (i = 0; i < N; i++) vals[i] = (float)i * rank_sum() + (float)(round * workers);
+        for (o = 0; o < 3; o += 2) {
+            arr_read(outs[o], got, N);
+            CHECK_FLOATS(got, vals, N);
+        }
+        CHECK(arr_all_equal(outs[1], 6, (float)workers));
+        arr_read(g[1], got, N);
+        for (i = 0, good = 1; i < N; i++) good &= got[i] == -1.0f;
+        CHECK(good);
+    }
+    free(vals);
+    free(got);
+    MXNDArrayFree(v);
+    MXNDArrayFree(g[0]);
+    MXNDArrayFree(g[1]);
+    for (o = 0; o < 3; o++) MXNDArrayFree(outs[o]);
+}
+
 /* 500 small keys in one init, one push and one pull call. */
 static void test_many_keys_in_one_call(void) {
     enum { K = 500, N = 16 };
@@ -219,6 +264,7 @@ int main(void) {
     RUN(test_pull_never_writes_the_pushed_array);
     RUN(test_pushpull_and_dtypes);
     RUN(test_big_array_split_over_servers);
+    RUN(test_large_values_beside_small_ones);
     RUN(test_many_keys_in_one_call);
     RUN(test_bad_input_fails_on_its_worker_only);
     RUN(test_string_keys);

@@ -1,6 +1,7 @@
 //! The process's link to the job: MPI started once, our own communicators, and waits
 //! that have a deadline and yield the core.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
@@ -10,7 +11,9 @@ use parking_lot::Mutex;
 use super::layout::Layout;
 use super::liveness::Liveness;
 use crate::error::{Error, Result};
+pub use crate::ffi::mpi::ArrayBytes;
 use crate::ffi::mpi::{self, Bytes, Comm, Incoming, Request};
+use crate::ndarray::NDArray;
 
 /// Tag of every worker → server request; answers use tags from [`Net::reply_tag`].
 pub(crate) const REQUEST_TAG: i32 = 1;
@@ -256,6 +259,68 @@ impl Net {
             self.sending.lock().push(req);
         }
         Ok(())
+    }
+
+    /// Sends the bytes `bytes` of `array` from its memory, without waiting; the array is
+    /// kept until MPI has them (see [`Net::in_flight`]).
+    pub fn post_array(
+        &self,
+        dest: i32,
+        tag: i32,
+        array: &NDArray,
+        bytes: Range<usize>,
+    ) -> Result<()> {
+        let mut req = self
+            .world
+            .send_array(dest, tag, ArrayBytes::new(array, bytes)?)?;
+        if !req.test()? {
+            self.sending.lock().push(req);
+        }
+        Ok(())
+    }
+
+    /// Sends pieces of arrays from their memory, in order, and waits (until `deadline`)
+    /// until MPI has them all: the caller may change the arrays after; false when a piece
+    /// was not taken in time.
+    pub fn send_arrays(
+        &self,
+        dest: i32,
+        tag: i32,
+        pieces: &[(NDArray, Range<usize>)],
+        deadline: Instant,
+    ) -> Result<bool> {
+        let mut sent = Vec::with_capacity(pieces.len());
+        for (array, bytes) in pieces {
+            let bytes = ArrayBytes::new(array, bytes.clone())?;
+            sent.push(self.world.send_array(dest, tag, bytes)?);
+        }
+        for req in &mut sent {
+            if !self.complete(req, deadline)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether a send in flight reads `array`'s memory (which must not change until it
+    /// has finished).
+    pub fn in_flight(&self, array: &NDArray) -> Result<bool> {
+        self.progress()?;
+        Ok(self.sending.lock().iter().any(|req| req.uses(array)))
+    }
+
+    /// Receives the next message from `source` with `tag` into `bytes` of an array,
+    /// waiting until `deadline`; false when it did not come in time. The message must
+    /// have that many bytes.
+    pub fn receive_array(
+        &self,
+        source: i32,
+        tag: i32,
+        bytes: ArrayBytes,
+        deadline: Instant,
+    ) -> Result<bool> {
+        let mut req = self.world.receive_array(source, tag, bytes)?;
+        self.complete(&mut req, deadline)
     }
 
     /// Moves the sends in flight along; the finished ones' memory is kept for others.

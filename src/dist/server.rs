@@ -2,8 +2,10 @@
 //! push from every worker per round (sync) or applies each push as it comes (async), and
 //! answers pulls — a worker's pull after its own push of a key waits for that round.
 //!
-//! Pushed values stay in the messages that brought them until their round is summed,
-//! straight from there, into the stored value (or the updater's `recv`).
+//! Pushed values stay in the messages that brought them (large ones in messages of their
+//! own) until their round is summed, straight from there, into the stored value (or the
+//! updater's `recv`). Large pulled values are sent from the stored value itself; a stored
+//! value that such a send still reads is replaced, not written, by the next update.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::net::{peer_lost, timeout, Net, NOT_ANSWERING, REQUEST_TAG};
 use super::pushed::{rows_of, Message, Pushed};
-use super::wire::{Entry, Form, Op, Request, Slot, Writer};
+use super::wire::{travels_apart, Entry, Form, Op, Request, Slot, Writer};
 use crate::error::{Error, Result};
 use crate::kvstore::{GradientCompression, UpdateKey, Updater};
 use crate::ndarray::kernels::{sum_into, Elems};
@@ -116,6 +118,36 @@ impl Server<'_> {
                         Form::Values => {
                             let at = offset(&message, e.data);
                             Pushed::InMessage(message.clone(), at..at + e.data.len())
+                        }
+                        Form::Apart => {
+                            let deadline = Instant::now() + timeout();
+                            let came =
+                                self.net
+                                    .receive(Some(from), Some(req.reply_tag), deadline)?;
+                            let Some((_, _, bytes)) = came else {
+                                // The worker stopped in the middle of its push: the round
+                                // waits for it, and its pullers learn that it is missing.
+                                peer_lost();
+                                return Ok(false);
+                            };
+                            let len = bytes.len();
+                            if len != e.len {
+                                return Err(Error::Dist(format!(
+                                    "malformed message between workers and servers: {len} \
+                                     bytes of key {} came from rank {from}, its entry said {}",
+                                    e.slot.key, e.len
+                                )));
+                            }
+                            let apart = Rc::new(bytes);
+                            if !self.values.contains_key(&e.slot) {
+                                let first = Entry {
+                                    data: &apart[..],
+                                    ..e.clone()
+                                };
+                                self.init(std::slice::from_ref(&first))?;
+                                continue;
+                            }
+                            Pushed::InMessage(apart, 0..len)
                         }
                         Form::TwoBit => self.dequantize(from, e)?,
                         Form::Rows => {
@@ -264,6 +296,9 @@ impl Server<'_> {
         }
         let round = std::mem::take(&mut value.round);
         value.from.clear();
+        if self.net.in_flight(&value.stored)? {
+            value.stored = value.stored.deep_copy(STORE)?;
+        }
         let dtype = DType::from_code(e.dtype)?;
         if round.iter().any(|p| matches!(p, Pushed::Rows { .. })) {
             let arrays = round
@@ -379,11 +414,13 @@ impl Server<'_> {
             .map(|(i, stored)| {
                 let bytes = match &p.rows {
                     Some(rows) => rows[i].len() * rows_of(stored).1 * stored.dtype().size(),
+                    None if travels_apart(stored.nbytes()) => 0,
                     None => stored.nbytes(),
                 };
                 bytes + Writer::ENTRY_OVERHEAD
             })
             .sum();
+        let mut apart = Vec::new();
         let mut w = Writer::reply_ok().written_into(self.net.send_buffer(size + 16));
         for (i, slot) in p.slots.iter().enumerate() {
             let Some(value) = self.values.get(slot) else {
@@ -416,9 +453,19 @@ impl Server<'_> {
                 w.entry(*slot, stored.dtype().code(), &[], &values);
                 continue;
             }
+            if travels_apart(stored.nbytes()) {
+                w.entry_apart(*slot, stored.dtype().code(), stored.nbytes());
+                apart.push(stored);
+                continue;
+            }
             stored.read(|b| w.entry(*slot, stored.dtype().code(), &[], b))?;
         }
-        self.net.post(p.worker, p.reply_tag, w.finish())
+        self.net.post(p.worker, p.reply_tag, w.finish())?;
+        for stored in apart {
+            self.net
+                .post_array(p.worker, p.reply_tag, stored, 0..stored.nbytes())?;
+        }
+        Ok(())
     }
 }
 

@@ -1,14 +1,26 @@
 //! The messages between workers and servers, and their bytes.
 //!
 //! A request carries any number of key entries: the values of one call for one server
-//! travel fused in one message, so 1000 small keys cost one message, not 1000. Values are
-//! written straight from the arrays into the message and read in place from it (no copy
-//! in between). Integers are little-endian; values are the raw elements of their dtype.
+//! travel fused in one message, so 1000 small keys cost one message, not 1000. Small
+//! values are written straight from the arrays into the message and read in place from it
+//! (no copy in between); a large one ([`APART_FROM`] bytes or more) travels apart, in a
+//! message of its own that follows, sent from and received into array memory (MPI moves
+//! it, nothing copies it into or out of a message). Integers are little-endian; values are
+//! the raw elements of their dtype.
 
 use crate::error::{Error, Result};
 
 /// The alignment of values in a message.
 const VALUE_ALIGN: usize = 8;
+
+/// Values of at least this many bytes travel apart ([`Form::Apart`]): below, the
+/// message costs more than the copy into it.
+const APART_FROM: usize = 64 << 10;
+
+/// Whether a value of `len` bytes travels apart from its message.
+pub fn travels_apart(len: usize) -> bool {
+    len >= APART_FROM
+}
 
 /// What a worker asks of a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +62,11 @@ pub enum Form {
     /// Some rows of a row_sparse value: the shape is `[k, row_len]`, the bytes are k row
     /// ids (int64, counted from the piece's first row) then the k rows' values, if any.
     Rows = 2,
+    /// The raw elements of the value (or of a piece of it) in a message of their own,
+    /// sent after this one from the same rank with the request's reply tag; the entries
+    /// that travel apart follow in the order of their entries. The entry says how many
+    /// bytes ([`Entry::len`]) and carries none.
+    Apart = 3,
 }
 
 impl Form {
@@ -58,6 +75,7 @@ impl Form {
             0 => Form::Values,
             1 => Form::TwoBit,
             2 => Form::Rows,
+            3 => Form::Apart,
             _ => return Err(malformed(&format!("unknown entry form {code}"))),
         })
     }
@@ -82,7 +100,10 @@ pub struct Entry<'a> {
     pub form: Form,
     /// The value's shape, sent with an init of a whole key (empty otherwise).
     pub shape: Vec<i64>,
+    /// The value's bytes (none when it travels apart).
     pub data: &'a [u8],
+    /// How many bytes the value has: `data`'s, or those of the message that follows.
+    pub len: usize,
 }
 
 /// The bytes of a [`Form::Rows`] entry: the ids, then the rows' values.
@@ -208,8 +229,26 @@ impl Writer {
         self.entry_as(Form::Values, slot, dtype, shape, data)
     }
 
+    /// Appends an entry whose `len` bytes of value travel apart, in a message that the
+    /// caller sends after this one (see [`Form::Apart`]).
+    pub fn entry_apart(&mut self, slot: Slot, dtype: i32, len: usize) {
+        self.head(Form::Apart, slot, dtype, &[], len);
+        self.count += 1;
+    }
+
     /// Appends an entry whose bytes carry its value in `form`.
     pub fn entry_as(&mut self, form: Form, slot: Slot, dtype: i32, shape: &[i64], data: &[u8]) {
+        self.head(form, slot, dtype, shape, data.len());
+        // Values start at multiples of 8 bytes (received messages are 8-byte aligned), so
+        // that they can be read in place as their elements.
+        self.buf
+            .resize(self.buf.len().next_multiple_of(VALUE_ALIGN), 0);
+        self.buf.extend_from_slice(data);
+        self.count += 1;
+    }
+
+    /// An entry's fields before its value.
+    fn head(&mut self, form: Form, slot: Slot, dtype: i32, shape: &[i64], len: usize) {
         self.i32(slot.store as i32);
         self.i32(slot.key);
         self.i32(slot.part as i32);
@@ -219,13 +258,7 @@ impl Writer {
         for &d in shape {
             self.u64(d as u64);
         }
-        self.u64(data.len() as u64);
-        // Values start at multiples of 8 bytes (received messages are 8-byte aligned), so
-        // that they can be read in place as their elements.
-        self.buf
-            .resize(self.buf.len().next_multiple_of(VALUE_ALIGN), 0);
-        self.buf.extend_from_slice(data);
-        self.count += 1;
+        self.u64(len as u64);
     }
 
     /// Bytes an entry adds besides its value (at most).
@@ -320,16 +353,22 @@ impl<'a> Reader<'a> {
             let shape = (0..ndim)
                 .map(|_| self.u64().map(|d| d as i64))
                 .collect::<Result<_>>()?;
-            let len = self.u64()? as usize;
-            let pad = self.pos.next_multiple_of(VALUE_ALIGN) - self.pos;
-            self.take(pad)?;
-            let data = self.take(len)?;
+            let (data, len) = match form {
+                Form::Apart => (&[][..], self.u64()? as usize),
+                _ => {
+                    let len = self.u64()? as usize;
+                    let pad = self.pos.next_multiple_of(VALUE_ALIGN) - self.pos;
+                    self.take(pad)?;
+                    (self.take(len)?, len)
+                }
+            };
             out.push(Entry {
                 slot,
                 dtype,
                 form,
                 shape,
                 data,
+                len,
             });
         }
         Ok(out)
@@ -416,6 +455,26 @@ mod tests {
             (cmd.op, cmd.head, cmd.body, cmd.entries.len()),
             (Op::Command, 0, &b"opt\xff"[..], 0)
         );
+    }
+
+    #[test]
+    fn a_value_that_travels_apart_has_only_its_length_in_the_message() {
+        let mut w = Writer::reply_ok();
+        w.entry_apart(slot(7, 1), 0, APART_FROM);
+        w.entry(slot(8, 0), 0, &[], &[5; 12]);
+        let bytes = w.finish();
+        assert!(bytes.len() < 2 * Writer::ENTRY_OVERHEAD + 12 + 16);
+        let Reply::Ok(entries) = Reply::decode(&bytes).unwrap() else {
+            panic!("an answer that failed");
+        };
+        assert_eq!(
+            (entries[0].slot, entries[0].form, entries[0].len),
+            (slot(7, 1), Form::Apart, APART_FROM)
+        );
+        assert!(entries[0].data.is_empty());
+        assert_eq!((entries[1].form, entries[1].len), (Form::Values, 12));
+        assert_eq!(entries[1].data, &[5u8; 12][..]);
+        assert!(travels_apart(APART_FROM) && !travels_apart(APART_FROM - 1));
     }
 
     #[test]

@@ -3,14 +3,15 @@
 //! Every wait has the deadline of [`timeout`]; after a failure the store fails fast.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::broken::Broken;
 use super::layout::{packed_placement, placement, Part};
-use super::net::{lost_peer, timeout, Net, NOT_ANSWERING, REQUEST_TAG};
+use super::net::{lost_peer, timeout, ArrayBytes, Net, NOT_ANSWERING, REQUEST_TAG};
 use super::server::{COMMAND_SET_GRADIENT_COMPRESSION, COMMAND_STOP};
-use super::wire::{rows_bytes, Form, Op, Reply, Slot, Writer};
+use super::wire::{rows_bytes, travels_apart, Form, Op, Reply, Slot, Writer};
 use crate::error::{Error, Result};
 use crate::ffi::mpi::Bytes;
 use crate::kvstore::{twobit, Compressor, GradientCompression, RowPull};
@@ -34,6 +35,29 @@ pub struct Worker {
     compression: Compressor,
     /// Whether a key was inited (compression must be set before).
     inited: AtomicBool,
+}
+
+/// A message to one server: the request, and the pieces of arrays whose values follow
+/// it apart ([`Form::Apart`]), in the order of their entries.
+struct Outgoing {
+    request: Writer,
+    apart: Vec<(NDArray, Range<usize>)>,
+}
+
+impl Outgoing {
+    fn new(request: Writer) -> Outgoing {
+        Outgoing {
+            request,
+            apart: Vec::new(),
+        }
+    }
+}
+
+/// A server's answer to a request: who sent it, under which tag, and its bytes.
+struct Answer {
+    server: i32,
+    tag: i32,
+    bytes: Bytes,
 }
 
 /// One key of a call, with the array its value comes from or goes to.
@@ -87,7 +111,7 @@ impl Worker {
 
     /// A row_sparse push: each piece gets the pushed rows it holds (maybe none: every
     /// server counts one push per worker in a round).
-    fn rows_entries(&self, item: &Item<'_>, out: &mut BTreeMap<i32, Writer>) -> Result<()> {
+    fn rows_entries(&self, item: &Item<'_>, out: &mut BTreeMap<i32, Outgoing>) -> Result<()> {
         let parts = self.parts(item);
         let row_len = row_len(item.array);
         item.array.with_rows(|rows| {
@@ -101,10 +125,10 @@ impl Worker {
                     .map(|&id| id - first as i64)
                     .collect();
                 let values = &rows.data.bytes[from * row_bytes..to * row_bytes];
-                let w = out
-                    .entry(p.server)
-                    .or_insert_with(|| Writer::request(Op::Push, self.net.reply_tag(), 0, b""));
-                w.entry_as(
+                let w = &mut out.entry(p.server).or_insert_with(|| {
+                    Outgoing::new(Writer::request(Op::Push, self.net.reply_tag(), 0, b""))
+                });
+                w.request.entry_as(
                     Form::Rows,
                     self.slot(item.key, p),
                     rows.data.dtype.code(),
@@ -124,14 +148,18 @@ impl Worker {
     }
 
     /// One message per server holding the items' pieces: with their values when
-    /// `with_data`, and the shapes of whole keys when `with_shape`.
+    /// `with_data`, and the shapes of whole keys when `with_shape`. The large values of a
+    /// push travel apart.
     fn messages(
         &self,
         op: Op,
         items: &[Item<'_>],
         with_data: bool,
         with_shape: bool,
-    ) -> Result<BTreeMap<i32, Writer>> {
+    ) -> Result<BTreeMap<i32, Outgoing>> {
+        let apart = |item: &Item<'_>, len: usize| {
+            op == Op::Push && !item.array.is_sparse() && travels_apart(len)
+        };
         let parts: Vec<Vec<Part>> = items.iter().map(|item| self.parts(item)).collect();
         let rows_push = |item: &Item<'_>| op == Op::Push && item.array.is_sparse();
         // Each server's message is written into memory of its whole size, at once (the rows
@@ -149,15 +177,19 @@ impl Worker {
                 0
             };
             for p in parts {
-                let data = if with_data { p.elems.len() * esize } else { 0 };
+                let data = match with_data {
+                    true if !apart(item, p.elems.len() * esize) => p.elems.len() * esize,
+                    _ => 0,
+                };
                 *sizes.entry(p.server).or_default() += data + shape + Writer::ENTRY_OVERHEAD;
             }
         }
-        let mut out: BTreeMap<i32, Writer> = sizes
+        let mut out: BTreeMap<i32, Outgoing> = sizes
             .into_iter()
             .map(|(server, size)| {
                 let w = Writer::request(op, self.net.reply_tag(), 0, b"");
-                (server, w.written_into(self.net.send_buffer(size + 64)))
+                let w = w.written_into(self.net.send_buffer(size + 64));
+                (server, Outgoing::new(w))
             })
             .collect();
         for (item, parts) in items.iter().zip(&parts) {
@@ -170,14 +202,21 @@ impl Worker {
             let esize = dtype.size();
             let mut write = |bytes: Option<&[u8]>| {
                 for p in parts {
-                    let data =
-                        bytes.map_or(&[][..], |b| &b[p.elems.start * esize..p.elems.end * esize]);
+                    let range = p.elems.start * esize..p.elems.end * esize;
                     let w = out.get_mut(&p.server).expect("a message for every server");
+                    if bytes.is_some() && apart(item, range.len()) {
+                        w.request
+                            .entry_apart(self.slot(item.key, p), dtype.code(), range.len());
+                        w.apart.push((item.array.clone(), range));
+                        continue;
+                    }
+                    let data = bytes.map_or(&[][..], |b| &b[range]);
                     let shape = match with_shape {
                         true => self.piece_shape(item, p, whole),
                         false => Vec::new(),
                     };
-                    w.entry(self.slot(item.key, p), dtype.code(), &shape, data);
+                    w.request
+                        .entry(self.slot(item.key, p), dtype.code(), &shape, data);
                 }
             };
             if with_data && item.array.is_sparse() {
@@ -195,7 +234,7 @@ impl Worker {
         Ok(out)
     }
 
-    fn answers(&self, what: &str, tags: Vec<(i32, i32)>) -> Result<Vec<Bytes>> {
+    fn answers(&self, what: &str, tags: Vec<(i32, i32)>) -> Result<Vec<Answer>> {
         let deadline = Instant::now() + timeout();
         let mut replies = Vec::with_capacity(tags.len());
         for (server, tag) in tags {
@@ -216,19 +255,40 @@ impl Worker {
                     Error::Dist(what)
                 });
             }
-            replies.push(bytes);
+            replies.push(Answer { server, tag, bytes });
         }
         Ok(replies)
     }
 
     /// Sends the messages, each asking for an answer under its own tag, and waits.
-    fn request(&self, what: &str, messages: BTreeMap<i32, Writer>) -> Result<Vec<Bytes>> {
+    fn request(&self, what: &str, messages: BTreeMap<i32, Outgoing>) -> Result<Vec<Answer>> {
         let mut tags = Vec::with_capacity(messages.len());
-        for (server, w) in messages {
-            tags.push((server, w.reply_tag));
-            self.net.post(server, REQUEST_TAG, w.finish())?;
+        for (server, out) in messages {
+            tags.push((server, out.request.reply_tag));
+            self.post(server, out)?;
         }
         self.answers(what, tags)
+    }
+
+    /// Sends a message to a server, and the values that follow it apart: those are sent
+    /// from the arrays' memory, so this waits until the server has them (the caller may
+    /// change the arrays once the call returns).
+    fn post(&self, server: i32, out: Outgoing) -> Result<()> {
+        let tag = out.request.reply_tag;
+        self.net.post(server, REQUEST_TAG, out.request.finish())?;
+        if out.apart.is_empty() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + timeout();
+        if self.net.send_arrays(server, tag, &out.apart, deadline)? {
+            return Ok(());
+        }
+        Err(lost_peer(format!(
+            "{}: server rank {server} did not take a push within {:?} (MXKV_DIST_TIMEOUT): \
+             a peer {NOT_ANSWERING}",
+            self.name,
+            timeout()
+        )))
     }
 
     /// Rank 0's values become the keys' values on the servers; every worker then waits
@@ -252,8 +312,8 @@ impl Worker {
                 Some(_) => self.packed_messages(items)?,
                 None => self.messages(Op::Push, items, true, false)?,
             };
-            for (server, w) in messages {
-                self.net.post(server, REQUEST_TAG, w.finish())?;
+            for (server, out) in messages {
+                self.post(server, out)?;
             }
             self.net.progress()
         })
@@ -262,21 +322,21 @@ impl Worker {
     /// Pushes of float32 values as 2-bit packed words, each key quantised whole with its
     /// residual (MXNet's `PushCompressed`), each server sent the words of its pieces. Every
     /// key is checked before any residual changes.
-    fn packed_messages(&self, items: &[Item<'_>]) -> Result<BTreeMap<i32, Writer>> {
+    fn packed_messages(&self, items: &[Item<'_>]) -> Result<BTreeMap<i32, Outgoing>> {
         for item in items {
             self.compression
                 .prepare(item.key, item.array, &[item.array])?;
         }
-        let mut out: BTreeMap<i32, Writer> = BTreeMap::new();
+        let mut out: BTreeMap<i32, Outgoing> = BTreeMap::new();
         for item in items {
             let words = self.compression.quantize(item.key, item.array)?;
             for p in self.parts(item) {
                 let packed = &words[p.elems.start / twobit::VALUES_PER_WORD
                     ..p.elems.end.div_ceil(twobit::VALUES_PER_WORD)];
-                let w = out
-                    .entry(p.server)
-                    .or_insert_with(|| Writer::request(Op::Push, self.net.reply_tag(), 0, b""));
-                w.entry_as(
+                let w = out.entry(p.server).or_insert_with(|| {
+                    Outgoing::new(Writer::request(Op::Push, self.net.reply_tag(), 0, b""))
+                });
+                w.request.entry_as(
                     Form::TwoBit,
                     self.slot(item.key, &p),
                     item.array.dtype().code(),
@@ -311,54 +371,85 @@ impl Worker {
         })
     }
 
-    /// Fetches each key's value from the servers into its array.
+    /// Fetches each key's value from the servers into its array: small values copied
+    /// from the answers, large ones received straight into the array.
     pub fn pull(&self, items: &[Item<'_>]) -> Result<()> {
         self.guarded(|| {
-            let replies = self.request("a pull", self.messages(Op::Pull, items, false, false)?)?;
-            let mut values: HashMap<Slot, &[u8]> = HashMap::with_capacity(items.len());
-            let decoded = replies
+            let deadline = Instant::now() + timeout();
+            let answers = self.request("a pull", self.messages(Op::Pull, items, false, false)?)?;
+            // A row_sparse value comes whole and keeps its non-zero rows.
+            let targets = items
                 .iter()
-                .map(|r| Reply::decode(r))
-                .collect::<Result<Vec<_>>>()?;
-            for reply in &decoded {
-                if let Reply::Ok(entries) = reply {
-                    values.extend(entries.iter().map(|e| (e.slot, e.data)));
-                }
-            }
-            for item in items {
-                let esize = item.array.dtype().size();
-                let parts = self.parts(item);
-                // A row_sparse value comes whole and keeps its non-zero rows.
-                let target = match item.array.is_sparse() {
+                .map(|item| match item.array.is_sparse() {
                     true => NDArray::new(
                         item.array.shape().clone(),
                         item.array.dtype(),
                         item.array.context(),
-                    )?,
-                    false => item.array.clone(),
-                };
-                target.write(|dst| {
-                    for p in &parts {
-                        let range = p.elems.start * esize..p.elems.end * esize;
-                        match values.get(&self.slot(item.key, p)) {
-                            Some(data) if data.len() == range.len() => {
-                                dst[range].copy_from_slice(data);
-                                Ok(())
-                            }
-                            _ => Err(Error::Dist(format!(
-                                "{}: server rank {} sent no value of the right size for key {}",
-                                self.name, p.server, item.key
-                            ))),
-                        }?;
-                    }
-                    Ok::<(), Error>(())
-                })??;
-                if item.array.is_sparse() {
-                    item.array.assign_value(&target)?;
+                    ),
+                    false => Ok(item.array.clone()),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            // Where each piece's value goes, server by server, in the order asked (which
+            // is the order of the answer's entries).
+            let mut awaited: BTreeMap<i32, Vec<(Slot, usize, Range<usize>)>> = BTreeMap::new();
+            for (i, item) in items.iter().enumerate() {
+                let esize = item.array.dtype().size();
+                for p in self.parts(item) {
+                    let range = p.elems.start * esize..p.elems.end * esize;
+                    let slot = self.slot(item.key, &p);
+                    awaited.entry(p.server).or_default().push((slot, i, range));
                 }
+            }
+            for (answer, (server, pieces)) in answers.iter().zip(awaited) {
+                let Reply::Ok(entries) = Reply::decode(&answer.bytes)? else {
+                    continue;
+                };
+                if entries.len() != pieces.len() {
+                    return Err(self.wrong_value(server, pieces[0].0.key));
+                }
+                for (e, (slot, i, range)) in entries.into_iter().zip(pieces) {
+                    if e.slot != slot || e.len != range.len() {
+                        return Err(self.wrong_value(server, slot.key));
+                    }
+                    let target = &targets[i];
+                    if e.form == Form::Apart {
+                        let server = answer.server;
+                        // Received under the array's write lock, as a copy into it would be.
+                        let bytes = ArrayBytes::new(target, range)?;
+                        let came = target.write(|_| {
+                            self.net.receive_array(server, answer.tag, bytes, deadline)
+                        })??;
+                        if !came {
+                            return Err(lost_peer(format!(
+                                "{}: server rank {server} did not send the value of key {} \
+                                 within {:?} (MXKV_DIST_TIMEOUT): a peer {NOT_ANSWERING}",
+                                self.name,
+                                e.slot.key,
+                                timeout()
+                            )));
+                        }
+                    } else {
+                        target.write(|dst| dst[range].copy_from_slice(e.data))?;
+                    }
+                }
+            }
+            for (item, target) in items.iter().zip(&targets) {
+                if item.array.is_sparse() {
+                    item.array.assign_value(target)?;
+                }
+            }
+            for answer in answers {
+                self.net.recycle(answer.bytes);
             }
             Ok(())
         })
+    }
+
+    fn wrong_value(&self, server: i32, key: i32) -> Error {
+        Error::Dist(format!(
+            "{}: server rank {server} sent no value of the right size for key {key}",
+            self.name
+        ))
     }
 
     /// Fetches only the asked rows of each pull's key from the servers that hold them, into
@@ -371,7 +462,7 @@ impl Worker {
                 .zip(&stored)
                 .map(|(p, array)| Item { key: p.key, array })
                 .collect();
-            let mut messages: BTreeMap<i32, Writer> = BTreeMap::new();
+            let mut messages: BTreeMap<i32, Outgoing> = BTreeMap::new();
             for (p, item) in pulls.iter().zip(&items) {
                 let row_len = row_len(item.array);
                 for part in self.parts(item) {
@@ -384,9 +475,9 @@ impl Worker {
                         .map(|&id| id - first)
                         .collect();
                     let w = messages.entry(part.server).or_insert_with(|| {
-                        Writer::request(Op::PullRows, self.net.reply_tag(), 0, b"")
+                        Outgoing::new(Writer::request(Op::PullRows, self.net.reply_tag(), 0, b""))
                     });
-                    w.entry_as(
+                    w.request.entry_as(
                         Form::Rows,
                         self.slot(p.key, &part),
                         item.array.dtype().code(),
@@ -398,7 +489,7 @@ impl Worker {
             let replies = self.request("a row_sparse pull", messages)?;
             let decoded = replies
                 .iter()
-                .map(|r| Reply::decode(r))
+                .map(|r| Reply::decode(&r.bytes))
                 .collect::<Result<Vec<_>>>()?;
             // Each server answers its entries in the order they were asked.
             let servers: Vec<i32> = {
@@ -440,7 +531,7 @@ impl Worker {
             }
             drop(decoded);
             for reply in replies {
-                self.net.recycle(reply);
+                self.net.recycle(reply.bytes);
             }
             Ok(())
         })
@@ -466,10 +557,8 @@ impl Worker {
     fn command_inner(&self, head: i32, body: &[u8]) -> Result<()> {
         let messages = (0..self.net.layout.servers)
             .map(|s| {
-                (
-                    s,
-                    Writer::request(Op::Command, self.net.reply_tag(), head, body),
-                )
+                let w = Writer::request(Op::Command, self.net.reply_tag(), head, body);
+                (s, Outgoing::new(w))
             })
             .collect();
         self.request(&format!("command {head}"), messages).map(drop)

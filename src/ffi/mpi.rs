@@ -8,6 +8,7 @@
 //! store calls may come from any thread.
 
 use std::ffi::{c_int, c_void};
+use std::ops::Range;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -247,24 +248,74 @@ impl Comm {
 
     /// Sends `data` to rank `dest` with `tag`.
     pub fn send(&self, dest: i32, tag: i32, data: Vec<u8>) -> Result<Request> {
-        let _g = lock()?;
-        let mut req = unsafe { sys::RSMPI_REQUEST_NULL };
-        // SAFETY: the buffer moves into the request, which keeps it until MPI is done with it.
-        check(
-            unsafe {
-                sys::MPI_Isend(
-                    data.as_ptr().cast(),
-                    count(data.len())?,
-                    sys::RSMPI_UINT8_T,
-                    dest,
-                    tag,
-                    self.raw,
-                    &mut req,
-                )
-            },
-            "MPI_Isend",
-        )?;
+        // SAFETY: the buffer moves into the request, which keeps it until MPI is done with it
+        // (moving a Vec does not move its heap memory).
+        let req = unsafe {
+            self.start(
+                Transfer::Send,
+                data.as_ptr() as usize,
+                data.len(),
+                dest,
+                tag,
+            )?
+        };
         Ok(Request::new(req, data, Bytes::zeroed(0)))
+    }
+
+    /// Sends the bytes `bytes` of `array`'s memory to rank `dest` with `tag`, as they are:
+    /// no copy. The request keeps the array alive until MPI is done with it; the caller
+    /// does not change those bytes meanwhile.
+    pub fn send_array(&self, dest: i32, tag: i32, bytes: ArrayBytes) -> Result<Request> {
+        // SAFETY: the bytes lie within the array's memory (checked by `ArrayBytes::new`),
+        // which the request holds (and leaks, if given up) until MPI is done with them.
+        let req = unsafe { self.start(Transfer::Send, bytes.at, bytes.len, dest, tag)? };
+        let mut request = Request::new(req, Vec::new(), Bytes::zeroed(0));
+        request.arrays = vec![bytes.array];
+        Ok(request)
+    }
+
+    /// Receives the next message from rank `source` with `tag` into the bytes `bytes` of
+    /// `array`'s memory: no copy. The message must have exactly that many bytes (the
+    /// request fails otherwise). The request keeps the array alive until MPI is done with
+    /// it; nothing else may touch those bytes until it completes.
+    pub fn receive_array(&self, source: i32, tag: i32, bytes: ArrayBytes) -> Result<Request> {
+        // SAFETY: as in `send_array`; MPI writes at most `bytes.len` bytes.
+        let req = unsafe { self.start(Transfer::Receive, bytes.at, bytes.len, source, tag)? };
+        let mut request = Request::new(req, Vec::new(), Bytes::zeroed(0));
+        request.expected = Some(bytes.len);
+        request.arrays = vec![bytes.array];
+        Ok(request)
+    }
+
+    /// Starts sending the `len` bytes at address `at` to `peer`, or receiving into them
+    /// from `peer`, with `tag`.
+    ///
+    /// # Safety
+    /// The bytes stay allocated (and, for a send, unchanged) until the request completes.
+    unsafe fn start(
+        &self,
+        transfer: Transfer,
+        at: usize,
+        len: usize,
+        peer: i32,
+        tag: i32,
+    ) -> Result<sys::MPI_Request> {
+        let len = count(len)?;
+        let _g = lock()?;
+        let mut req = sys::RSMPI_REQUEST_NULL;
+        let (u8s, comm, at_mut) = (sys::RSMPI_UINT8_T, self.raw, at as *mut c_void);
+        let (code, what) = match transfer {
+            Transfer::Send => (
+                sys::MPI_Isend(at_mut, len, u8s, peer, tag, comm, &mut req),
+                "MPI_Isend",
+            ),
+            Transfer::Receive => (
+                sys::MPI_Irecv(at_mut, len, u8s, peer, tag, comm, &mut req),
+                "MPI_Irecv",
+            ),
+        };
+        check(code, what)?;
+        Ok(req)
     }
 
     /// A message that has arrived from `source` (any when None) with `tag` (any when
@@ -432,6 +483,44 @@ pub fn can_allreduce_in_place() -> bool {
     in_place_marker().is_some()
 }
 
+/// Some bytes of a dense array's memory, for a message sent from them or received into
+/// them. Their address is found when this is made: a message may then be received into
+/// them while the caller holds the array's write lock.
+pub struct ArrayBytes {
+    array: NDArray,
+    at: usize,
+    len: usize,
+}
+
+impl ArrayBytes {
+    /// The bytes `bytes` of `array`'s value.
+    pub fn new(array: &NDArray, bytes: Range<usize>) -> Result<ArrayBytes> {
+        if bytes.start > bytes.end || bytes.end > array.nbytes() {
+            return Err(Error::Dist(format!(
+                "bytes {bytes:?} are not within an array of {} bytes",
+                array.nbytes()
+            )));
+        }
+        let base = array
+            .data_addr()
+            .filter(|_| !array.is_sparse())
+            .ok_or_else(|| {
+                Error::Dist("a message from or into an array without dense data".into())
+            })?;
+        Ok(ArrayBytes {
+            array: array.clone(),
+            at: base + bytes.start,
+            len: bytes.len(),
+        })
+    }
+}
+
+/// Which way a point-to-point transfer goes.
+enum Transfer {
+    Send,
+    Receive,
+}
+
 fn count(n: usize) -> Result<c_int> {
     c_int::try_from(n)
         .map_err(|_| Error::Dist(format!("a message of {n} items is too large for MPI")))
@@ -532,6 +621,8 @@ pub struct Request {
     arrays: Vec<NDArray>,
     /// Counts and displacements MPI reads (a gather of different lengths).
     counts: Vec<c_int>,
+    /// The bytes a receive into an array must bring.
+    expected: Option<usize>,
 }
 
 // SAFETY: the request handle may be tested from any thread; calls are serialised.
@@ -547,6 +638,7 @@ impl Request {
             target,
             arrays: Vec::new(),
             counts: Vec::new(),
+            expected: None,
         }
     }
 
@@ -559,6 +651,7 @@ impl Request {
             target,
             arrays: Vec::new(),
             counts: Vec::new(),
+            expected: None,
         }
     }
 
@@ -571,12 +664,40 @@ impl Request {
         let mut flag = 0;
         let mut status = empty_status();
         // SAFETY: raw is this request's live handle; MPI_Test frees it on completion.
-        check(
+        let tested = check(
             unsafe { sys::MPI_Test(&mut self.raw, &mut flag, &mut status) },
             "MPI_Test",
-        )?;
-        self.done = flag != 0;
+        );
+        // A request that failed (a message longer than its buffer) is freed by MPI.
+        self.done =
+            flag != 0 || (tested.is_err() && self.raw == unsafe { sys::RSMPI_REQUEST_NULL });
+        tested?;
+        if let (true, Some(expected)) = (self.done, self.expected) {
+            let mut len = 0;
+            // SAFETY: the status is the completed receive's.
+            check(
+                unsafe { sys::MPI_Get_count(&status, sys::RSMPI_UINT8_T, &mut len) },
+                "MPI_Get_count",
+            )?;
+            if len as usize != expected {
+                return Err(Error::Dist(format!(
+                    "a message of {len} bytes came where {expected} were expected"
+                )));
+            }
+        }
         Ok(self.done)
+    }
+
+    /// Whether MPI reads or writes `array`'s memory for this request.
+    pub fn uses(&self, array: &NDArray) -> bool {
+        let span = |a: &NDArray| a.data_addr().map(|at| at..at + a.nbytes());
+        let Some(theirs) = span(array) else {
+            return false;
+        };
+        self.arrays
+            .iter()
+            .filter_map(span)
+            .any(|mine| mine.start < theirs.end && theirs.start < mine.end)
     }
 
     /// The bytes a completed send sent, for another message.
