@@ -73,6 +73,49 @@ static void test_single_arrays_are_summed_into_the_stored_value(void) {
     MXNDArrayFree(ints);
 }
 
+/* Keys inited in one call have their values laid out in one block: a push of all of them
+ * sums in that block, a push of some of them, or of one, still sums each right, and the
+ * init gave every worker rank 0's values. */
+static void test_keys_inited_together_sum_in_place(void) {
+    enum { K = 3 };
+    int keys[K] = {30, 31, 32}, some[2] = {30, 32}, k;
+    NDArrayHandle init[K], grads[K];
+    float ranks_sum = (float)(workers * (workers + 1) / 2);
+    for (k = 0; k < K; k++) {
+        init[k] = arr_fill(2, 2, (float)(10 * k + rank));
+        grads[k] = arr_fill(2, 2, (float)((k + 1) * (rank + 1)));
+    }
+    CHECK_OK(MXKVStoreInit(kv, K, keys, init));
+    for (k = 0; k < K; k++) CHECK(key_equals(kv, keys[k], 2, 2, (float)(10 * k)));
+    CHECK_OK(MXKVStorePush(kv, K, keys, grads, 0));
+    for (k = 0; k < K; k++) CHECK(key_equals(kv, keys[k], 2, 2, (float)(k + 1) * ranks_sum));
+    CHECK(arr_all_equal(grads[2], 4, (float)(3 * (rank + 1))));
+    /* Keys 30 and 32: not side by side in the block. */
+    {
+        NDArrayHandle pair[2] = {grads[2], grads[1]};
+        CHECK_OK(MXKVStorePush(kv, 2, some, pair, 0));
+    }
+    CHECK(key_equals(kv, 30, 2, 2, 3.0f * ranks_sum));
+    CHECK(key_equals(kv, 32, 2, 2, 2.0f * ranks_sum));
+    CHECK(key_equals(kv, 31, 2, 2, 2.0f * ranks_sum));
+    CHECK_OK(MXKVStorePush(kv, 1, &keys[1], &grads[0], 0));
+    CHECK(key_equals(kv, 31, 2, 2, ranks_sum));
+    CHECK(key_equals(kv, 30, 2, 2, 3.0f * ranks_sum));
+    /* The same keys in another order of the call, one pushed twice. */
+    {
+        int again[4] = {32, 30, 32, 31};
+        NDArrayHandle four[4] = {grads[0], grads[0], grads[1], grads[2]};
+        CHECK_OK(MXKVStorePush(kv, 4, again, four, 0));
+    }
+    CHECK(key_equals(kv, 30, 2, 2, ranks_sum));
+    CHECK(key_equals(kv, 31, 2, 2, 3.0f * ranks_sum));
+    CHECK(key_equals(kv, 32, 2, 2, 3.0f * ranks_sum));
+    for (k = 0; k < K; k++) {
+        MXNDArrayFree(init[k]);
+        MXNDArrayFree(grads[k]);
+    }
+}
+
 static void test_worker_updater_keeps_replicas_identical(void) {
     int key = 5, i;
     NDArrayHandle v = arr_fill(1, 4, 1.0f), g = arr_fill(1, 4, 1.0f);
@@ -246,6 +289,7 @@ int main(void) {
     RUN(test_every_rank_works);
     RUN(test_init_from_rank0_and_push_sums);
     RUN(test_single_arrays_are_summed_into_the_stored_value);
+    RUN(test_keys_inited_together_sum_in_place);
     RUN(test_worker_updater_keeps_replicas_identical);
     RUN(test_dtypes_mpi_cannot_add);
     RUN(test_one_call_of_many_keys_and_dtypes);

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use super::arena::{self, Arenas};
 use super::net::{lost_peer, timeout, Net, NOT_ANSWERING};
 use crate::error::Result;
 use crate::ffi::mpi::{can_allreduce_in_place, Comm, Prim, Request};
@@ -62,6 +63,13 @@ impl Buffers {
     }
 }
 
+/// A serverless store's memory for its sums: buffers, and the blocks of its stored values.
+#[derive(Default)]
+pub struct Memory {
+    pub buffers: Buffers,
+    pub arenas: Arenas,
+}
+
 /// The keys summed in one element type: where each starts in the buffers.
 struct Group {
     dtype: DType,
@@ -73,9 +81,12 @@ struct Group {
 
 /// Where a group's sum is made.
 enum Target<'e> {
-    /// The one key's stored value, under its lock until the sum is in: nothing is left
-    /// to do after.
-    Stored { _whole: KeyGuard<'e> },
+    /// The keys' stored values (one key's, or a block of them in order), under the keys'
+    /// locks until the sum is in: nothing is left to do after.
+    Stored {
+        into: NDArray,
+        _whole: Vec<KeyGuard<'e>>,
+    },
     /// A buffer holding the group's sum (the send buffer, when summed in place).
     Buffer(NDArray),
 }
@@ -122,6 +133,14 @@ fn pack(
             let bytes = at * width..(at + stored[i].size()) * width;
             match single_dense(&value, g.dtype) {
                 Some(_) if bytes.is_empty() => {}
+                // A value in `send`'s own memory (init packing stored values into their
+                // block): in its place already, or copied through a view. (No lock of that
+                // memory may be taken here: `send`'s is held.)
+                Some(array) if array.memory_id() == send.memory_id() => {
+                    if !array.same_memory(&stored[i]) {
+                        rest.push((i, at, value));
+                    }
+                }
                 Some(array) => array.read(|src| dst[bytes].copy_from_slice(src))?,
                 None => rest.push((i, at, value)),
             }
@@ -181,18 +200,65 @@ fn sum_at(g: &Group, sum: &NDArray, at: usize, stored: &NDArray) -> Result<NDArr
     })
 }
 
+/// The group's keys' locks, when every one can be had and their stored values are still
+/// `stored` (not replaced meanwhile by a value of another storage type).
+fn lock_all<'e>(g: &Group, stored: &[NDArray], entries: &[&'e Entry]) -> Option<Vec<KeyGuard<'e>>> {
+    let mut whole = Vec::with_capacity(g.keys.len());
+    for &(i, _) in &g.keys {
+        whole.push(entries[i].lock()?);
+        if !entries[i].stored().same_memory(&stored[i]) {
+            return None;
+        }
+    }
+    Some(whole)
+}
+
+/// A group whose stored values lie in order in one block ([`arena`]), when the store
+/// `assigns`: packed straight into them and summed there in place, under every key's lock.
+fn in_block<'e>(
+    g: &Group,
+    merged: &mut [Option<Merged<'_>>],
+    stored: &[NDArray],
+    entries: &[&'e Entry],
+    memory: &Memory,
+) -> Result<Option<Plan<'e>>> {
+    if !arena::contiguous(g.dtype, g.keys.iter().map(|&(i, _)| &stored[i])) {
+        return Ok(None);
+    }
+    let Some(block) = memory.arenas.span(&stored[g.keys[0].0], g.len) else {
+        return Ok(None);
+    };
+    let Some(whole) = lock_all(g, stored, entries) else {
+        return Ok(None);
+    };
+    let send = match can_allreduce_in_place() {
+        true => None,
+        false => Some(memory.buffers.take(g.dtype, g.len)?),
+    };
+    pack(g, merged, stored, send.as_ref().unwrap_or(&block))?;
+    Ok(Some(Plan {
+        send,
+        target: Target::Stored {
+            into: block,
+            _whole: whole,
+        },
+    }))
+}
+
 /// How a group is allreduced. A key alone in its group, pushed as one plain array, is sent
 /// from that array's memory: into its stored value when the store `assigns` (and the
-/// key's lock can be had), else into a buffer. Other groups are packed into a buffer
-/// summed in place.
+/// key's lock can be had), else into a buffer. Keys whose stored values lie in a block are
+/// summed there ([`in_block`]) when the store assigns. Other groups are packed into a
+/// buffer summed in place.
 fn plan<'e>(
     g: &Group,
     merged: &mut [Option<Merged<'_>>],
     stored: &[NDArray],
     entries: &[&'e Entry],
     assigns: bool,
-    buffers: &Buffers,
+    memory: &Memory,
 ) -> Result<Plan<'e>> {
+    let buffers = &memory.buffers;
     if let [(i, _)] = g.keys[..] {
         let sole = merged[i]
             .as_ref()
@@ -210,7 +276,10 @@ fn plan<'e>(
                     merged[i] = None;
                     return Ok(Plan {
                         send: (!in_place).then_some(source),
-                        target: Target::Stored { _whole: guard },
+                        target: Target::Stored {
+                            into: entries[i].stored(),
+                            _whole: vec![guard],
+                        },
                     });
                 }
             }
@@ -219,6 +288,11 @@ fn plan<'e>(
                 send: Some(source),
                 target: Target::Buffer(buffers.take(g.dtype, g.len)?),
             });
+        }
+    }
+    if assigns {
+        if let Some(plan) = in_block(g, merged, stored, entries, memory)? {
+            return Ok(plan);
         }
     }
     let send = buffers.take(g.dtype, g.len)?;
@@ -236,9 +310,9 @@ fn plan<'e>(
 }
 
 impl Plan<'_> {
-    fn start(&self, comm: &Comm, entry: &Entry, g: &Group) -> Result<Request> {
+    fn start(&self, comm: &Comm, g: &Group) -> Result<Request> {
         let into = match &self.target {
-            Target::Stored { .. } => &entry.stored(),
+            Target::Stored { into, .. } => into,
             Target::Buffer(buffer) => buffer,
         };
         match &self.send {
@@ -257,7 +331,7 @@ pub fn sum_over_workers(
     name: &str,
     pushes: Vec<KeyPush<'_>>,
     assigns: bool,
-    buffers: &Buffers,
+    memory: &Memory,
 ) -> Result<Vec<Option<NDArray>>> {
     let comm = net
         .workers
@@ -280,11 +354,11 @@ pub fn sum_over_workers(
     let mut merged: Vec<_> = pushes.into_iter().map(|p| Some(p.merged)).collect();
     let plans = groups
         .values()
-        .map(|g| plan(g, &mut merged, &stored, &entries, assigns, buffers))
+        .map(|g| plan(g, &mut merged, &stored, &entries, assigns, memory))
         .collect::<Result<Vec<Plan<'_>>>>()?;
     let mut started = Vec::with_capacity(plans.len());
     for (g, plan) in groups.values().zip(&plans) {
-        started.push(plan.start(comm, entries[g.keys[0].0], g)?);
+        started.push(plan.start(comm, g)?);
     }
     let deadline = Instant::now() + timeout();
     let mut sums: Vec<Option<NDArray>> = vec![None; stored.len()];

@@ -10,6 +10,7 @@
 //! - [`allreduce`]: the serverless store.
 
 pub mod allreduce;
+mod arena;
 mod broken;
 mod engine;
 pub mod layout;
@@ -63,9 +64,9 @@ pub fn launched_role() -> Option<Role> {
 enum Side {
     /// A worker of a job with servers.
     Worker(Worker),
-    /// A worker of a serverless job, with the buffers of its allreduces and its first
-    /// failure, repeated by every later call.
-    Allreduce(allreduce::Buffers, Broken),
+    /// A worker of a serverless job, with the memory of its sums and its first failure,
+    /// repeated by every later call.
+    Allreduce(allreduce::Memory, Broken),
     /// A server: the store only runs the server loop.
     Server,
 }
@@ -92,7 +93,7 @@ impl Dist {
                      (DMLC_NUM_SERVER=0 gives a serverless dist_sync only)"
                 )));
             }
-            Side::Allreduce(allreduce::Buffers::default(), Broken::default())
+            Side::Allreduce(allreduce::Memory::default(), Broken::default())
         } else {
             Side::Worker(Worker::new(net, type_name, id))
         };
@@ -144,9 +145,9 @@ impl Dist {
     /// Makes rank 0's values of the keys just added (with their entries) everyone's.
     pub fn init(&self, added: &[(i32, &Entry)]) -> Result<()> {
         self.worker_only("init")?;
-        let stored: Vec<NDArray> = added.iter().map(|(_, entry)| entry.stored()).collect();
         match &self.side {
             Side::Worker(w) => {
+                let stored: Vec<NDArray> = added.iter().map(|(_, entry)| entry.stored()).collect();
                 let items: Vec<Item<'_>> = added
                     .iter()
                     .zip(&stored)
@@ -154,9 +155,12 @@ impl Dist {
                     .collect();
                 w.init(&items)
             }
-            // The others take rank 0's values by a sum where only rank 0 adds (row_sparse
-            // values: only rank 0's rows travel).
-            _ => self.serverless(|| {
+            // Serverless, the values move into blocks first ([`arena`]); the others take
+            // rank 0's values by a sum where only rank 0 adds (row_sparse values: only rank
+            // 0's rows travel).
+            Side::Allreduce(memory, _) => self.serverless(|| {
+                memory.arenas.lay_out(added)?;
+                let stored: Vec<NDArray> = added.iter().map(|(_, entry)| entry.stored()).collect();
                 let mut merged = Vec::with_capacity(stored.len());
                 for array in &stored {
                     merged.push(match (self.rank(), array.is_sparse()) {
@@ -190,6 +194,7 @@ impl Dist {
                 }
                 Ok(())
             }),
+            Side::Server => Ok(()),
         }
     }
 
@@ -220,7 +225,7 @@ impl Dist {
         assigns: bool,
     ) -> Result<Vec<Option<NDArray>>> {
         match &self.side {
-            Side::Allreduce(buffers, broken) => broken.guard(|| {
+            Side::Allreduce(memory, broken) => broken.guard(|| {
                 let count = pushes.len();
                 let (sparse, dense): (Vec<_>, Vec<_>) = pushes
                     .into_iter()
@@ -229,7 +234,7 @@ impl Dist {
                 let (at, dense): (Vec<usize>, Vec<KeyPush<'_>>) = dense.into_iter().unzip();
                 let mut sums: Vec<Option<NDArray>> = vec![None; count];
                 let dense_sums =
-                    allreduce::sum_over_workers(self.net, &self.name, dense, assigns, buffers)?;
+                    allreduce::sum_over_workers(self.net, &self.name, dense, assigns, memory)?;
                 for (i, sum) in at.into_iter().zip(dense_sums) {
                     sums[i] = sum;
                 }

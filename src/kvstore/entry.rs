@@ -94,7 +94,7 @@ impl Drop for KeyGuard<'_> {
 }
 
 impl Entry {
-    pub(super) fn new(stored: NDArray) -> Entry {
+    pub(crate) fn new(stored: NDArray) -> Entry {
         Entry {
             shape: stored.shape().clone(),
             stored: RwLock::new(stored),
@@ -129,6 +129,19 @@ impl Entry {
         } else {
             Cow::Owned(self.stored())
         }
+    }
+
+    /// Moves the stored value into `to` (dense memory of the same shape and dtype), under
+    /// the key's lock: a distributed engine lays out the values of keys inited together in
+    /// one block. A value whose lock cannot be had (see [`Entry::lock`]) stays where it is.
+    pub fn relocate(&self, to: NDArray) -> Result<()> {
+        let Some(_whole) = self.lock() else {
+            return Ok(());
+        };
+        to.assign_sum(&[&self.stored()])?;
+        *self.stored.write() = to;
+        self.replaced.fetch_add(1, Ordering::Release);
+        Ok(())
     }
 
     /// Checks that `array` has the stored value's shape, for a call moving it in
@@ -326,6 +339,15 @@ mod tests {
         drop(outer);
         assert_eq!(e.holder.load(Ordering::Relaxed), 0);
         std::thread::scope(|s| s.spawn(|| assert!(e.lock().is_some())).join().unwrap());
+    }
+
+    #[test]
+    fn a_relocated_value_lives_in_the_new_memory_with_its_elements() {
+        let e = Entry::new(NDArray::from_slice(&[2], &[3f32, 4.], Context::cpu(0)).unwrap());
+        let block = NDArray::from_slice(&[4], &[0f32; 4], Context::cpu(0)).unwrap();
+        e.relocate(block.slice(1, 3).unwrap()).unwrap();
+        assert_eq!(block.to_vec::<f32>().unwrap(), [0., 3., 4., 0.]);
+        assert!(e.stored().same_memory(&block.slice(1, 3).unwrap()));
     }
 
     #[test]
