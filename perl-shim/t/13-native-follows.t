@@ -1,6 +1,7 @@
 # An optimizer a store runs natively (set_optimizer on a local store) follows a later
-# set_learning_rate: the store installs it again with its states and update counts, so that
-# its steps are those of a Perl updater given the same changes. What a native optimizer cannot
+# set_learning_rate, or a new value of any argument it gave the store (wd, rescale_grad,
+# momentum, …): the store installs it again with its states and update counts, so that its
+# steps are those of a Perl updater given the same changes. What a native optimizer cannot
 # carry (a scheduler, per-parameter multipliers) is refused with a message, not ignored.
 use strict;
 use warnings;
@@ -23,14 +24,16 @@ sub pulled
     return [values_of($out)];
 }
 
+# Each optimizer, and an argument of its own that changes too.
 my %optimizers = (
-    'SGD with momentum' => sub { mx->optimizer->SGD(learning_rate => 0.1, momentum => 0.9) },
+    'SGD with momentum' => [sub { mx->optimizer->SGD(learning_rate => 0.1, momentum => 0.9) }, momentum => 0.5],
     # Adam's bias correction reads the update count: a count lost in the new install shows.
-    'Adam'              => sub { mx->optimizer->Adam(learning_rate => 0.1, wd => 0.01) },
+    'Adam'              => [sub { mx->optimizer->Adam(learning_rate => 0.1, wd => 0.01) }, beta1 => 0.8],
 );
 for my $name (sort keys %optimizers) {
-    subtest "$name follows set_learning_rate with its states and counts" => sub {
-        my ($opt_native, $opt_perl) = map { $optimizers{$name}->() } 1 .. 2;
+    my ($make, $own, $value) = @{ $optimizers{$name} };
+    subtest "$name follows set_learning_rate and its arguments with its states and counts" => sub {
+        my ($opt_native, $opt_perl) = map { $make->() } 1 .. 2;
         # Two stores run the one optimizer natively; both follow it.
         my @native = map { mx->kv->create('local') } 1 .. 2;
         my $perl = mx->kv->create('local');
@@ -41,6 +44,11 @@ for my $name (sort keys %optimizers) {
         $perl->_set_updater(AI::MXNet::Optimizer->get_updater($opt_perl));
         for my $step (0 .. 3) {
             $_->set_learning_rate(0.01) for $step == 1 ? ($opt_native, $opt_perl) : ();
+            for my $opt ($step == 2 ? ($opt_native, $opt_perl) : ()) {
+                $opt->wd(0.05);
+                $opt->rescale_grad(0.5);
+                $opt->$own($value);
+            }
             $_->lr(0.5) for $step == 3 ? ($opt_native, $opt_perl) : ();
             my $g = random_pdl();
             $_->push(0, mx->nd->array($g)) for @native, $perl;

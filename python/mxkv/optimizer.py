@@ -106,8 +106,14 @@ class Optimizer:
                               "set_learning_rate can mutate the value of the learning rate of the optimizer "
                               "only when the LRScheduler of the optimizer is undefined.")
         self.lr = lr
-        for updater in list(getattr(self, "_native_updaters", ())):
-            updater.follow()
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        # A store running this optimizer natively was given its arguments: it takes a new
+        # value (the optimizer installed again, its states and update counts kept).
+        if self.__dict__.get("_native_updaters") and name in _native_attributes(self):
+            for updater in list(self._native_updaters):
+                updater.follow()
 
     def __getstate__(self):
         # The stores running it natively stay with this process (a pickle is a copy).
@@ -683,6 +689,13 @@ _NATIVE_ARGUMENTS = {
     "lamb": ("beta1", "beta2", "epsilon", "lower_bound", "upper_bound", "bias_correction"),
     "test": (),
 }
+
+
+def _native_attributes(optimizer):
+    """The attributes that ``native_arguments`` gives a store's native optimizer."""
+    own = _NATIVE_ARGUMENTS.get(type(optimizer).__name__.lower(), ())
+    return {"lr", "wd", "rescale_grad", "clip_gradient"} | {
+        arg[1] if isinstance(arg, tuple) else arg for arg in own}
 
 
 def native_arguments(optimizer):

@@ -365,3 +365,32 @@ def test_a_native_optimizer_refuses_a_later_scheduler_and_forgets_stores_that_dr
     copy = pickle.loads(pickle.dumps(opt))
     assert copy.lr == 2.0 and copy.lr_scheduler is None
     copy.lr_scheduler = mx.lr_scheduler.FactorScheduler(step=1)  # a copy runs nowhere
+
+
+@pytest.mark.parametrize("make, own, value", [
+    (lambda: mx.optimizer.SGD(learning_rate=0.1, momentum=0.9), "momentum", 0.5),
+    # Adam's bias correction reads the update count: a count lost in the new install shows.
+    (lambda: mx.optimizer.Adam(learning_rate=0.1, wd=0.01), "beta1", 0.8),
+])
+def test_a_native_optimizer_follows_its_arguments(data, make, own, value):
+    """A new value of an argument the store's native optimizer was given (wd, rescale_grad,
+    clip_gradient, an argument of the class's own) reaches the store, as set_learning_rate
+    does: the same steps as a Python updater given the same changes."""
+    weight, grads = data
+    opt_native, opt_python = make(), make()
+    native, python = mx.kv.create("local"), mx.kv.create("local")
+    for kv in (native, python):
+        kv.init(0, mx.nd.array(weight))
+    native.set_optimizer(opt_native)
+    python._set_updater(mx.optimizer.get_updater(opt_python))
+    for i, g in enumerate(grads[:3]):
+        if i == 1:
+            for opt in (opt_native, opt_python):
+                opt.wd, opt.rescale_grad, opt.clip_gradient = 0.05, 0.5, 1.0
+                setattr(opt, own, value)
+        for kv in (native, python):
+            kv.push(0, mx.nd.array(g))
+    out_native, out_python = mx.nd.zeros(weight.shape), mx.nd.zeros(weight.shape)
+    native.pull(0, out=out_native)
+    python.pull(0, out=out_python)
+    np.testing.assert_array_equal(out_native.asnumpy(), out_python.asnumpy())

@@ -18,6 +18,7 @@ my %registry;
 sub register
 {
     my $class = shift;
+    _follow_native_arguments($class);
     $class->meta->make_immutable;
     my ($name) = $class =~ /::(\w+)$/;
     {
@@ -44,8 +45,7 @@ sub create_optimizer
 
 has 'rescale_grad'        => (is => 'rw', isa => 'Num', default => 1);
 has 'learning_rate'       => (is => 'rw', isa => 'Num', default => 0.01);
-# A new learning rate reaches the stores that run the optimizer natively.
-has 'lr'                  => (is => 'rw', isa => 'Num', trigger => sub { $_[0]->_follow_natively });
+has 'lr'                  => (is => 'rw', isa => 'Num');
 has 'lr_scheduler'        => (is => 'rw', isa => 'Maybe[AI::MXNet::LRScheduler]');
 has 'wd'                  => (is => 'rw', isa => 'Num', default => 0);
 has 'clip_gradient'       => (is => 'rw', isa => 'Maybe[Num]');
@@ -309,6 +309,18 @@ my %NATIVE = (
     'AI::MXNet::Ftrl'     => [ftrl     => qw(lamda1 beta)],
     'AI::MXNet::FTML'     => [ftml     => qw(beta1 beta2 epsilon)],
 );
+
+# A store running an optimizer of $class natively was given these arguments: a new value of one
+# (set_learning_rate, or an accessor) reaches it.
+sub _follow_native_arguments
+{
+    my $class = shift;
+    my $native = $NATIVE{$class} or return;
+    my (undef, @own) = @$native;
+    for my $attr (qw(lr wd rescale_grad clip_gradient), @own) {
+        $class->meta->add_after_method_modifier($attr => sub { $_[0]->_follow_natively if @_ > 1 });
+    }
+}
 
 # (name, \@keys, \@values) for MXKVStoreSetOptimizer, or nothing when the optimizer needs the
 # Perl updater: a class of its own, a scheduler, multipliers, updates already counted, or a
