@@ -308,14 +308,13 @@ def test_aggregated_sgd_updates_several_weights_in_one_call():
     assert opt.num_update == 1 and sorted(updater.states) == [0, 1, 2]
 
 
-def test_a_native_optimizer_follows_set_learning_rate_and_refuses_multipliers(data):
-    """set_learning_rate after set_optimizer reaches the store's native optimizer, keeping its
-    states (the same steps as a Python updater given the same changes); multipliers, which a
-    native optimizer cannot carry, are refused with a message rather than ignored."""
+def native_follows_like_an_updater(data, make, change):
+    """Runs one optimizer natively in a store and another through a Python updater in a second
+    store, both ``change``d after the first push; checks the weights agree bit for bit. Gives
+    the native optimizer and its store (which runs it only while it lives)."""
     weight, grads = data
     native, python = mx.kv.create("local"), mx.kv.create("local")
-    opt_native = mx.optimizer.SGD(learning_rate=0.1, momentum=0.9)
-    opt_python = mx.optimizer.SGD(learning_rate=0.1, momentum=0.9)
+    opt_native, opt_python = make(), make()
     for kv in (native, python):
         kv.init(0, mx.nd.array(weight))
     native.set_optimizer(opt_native)
@@ -323,14 +322,24 @@ def test_a_native_optimizer_follows_set_learning_rate_and_refuses_multipliers(da
     python._set_updater(mx.optimizer.get_updater(opt_python))
     for i, g in enumerate(grads[:3]):
         if i == 1:
-            opt_native.set_learning_rate(0.01)
-            opt_python.set_learning_rate(0.01)
+            change(opt_native)
+            change(opt_python)
         for kv in (native, python):
             kv.push(0, mx.nd.array(g))
     out_native, out_python = mx.nd.zeros(weight.shape), mx.nd.zeros(weight.shape)
     native.pull(0, out=out_native)
     python.pull(0, out=out_python)
     np.testing.assert_array_equal(out_native.asnumpy(), out_python.asnumpy())
+    return opt_native, native
+
+
+def test_a_native_optimizer_follows_set_learning_rate_and_refuses_multipliers(data):
+    """set_learning_rate after set_optimizer reaches the store's native optimizer, keeping its
+    states (the same steps as a Python updater given the same changes); multipliers, which a
+    native optimizer cannot carry, are refused with a message rather than ignored."""
+    opt_native, _store = native_follows_like_an_updater(
+        data, lambda: mx.optimizer.SGD(learning_rate=0.1, momentum=0.9),
+        lambda opt: opt.set_learning_rate(0.01))
     with pytest.raises(mx.base.MXNetError, match="set_lr_mult: this optimizer runs natively"):
         opt_native.set_lr_mult({0: 0.5})
     with pytest.raises(mx.base.MXNetError, match="set_wd_mult: this optimizer runs natively"):
@@ -376,21 +385,8 @@ def test_a_native_optimizer_follows_its_arguments(data, make, own, value):
     """A new value of an argument the store's native optimizer was given (wd, rescale_grad,
     clip_gradient, an argument of the class's own) reaches the store, as set_learning_rate
     does: the same steps as a Python updater given the same changes."""
-    weight, grads = data
-    opt_native, opt_python = make(), make()
-    native, python = mx.kv.create("local"), mx.kv.create("local")
-    for kv in (native, python):
-        kv.init(0, mx.nd.array(weight))
-    native.set_optimizer(opt_native)
-    python._set_updater(mx.optimizer.get_updater(opt_python))
-    for i, g in enumerate(grads[:3]):
-        if i == 1:
-            for opt in (opt_native, opt_python):
-                opt.wd, opt.rescale_grad, opt.clip_gradient = 0.05, 0.5, 1.0
-                setattr(opt, own, value)
-        for kv in (native, python):
-            kv.push(0, mx.nd.array(g))
-    out_native, out_python = mx.nd.zeros(weight.shape), mx.nd.zeros(weight.shape)
-    native.pull(0, out=out_native)
-    python.pull(0, out=out_python)
-    np.testing.assert_array_equal(out_native.asnumpy(), out_python.asnumpy())
+    def change(opt):
+        opt.wd, opt.rescale_grad, opt.clip_gradient = 0.05, 0.5, 1.0
+        setattr(opt, own, value)
+
+    native_follows_like_an_updater(data, make, change)
