@@ -7,14 +7,13 @@
 //! updater's `recv`). Large pulled values are sent from the stored value itself; a stored
 //! value that such a send still reads is replaced, not written, by the next update.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::net::{peer_lost, timeout, Net, NOT_ANSWERING, REQUEST_TAG};
 use super::pushed::{rows_of, Message, Pushed};
-use super::wire::{travels_apart, Entry, Form, Op, Request, Slot, Writer};
+use super::wire::{travels_apart, Entry, Form, Op, Request, Slot, SlotMap, Writer};
 use crate::error::{Error, Result};
 use crate::kvstore::{GradientCompression, UpdateKey, Updater};
 use crate::ndarray::kernels::{sum_into, Elems};
@@ -53,7 +52,7 @@ struct Server<'a> {
     sync: bool,
     /// The workers' 2-bit compression (command 4), to read packed pushes with.
     compression: Option<GradientCompression>,
-    values: HashMap<Slot, Value>,
+    values: SlotMap<Value>,
     parked: Vec<Parked>,
 }
 
@@ -71,7 +70,7 @@ pub fn serve(
         updater,
         sync: false,
         compression: None,
-        values: HashMap::new(),
+        values: SlotMap::default(),
         parked: Vec::new(),
     };
     loop {
@@ -163,7 +162,7 @@ impl Server<'_> {
                     self.push(from, e, pushed)?;
                 }
                 drop(req);
-                self.recycle(message);
+                recycle(self.net, message);
                 self.answer_parked()?;
             }
             Op::Pull | Op::PullRows => {
@@ -294,9 +293,10 @@ impl Server<'_> {
         if self.sync && value.round.len() < self.net.layout.workers as usize {
             return Ok(());
         }
-        let round = std::mem::take(&mut value.round);
+        let mut round = std::mem::take(&mut value.round);
         value.from.clear();
-        if self.net.in_flight(&value.stored)? {
+        // Only a large value is sent from the stored memory itself.
+        if travels_apart(value.stored.nbytes()) && self.net.in_flight(&value.stored)? {
             value.stored = value.stored.deep_copy(STORE)?;
         }
         let dtype = DType::from_code(e.dtype)?;
@@ -326,19 +326,14 @@ impl Server<'_> {
             .collect();
         let updated = update(e.slot.key, &value.stored, &sources, (self.updater)());
         drop(sources);
-        for pushed in round {
+        for pushed in round.drain(..) {
             if let Pushed::InMessage(message, _) = pushed {
-                self.recycle(message);
+                recycle(self.net, message);
             }
         }
+        // The next round's pushes go in the same memory.
+        value.round = round;
         updated
-    }
-
-    /// Keeps a message's memory for the next one once no push refers to it.
-    fn recycle(&self, message: Message) {
-        if let Ok(bytes) = Rc::try_unwrap(message) {
-            self.net.recycle(bytes);
-        }
     }
 
     /// Whether a pull must wait: its worker pushed one of its keys in the round in progress.
@@ -406,11 +401,11 @@ impl Server<'_> {
     }
 
     fn answer_pull(&self, p: &Parked) -> Result<()> {
-        let size: usize = p
-            .slots
+        let values: Vec<Option<&Value>> = p.slots.iter().map(|s| self.values.get(s)).collect();
+        let size: usize = values
             .iter()
             .enumerate()
-            .filter_map(|(i, slot)| self.values.get(slot).map(|v| (i, &v.stored)))
+            .filter_map(|(i, v)| v.map(|v| (i, &v.stored)))
             .map(|(i, stored)| {
                 let bytes = match &p.rows {
                     Some(rows) => rows[i].len() * rows_of(stored).1 * stored.dtype().size(),
@@ -422,8 +417,8 @@ impl Server<'_> {
             .sum();
         let mut apart = Vec::new();
         let mut w = Writer::reply_ok().written_into(self.net.send_buffer(size + 16));
-        for (i, slot) in p.slots.iter().enumerate() {
-            let Some(value) = self.values.get(slot) else {
+        for (i, (slot, value)) in p.slots.iter().zip(values).enumerate() {
+            let Some(value) = value else {
                 let msg = format!(
                     "key {} has not been inited on server rank {}",
                     slot.key, self.net.layout.rank
@@ -466,6 +461,13 @@ impl Server<'_> {
                 .post_array(p.worker, p.reply_tag, stored, 0..stored.nbytes())?;
         }
         Ok(())
+    }
+}
+
+/// Keeps a message's memory for the next one once no push refers to it.
+fn recycle(net: &Net, message: Message) {
+    if let Ok(bytes) = Rc::try_unwrap(message) {
+        net.recycle(bytes);
     }
 }
 
