@@ -3,6 +3,8 @@
 
 use std::ops::Range;
 
+use smallvec::{smallvec, SmallVec};
+
 use crate::error::{Error, Result};
 use crate::kvstore::twobit;
 
@@ -92,6 +94,10 @@ impl Layout {
     }
 }
 
+/// Where a key's pieces are: one piece for most keys, held without allocating (a call of
+/// 1000 small keys places each of them on every push and pull).
+pub type Parts = SmallVec<[Part; 1]>;
+
 /// One piece of a key's value and the server (world rank) that holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {
@@ -106,11 +112,11 @@ pub struct Part {
 /// `(key * 9973) % S`, or, from `bound` elements on, in S contiguous pieces of whole rows,
 /// piece i on server i, as MXNet splits dense values by elements (rows of 1) and
 /// row_sparse ones by rows (reference §4.3), so that a row never straddles two servers.
-pub fn placement(key: i32, n: usize, row_len: usize, servers: i32, bound: usize) -> Vec<Part> {
+pub fn placement(key: i32, n: usize, row_len: usize, servers: i32, bound: usize) -> Parts {
     let s = servers as usize;
     if n < bound || s == 1 {
         let server = (key as i64 * 9973).rem_euclid(servers as i64) as i32;
-        return vec![Part {
+        return smallvec![Part {
             server,
             index: 0,
             elems: 0..n,
@@ -124,7 +130,7 @@ pub fn placement(key: i32, n: usize, row_len: usize, servers: i32, bound: usize)
 }
 
 /// S pieces, piece i on server i, from element `edge(i)` to `edge(i + 1)`.
-fn pieces(s: usize, edge: impl Fn(usize) -> usize) -> Vec<Part> {
+fn pieces(s: usize, edge: impl Fn(usize) -> usize) -> Parts {
     (0..s)
         .map(|i| Part {
             server: i as i32,
@@ -138,7 +144,7 @@ fn pieces(s: usize, edge: impl Fn(usize) -> usize) -> Vec<Part> {
 /// `EncodeCompressedKey`, reference §4.3): as [`placement`], but a split key's pieces are
 /// cut between packed words, so that each server dequantises its own words — piece i holds
 /// the values of words `round(W/S*i)..round(W/S*(i+1))` of the key's W words.
-pub fn packed_placement(key: i32, n: usize, servers: i32, bound: usize) -> Vec<Part> {
+pub fn packed_placement(key: i32, n: usize, servers: i32, bound: usize) -> Parts {
     let s = servers as usize;
     if n < bound || s == 1 {
         return placement(key, n, 1, servers, bound);
@@ -184,7 +190,7 @@ mod tests {
     fn small_keys_go_whole_to_one_server() {
         let p = placement(3, 10, 1, 2, 100);
         assert_eq!(
-            p,
+            p.to_vec(),
             vec![Part {
                 server: (3 * 9973) % 2,
                 index: 0,

@@ -382,9 +382,10 @@ impl<'a> Reader<'a> {
             let dtype = self.i32()?;
             let form = Form::from_code(self.i32()?)?;
             let ndim = self.len()?;
-            let shape = (0..ndim)
-                .map(|_| self.u64().map(|d| d as i64))
-                .collect::<Result<_>>()?;
+            let mut shape = Vec::with_capacity(ndim);
+            for _ in 0..ndim {
+                shape.push(self.u64()? as i64);
+            }
             let (data, len) = match form {
                 Form::Apart => (&[][..], self.u64()? as usize),
                 _ => {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::broken::Broken;
-use super::layout::{packed_placement, placement, Part};
+use super::layout::{packed_placement, placement, Part, Parts};
 use super::net::{lost_peer, timeout, ArrayBytes, Net, NOT_ANSWERING, REQUEST_TAG};
 use super::server::{COMMAND_SET_GRADIENT_COMPRESSION, COMMAND_STOP};
 use super::wire::{rows_bytes, travels_apart, Form, Op, Reply, Slot, Writer};
@@ -86,7 +86,7 @@ impl Worker {
 
     /// Where the item's key lives: split between rows, or between packed words once
     /// pushes are compressed.
-    fn parts(&self, item: &Item<'_>) -> Vec<Part> {
+    fn parts(&self, item: &Item<'_>) -> Parts {
         let (n, servers) = (item.array.size(), self.net.layout.servers);
         match self.compression.setting() {
             Some(_) => packed_placement(item.key, n, servers, self.bound),
@@ -160,7 +160,7 @@ impl Worker {
         let apart = |item: &Item<'_>, len: usize| {
             op == Op::Push && !item.array.is_sparse() && travels_apart(len)
         };
-        let parts: Vec<Vec<Part>> = items.iter().map(|item| self.parts(item)).collect();
+        let parts: Vec<Parts> = items.iter().map(|item| self.parts(item)).collect();
         let rows_push = |item: &Item<'_>| op == Op::Push && item.array.is_sparse();
         // Each server's message is written into memory of its whole size, at once (the rows
         // of a row_sparse push are few: their messages grow as they are written).
