@@ -85,23 +85,19 @@ run "row_sparse: serverless, 3 workers" DMLC_NUM_SERVER=0 MXNET_KVSTORE_BIGARRAY
 run "serverless dist_sync: 2 workers" DMLC_NUM_SERVER=0 -- "$MPIRUN" -np 2 "$OUT/test_dist_serverless"
 run "MPI started and finalized by the program" DMLC_NUM_SERVER=0 -- \
     "$MPIRUN" -np 2 "$OUT/test_dist_program_mpi"
-run "fault: a sleeping worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=1 MXKV_DIST_TIMEOUT=3 -- \
-    "$MPIRUN" -np 3 "$OUT/test_dist_fault" sleeping
-run "fault: a stopped worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=1 MXKV_DIST_TIMEOUT=3 -- \
-    "$MPIRUN" -np 3 "$OUT/test_dist_fault" stopped
-# A killed rank ends an Open MPI job unless mpirun runs with --enable-recovery, which then
-# exits 0 whatever the survivors return: their own summary line is the verdict.
-run "fault: a killed worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=1 MXKV_DIST_TIMEOUT=3 -- \
-    bash -c 'out=$("$0" --enable-recovery -np 3 "$1" killed 2>&1); echo "$out"
-        grep -qE "^test_dist_fault \(survivor\): [1-9][0-9]* checks passed, 0 failed" <<<"$out"' \
-    "$MPIRUN" "$OUT/test_dist_fault"
-run "fault serverless: a sleeping worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=0 MXKV_DIST_TIMEOUT=3 -- \
-    "$MPIRUN" -np 3 "$OUT/test_dist_fault" sleeping
-run "fault serverless: a stopped worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=0 MXKV_DIST_TIMEOUT=3 -- \
-    "$MPIRUN" -np 3 "$OUT/test_dist_fault" stopped
-run "fault serverless: a killed worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=0 MXKV_DIST_TIMEOUT=3 -- \
-    bash -c 'out=$("$0" --enable-recovery -np 3 "$1" killed 2>&1); echo "$out"
-        grep -qE "^test_dist_fault \(survivor\): [1-9][0-9]* checks passed, 0 failed" <<<"$out"' \
-    "$MPIRUN" "$OUT/test_dist_fault"
+# The faults with a server (the survivors' pull fails) and serverless (their push does).
+for servers in 1 0; do
+    layout=$([ $servers = 0 ] && echo "serverless" || echo "1 server")
+    run "fault ($layout): a sleeping worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=$servers MXKV_DIST_TIMEOUT=3 -- \
+        "$MPIRUN" -np 3 "$OUT/test_dist_fault" sleeping
+    run "fault ($layout): a stopped worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=$servers MXKV_DIST_TIMEOUT=3 -- \
+        "$MPIRUN" -np 3 "$OUT/test_dist_fault" stopped
+    # A killed rank ends an Open MPI job unless mpirun runs with --enable-recovery, which then
+    # exits 0 whatever the survivors return: their own summary line is the verdict.
+    run "fault ($layout): a killed worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=$servers MXKV_DIST_TIMEOUT=3 -- \
+        bash -c 'out=$("$0" --enable-recovery -np 3 "$1" killed 2>&1); echo "$out"
+            grep -qE "^test_dist_fault \(survivor\): [1-9][0-9]* checks passed, 0 failed" <<<"$out"' \
+        "$MPIRUN" "$OUT/test_dist_fault"
+done
 
 summary
