@@ -18,9 +18,10 @@
 //! once (when nothing else holds it, its destructor runs in the free call, as before); a
 //! lookup that read the record just before finds the value gone and reports the handle
 //! as freed. Only the record's memory outlives the free: it is released through an epoch
-//! ([`crossbeam_epoch`]) once no thread can still be reading it. A caller that looks up
-//! several handles in one call pins the epoch once around them ([`pin`]); a nested pin is
-//! a thread-local count.
+//! ([`crossbeam_epoch`]) once no thread can still be reading it, [`RETIRE_BATCH`] records
+//! at a time (one deferred destruction per record would make the epoch allocate a bag of
+//! garbage every few dozen frees). A caller that looks up several handles in one call pins
+//! the epoch once around them ([`pin`]); a nested pin is a thread-local count.
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -43,6 +44,9 @@ const GEN_MASK: u32 = (1 << 28) - 1;
 /// [`SEGMENTS`] of them hold every index of 32 bits and no segment ever moves.
 const FIRST_SEGMENT: usize = 64;
 const SEGMENTS: usize = 27;
+
+/// How many unpublished records are handed to the epoch together.
+const RETIRE_BATCH: usize = 64;
 
 /// The kinds of handle: a tag for each, and the name used in messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,12 +72,12 @@ impl HandleKind {
 
 /// A value a registry holds: shared, with a weak form that does not keep it alive.
 pub(crate) trait Shared: Sized {
-    type Weak: Send + Sync;
+    type Weak: Send + Sync + 'static;
     fn downgrade(&self) -> Self::Weak;
     fn upgrade(weak: &Self::Weak) -> Option<Self>;
 }
 
-impl<T: Send + Sync> Shared for Arc<T> {
+impl<T: Send + Sync + 'static> Shared for Arc<T> {
     type Weak = Weak<T>;
     fn downgrade(&self) -> Weak<T> {
         Arc::downgrade(self)
@@ -109,9 +113,11 @@ pub(crate) struct HandleMap<T: Shared> {
     used: AtomicU32,
 }
 
-struct Slots<T> {
+struct Slots<T: Shared> {
     entries: Vec<Slot<T>>,
     free: Vec<u32>,
+    /// Records unpublished by frees, not yet handed to the epoch.
+    retired: Vec<Retired<T::Weak>>,
 }
 
 struct Slot<T> {
@@ -128,6 +134,20 @@ struct Record<W> {
     value: W,
 }
 
+/// An unpublished record, owned by the registry until it is destroyed through the epoch.
+struct Retired<W>(*mut Record<W>);
+
+// SAFETY: a retired record is only destroyed (once), never read through this pointer.
+unsafe impl<W: Send> Send for Retired<W> {}
+
+impl<W> Drop for Retired<W> {
+    fn drop(&mut self) {
+        // SAFETY: the record came from an `Owned` and was unpublished; it is dropped only
+        // after the epoch's grace period (or with its map, when no lookup can run).
+        drop(unsafe { Owned::from_raw(self.0) });
+    }
+}
+
 impl<T: Shared> HandleMap<T> {
     pub(crate) const fn new(kind: HandleKind) -> HandleMap<T> {
         HandleMap {
@@ -135,6 +155,7 @@ impl<T: Shared> HandleMap<T> {
             slots: Mutex::new(Slots {
                 entries: Vec::new(),
                 free: Vec::new(),
+                retired: Vec::new(),
             }),
             published: [const { OnceLock::new() }; SEGMENTS],
             used: AtomicU32::new(0),
@@ -224,8 +245,14 @@ impl<T: Shared> HandleMap<T> {
         let record = self
             .record_slot(index)
             .swap(epoch::Shared::null(), Ordering::AcqRel, &guard);
-        // SAFETY: the record is unpublished: only lookups pinned now can still read it.
-        unsafe { guard.defer_destroy(record) };
+        if !record.is_null() {
+            slots.retired.push(Retired(record.as_raw().cast_mut()));
+        }
+        if slots.retired.len() >= RETIRE_BATCH {
+            // Only lookups pinned now can still read these records (unpublished before now).
+            let batch = std::mem::take(&mut slots.retired);
+            guard.defer(move || drop(batch));
+        }
         // A slot whose generations are used up is retired, never reused: a generation that
         // wrapped around would make a long-freed handle valid again.
         let slot = &mut slots.entries[index as usize];
@@ -327,6 +354,7 @@ fn segment_of(index: u32) -> (usize, usize) {
 }
 
 impl<T: Shared> Drop for HandleMap<T> {
+    /// Destroys the published records (the retired ones go with the slot table).
     fn drop(&mut self) {
         for records in self.published.iter_mut().filter_map(OnceLock::get_mut) {
             for record in records.iter() {
