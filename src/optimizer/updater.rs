@@ -163,21 +163,26 @@ impl Optimizer {
             Some(r) if self.still_fits(&r, weight) => r,
             _ => self.reserve(weight, has_state)?,
         };
-        let (arrays, count) = match keys.get(&key) {
-            Some(state) => (state.arrays.clone(), state.count),
+        // A key's first state goes into `keys` only when its first step succeeded.
+        let (states, fresh, count): (Vec<NDArray>, _, _) = match keys.get(&key) {
+            Some(state) => (
+                state.arrays.iter().map(|(_, a)| a.clone()).collect(),
+                None,
+                state.count,
+            ),
             None => {
                 let fresh = match reserved.state {
                     Some(fresh) => fresh,
                     None => self.new_state(weight)?,
                 };
                 self.first_use(&fresh, weight)?;
-                (fresh, self.begin_num_update)
+                let states = fresh.iter().map(|(_, a)| a.clone()).collect();
+                (states, Some(fresh), self.begin_num_update)
             }
         };
         // `_update_count`, kept once the step succeeded.
         let t = count + 1;
         let mut schedule = *nadam;
-        let states: Vec<NDArray> = arrays.iter().map(|(_, a)| a.clone()).collect();
         let sgd_like = matches!(
             self.class,
             Class::Sgd { .. } | Class::Nag { .. } | Class::Lamb { .. }
@@ -213,8 +218,16 @@ impl Optimizer {
                 &reserved.scratch,
             )?;
         }
-        let state = keys.entry(key).or_insert(KeyState { arrays, count });
-        state.count = t;
+        match fresh {
+            Some(arrays) => {
+                keys.insert(key, KeyState { arrays, count: t });
+            }
+            None => {
+                if let Some(state) = keys.get_mut(&key) {
+                    state.count = t;
+                }
+            }
+        }
         *num_update = (*num_update).max(t);
         *nadam = schedule;
         Ok(())
