@@ -342,10 +342,10 @@ pub fn sum_over_workers(
     let mut groups: BTreeMap<u8, Group> = BTreeMap::new();
     for (i, s) in stored.iter().enumerate() {
         let (prim, dtype) = prim(s.dtype());
-        let g = groups.entry(dtype.code() as u8).or_insert(Group {
+        let g = groups.entry(dtype.code() as u8).or_insert_with(|| Group {
             dtype,
             prim,
-            keys: Vec::new(),
+            keys: Vec::with_capacity(stored.len()),
             len: 0,
         });
         g.keys.push((i, g.len));

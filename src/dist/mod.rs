@@ -226,11 +226,18 @@ impl Dist {
     ) -> Result<Vec<Option<NDArray>>> {
         match &self.side {
             Side::Allreduce(memory, broken) => broken.guard(|| {
+                let row_sparse =
+                    |p: &KeyPush<'_>| matches!(&p.merged, Merged::Array(a) if a.is_sparse());
+                if !pushes.iter().any(row_sparse) {
+                    return allreduce::sum_over_workers(
+                        self.net, &self.name, pushes, assigns, memory,
+                    );
+                }
                 let count = pushes.len();
                 let (sparse, dense): (Vec<_>, Vec<_>) = pushes
                     .into_iter()
                     .enumerate()
-                    .partition(|(_, p)| matches!(&p.merged, Merged::Array(a) if a.is_sparse()));
+                    .partition(|(_, p)| row_sparse(p));
                 let (at, dense): (Vec<usize>, Vec<KeyPush<'_>>) = dense.into_iter().unzip();
                 let mut sums: Vec<Option<NDArray>> = vec![None; count];
                 let dense_sums =
