@@ -5,6 +5,8 @@
  */
 #include "dist.h"
 
+#include <pthread.h>
+
 static KVStoreHandle kv;
 static int rank, workers;
 
@@ -114,6 +116,55 @@ static void test_keys_inited_together_sum_in_place(void) {
         MXNDArrayFree(init[k]);
         MXNDArrayFree(grads[k]);
     }
+}
+
+/* Pulls of key 40 on another thread while the main thread pushes: each sees one round's
+ * sum whole (a sum lands in the stored value under the key's lock), never a value some of
+ * whose elements are still being written. Returns how many pulls saw a torn value. */
+enum { WHOLE_ROWS = 512, WHOLE_COLS = 512 };
+static volatile int pushing;
+static void *pull_until_done(void *unused) {
+    int key = 40, pulls = 0;
+    long torn = 0;
+    size_t n = (size_t)WHOLE_ROWS * WHOLE_COLS, i;
+    float *got = malloc(n * sizeof(float));
+    NDArrayHandle out = arr_fill(WHOLE_ROWS, WHOLE_COLS, 0.0f);
+    (void)unused;
+    while (pushing || pulls == 0) {
+        pulls++;
+        if (MXKVStorePull(kv, 1, &key, &out, 0) != 0 || MXNDArraySyncCopyToCPU(out, got, n) != 0) {
+            torn++;
+            continue;
+        }
+        for (i = 1; i < n; i++)
+            if (got[i] != got[0]) {
+                torn++;
+                break;
+            }
+    }
+    MXNDArrayFree(out);
+    free(got);
+    return (void *)torn;
+}
+
+static void test_a_pull_on_another_thread_sees_whole_sums(void) {
+    int key = 40, round;
+    pthread_t puller;
+    void *torn = NULL;
+    NDArrayHandle v = arr_fill(WHOLE_ROWS, WHOLE_COLS, 0.0f), g;
+    CHECK_OK(MXKVStoreInit(kv, 1, &key, &v));
+    pushing = 1;
+    CHECK(pthread_create(&puller, NULL, pull_until_done, NULL) == 0);
+    for (round = 1; round <= 20; round++) {
+        g = arr_fill(WHOLE_ROWS, WHOLE_COLS, (float)round);
+        CHECK_OK(MXKVStorePush(kv, 1, &key, &g, 0));
+        MXNDArrayFree(g);
+    }
+    pushing = 0;
+    CHECK(pthread_join(puller, &torn) == 0);
+    CHECK_EQ_INT((int)(long)torn, 0);
+    CHECK(key_equals(kv, 40, WHOLE_ROWS, WHOLE_COLS, 20.0f * (float)workers));
+    MXNDArrayFree(v);
 }
 
 static void test_worker_updater_keeps_replicas_identical(void) {
@@ -290,6 +341,7 @@ int main(void) {
     RUN(test_init_from_rank0_and_push_sums);
     RUN(test_single_arrays_are_summed_into_the_stored_value);
     RUN(test_keys_inited_together_sum_in_place);
+    RUN(test_a_pull_on_another_thread_sees_whole_sums);
     RUN(test_worker_updater_keeps_replicas_identical);
     RUN(test_dtypes_mpi_cannot_add);
     RUN(test_one_call_of_many_keys_and_dtypes);
