@@ -16,8 +16,26 @@ use crate::error::{Error, Result};
 use crate::ndarray::{DType, NDArray};
 
 /// A Python float as MXNet's operators receive it: its `str`, parsed as a float32.
-fn param(v: f64) -> f32 {
-    format!("{v}").parse().unwrap_or(v as f32)
+///
+/// The shortest decimal that reads back as `v` lies within half a float64 step of `v`, so
+/// it rounds to the same float32 as `v` itself unless `v` lies that close to a midpoint
+/// between two float32s; only then is the decimal written out and read (the slow way).
+pub(super) fn param(v: f64) -> f32 {
+    let f = v as f32;
+    if f.abs() < f32::MAX && !near_float32_midpoint(v, f) {
+        return f;
+    }
+    format!("{v}").parse().unwrap_or(f)
+}
+
+/// Whether `v`, which rounds to the float32 `f`, lies within a float64 step of either
+/// midpoint between `f` and its neighbours (all exact in float64).
+fn near_float32_midpoint(v: f64, f: f32) -> bool {
+    let step = v.abs() * f64::EPSILON;
+    [f.next_down(), f.next_up()].into_iter().any(|n| {
+        let midpoint = (f64::from(f) + f64::from(n)) / 2.0;
+        (v - midpoint).abs() <= step.max(f64::MIN_POSITIVE)
+    })
 }
 
 /// `clip_gradient` as the operators take it: only a truthy value clips (`if clip:`).
