@@ -571,8 +571,13 @@ fn apply_here(
         Some(ctx) => recv.in_context(ctx),
         None => recv,
     };
-    updater.update(update_key(target), recv.clone(), stored.into_owned())?;
-    buffers.give_back(recv);
+    // Only a sum no one else holds can go back to `buffers`: the pushed array itself, handed
+    // over as the sum, is moved to the updater without a second reference.
+    let reusable = recv.is_sole_view().then(|| recv.clone());
+    updater.update(update_key(target), recv, stored.into_owned())?;
+    if let Some(recv) = reusable {
+        buffers.give_back(recv);
+    }
     Ok(())
 }
 
