@@ -46,6 +46,11 @@ fi
 rm -rf "$ROOT/python/build" "$ROOT/python/mxkv.egg-info"
 (cd "$ROOT" && "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps --no-build-isolation ./python)
 rm -rf "$ROOT/python/build" "$ROOT/python/mxkv.egg-info"
+# Cargo can call the build fresh when a build with other features replaced its output since:
+# `make lib` checks the library has the engine this machine builds, and rebuilds it if not.
+if [[ " ${MXKV_FEATURES//,/ } " == *" dist "* ]]; then
+    make -s -C "$ROOT" lib >/dev/null
+fi
 
 cd "$ROOT"
 MXKV_LIBRARY=$LIB "$VENV/bin/python" -m pytest -q -p no:cacheprovider python/tests "$@"
