@@ -7,7 +7,7 @@
 //! serialised by one lock, which is what `MPI_THREAD_SERIALIZED` asks of the caller:
 //! store calls may come from any thread.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_int, c_void, CStr};
 use std::ops::Range;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -102,8 +102,45 @@ pub fn init() -> Result<bool> {
             atexit(finalize_at_exit);
             STARTED.store(true, Ordering::Relaxed);
         }
+        prefer_reduce_scatter_allgather();
     }
     Ok(true)
+}
+
+/// Open MPI's name for the algorithm of its nonblocking allreduce (libnbc), and the value
+/// of Rabenseifner's (reduce-scatter, then allgather).
+const IALLREDUCE_ALGORITHM: &CStr = c"coll_libnbc_iallreduce_algorithm";
+const RABENSEIFNER: c_int = 3;
+
+/// For fewer than 4 ranks Open MPI's nonblocking allreduce picks a binomial tree, which
+/// moves every byte twice, one way after the other, and gains nothing in place: measured
+/// here on 4 MB between 2 ranks, summed in place it took 1.3–1.5× the blocking
+/// `MPI_Allreduce` in place (out of place, about as long as the blocking one); with
+/// Rabenseifner's algorithm it matches the blocking one in place. Selects it through the MPI tool interface
+/// (for the whole process), unless the user chose one
+/// (`OMPI_MCA_coll_libnbc_iallreduce_algorithm`); an MPI without this variable is left as
+/// it is. Open MPI falls back to its binomial tree where the algorithm does not apply.
+fn prefer_reduce_scatter_allgather() {
+    if std::env::var_os("OMPI_MCA_coll_libnbc_iallreduce_algorithm").is_some() {
+        return;
+    }
+    let (mut provided, mut index, mut count) = (0, 0, 0);
+    let mut handle: sys::MPI_T_cvar_handle = ptr::null_mut();
+    // SAFETY: every out-pointer is a local; the name is NUL-terminated; the value written is
+    // one int, the variable's type (count 1, no object bound). The tool interface stays
+    // initialised (finalizing it could tear down what MPI itself uses).
+    unsafe {
+        if sys::MPI_T_init_thread(sys::RSMPI_THREAD_SERIALIZED, &mut provided) != 0
+            || sys::MPI_T_cvar_get_index(IALLREDUCE_ALGORITHM.as_ptr(), &mut index) != 0
+            || sys::MPI_T_cvar_handle_alloc(index, ptr::null_mut(), &mut handle, &mut count) != 0
+        {
+            return;
+        }
+        if count == 1 {
+            sys::MPI_T_cvar_write(handle, (&RABENSEIFNER as *const c_int).cast());
+        }
+        sys::MPI_T_cvar_handle_free(&mut handle);
+    }
 }
 
 /// Set when mxkv started MPI (and so finalizes it at exit).
