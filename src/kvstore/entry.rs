@@ -231,7 +231,9 @@ impl Entry {
         if registered {
             waiting.retain(|(t, _)| *t != me);
         }
-        taken.then_some(KeyGuard {
+        // Made only when taken: dropping a guard releases the lock, held by another
+        // thread when this one gives up.
+        taken.then(|| KeyGuard {
             outermost: Some(self),
         })
     }
@@ -339,6 +341,31 @@ mod tests {
         drop(outer);
         assert_eq!(e.holder.load(Ordering::Relaxed), 0);
         std::thread::scope(|s| s.spawn(|| assert!(e.lock().is_some())).join().unwrap());
+    }
+
+    #[test]
+    fn a_lock_refused_for_a_chain_of_waits_stays_with_its_holder() {
+        let (first, second) = (entry(), entry());
+        let second_held = second.lock().unwrap();
+        let (taken_tx, taken_rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            let other = s.spawn(|| {
+                let _first = first.lock().unwrap();
+                taken_tx.send(super::thread_id()).unwrap();
+                // Waits for this test's thread, which holds `second`.
+                second.lock().is_some()
+            });
+            let other_id = taken_rx.recv().unwrap();
+            while second.waiters.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            // `first`'s holder waits for this thread: refused, and still held by it.
+            assert!(first.lock().is_none());
+            assert_eq!(first.holder.load(Ordering::SeqCst), other_id);
+            drop(second_held);
+            assert!(other.join().unwrap());
+        });
+        assert_eq!(first.holder.load(Ordering::SeqCst), 0);
     }
 
     #[test]
