@@ -80,6 +80,10 @@ subtest 'what a native optimizer cannot carry is refused' => sub {
         'set_lr_mult');
     dies_like(sub { $opt->set_wd_mult({ 0 => 0.5 }) }, qr/set_wd_mult: this optimizer runs natively/,
         'set_wd_mult');
+    dies_like(sub { $opt->lr_mult({ 0 => 0.5 }) }, qr/lr_mult: this optimizer runs natively/,
+        'lr_mult set directly');
+    dies_like(sub { $opt->wd_mult({ 0 => 0.5 }) }, qr/wd_mult: this optimizer runs natively/,
+        'wd_mult set directly');
     dies_like(sub { $opt->lr_scheduler(AI::MXNet::FactorScheduler->new(step => 1)) },
         qr/lr_scheduler: this optimizer runs natively/, 'a scheduler');
     is_deeply([$opt->lr_mult, $opt->wd_mult, $opt->lr_scheduler], [{}, {}, undef], 'nothing changed');

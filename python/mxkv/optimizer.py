@@ -108,6 +108,8 @@ class Optimizer:
         self.lr = lr
 
     def __setattr__(self, name, value):
+        if name in ("lr_mult", "wd_mult") and value:
+            self._refuse_if_native(name)
         super().__setattr__(name, value)
         # A store running this optimizer natively was given its arguments: it takes a new
         # value (the optimizer installed again, its states and update counts kept).

@@ -344,6 +344,10 @@ def test_a_native_optimizer_follows_set_learning_rate_and_refuses_multipliers(da
         opt_native.set_lr_mult({0: 0.5})
     with pytest.raises(mx.base.MXNetError, match="set_wd_mult: this optimizer runs natively"):
         opt_native.set_wd_mult({0: 0.5})
+    with pytest.raises(mx.base.MXNetError, match="lr_mult: this optimizer runs natively"):
+        opt_native.lr_mult = {0: 0.5}
+    with pytest.raises(mx.base.MXNetError, match="wd_mult: this optimizer runs natively"):
+        opt_native.wd_mult = {0: 0.5}
     assert opt_native.lr_mult == {} and opt_native.wd_mult == {}
 
 

@@ -121,6 +121,14 @@ before 'lr_scheduler' => sub {
     $self->_refuse_if_native('lr_scheduler', 'learning-rate scheduler') if @set;
 };
 
+for my $mult (qw(lr_mult wd_mult)) {
+    before $mult => sub {
+        my ($self, @set) = @_;
+        $self->_refuse_if_native($mult, 'per-parameter multipliers')
+            if @set and ref $set[0] eq 'HASH' and %{ $set[0] };
+    };
+}
+
 sub set_lr_mult
 {
     my ($self, $args_lr_mult) = @_;
