@@ -38,6 +38,15 @@ fn near_float32_midpoint(v: f64, f: f32) -> bool {
     })
 }
 
+/// `momentum` as SGD's and Signum's operators take it: only a positive value is passed.
+fn op_momentum(momentum: f64) -> f32 {
+    if momentum > 0.0 {
+        param(momentum)
+    } else {
+        0.0
+    }
+}
+
 /// `clip_gradient` as the operators take it: only a truthy value clips (`if clip:`).
 fn op_clip(clip: Option<f64>) -> f32 {
     clip.filter(|&c| c != 0.0).map_or(-1.0, param)
@@ -71,11 +80,7 @@ impl Optimizer {
                 let aggregate = !weight.is_sparse() && !grad.is_sparse();
                 let p = Sgd {
                     lr: param(lr),
-                    momentum: if *momentum > 0.0 {
-                        param(*momentum)
-                    } else {
-                        0.0
-                    },
+                    momentum: op_momentum(*momentum),
                     wd: param(wd),
                     rescale_grad: param(rescale),
                     clip_gradient: clip,
@@ -157,11 +162,7 @@ impl Optimizer {
             Class::Signum { momentum, wd_lh } => {
                 let p = Signum {
                     lr: param(lr),
-                    momentum: if *momentum > 0.0 {
-                        param(*momentum)
-                    } else {
-                        0.0
-                    },
+                    momentum: op_momentum(*momentum),
                     wd: param(wd),
                     rescale_grad: param(rescale),
                     clip_gradient: clip,
