@@ -60,7 +60,7 @@ for src in "$ROOT"/c-tests/dist/*.c; do
         { cat "$OUT/logs/$name.build.log"; record "$name (build)" 1; }
 done
 
-unset DMLC_ROLE DMLC_NUM_SERVER DMLC_NUM_WORKER MXNET_KVSTORE_BIGARRAY_BOUND MXKV_DIST_TIMEOUT
+unset DMLC_ROLE DMLC_NUM_SERVER DMLC_NUM_WORKER MXNET_KVSTORE_BIGARRAY_BOUND MXKV_DIST_TIMEOUT MXKV_DIST_SHM
 run "launch: no launcher" -- "$OUT/test_dist_launch"
 run "launch: servers only" DMLC_NUM_SERVER=2 -- "$MPIRUN" -np 2 "$OUT/test_dist_launch" "no worker ranks"
 run "launch: DMLC_NUM_WORKER disagrees" DMLC_NUM_SERVER=1 DMLC_NUM_WORKER=5 -- \
@@ -82,7 +82,14 @@ run "row_sparse: 2 servers, 3 workers, keys split by rows" DMLC_NUM_SERVER=2 MXN
     "$MPIRUN" -np 5 "$OUT/test_dist_sparse"
 run "row_sparse: serverless, 3 workers" DMLC_NUM_SERVER=0 MXNET_KVSTORE_BIGARRAY_BOUND=100 -- \
     "$MPIRUN" -np 3 "$OUT/test_dist_sparse"
+run "row_sparse: serverless, 3 workers, MPI's allreduce" DMLC_NUM_SERVER=0 MXKV_DIST_SHM=0 \
+    MXNET_KVSTORE_BIGARRAY_BOUND=100 -- "$MPIRUN" -np 3 "$OUT/test_dist_sparse"
+# Workers on one node sum through shared memory; MXKV_DIST_SHM=0 makes them use MPI's
+# allreduce, as workers on several nodes do.
 run "serverless dist_sync: 2 workers" DMLC_NUM_SERVER=0 -- "$MPIRUN" -np 2 "$OUT/test_dist_serverless"
+run "serverless dist_sync: 3 workers" DMLC_NUM_SERVER=0 -- "$MPIRUN" -np 3 "$OUT/test_dist_serverless"
+run "serverless dist_sync: 2 workers, MPI's allreduce" DMLC_NUM_SERVER=0 MXKV_DIST_SHM=0 -- \
+    "$MPIRUN" -np 2 "$OUT/test_dist_serverless"
 run "MPI started and finalized by the program" DMLC_NUM_SERVER=0 -- \
     "$MPIRUN" -np 2 "$OUT/test_dist_program_mpi"
 # The faults with a server (the survivors' pull fails) and serverless (their push does).
@@ -99,5 +106,7 @@ for servers in 1 0; do
             grep -qE "^test_dist_fault \(survivor\): [1-9][0-9]* checks passed, 0 failed" <<<"$out"' \
         "$MPIRUN" "$OUT/test_dist_fault"
 done
+run "fault (serverless, MPI's allreduce): a stopped worker, MXKV_DIST_TIMEOUT=3" DMLC_NUM_SERVER=0 \
+    MXKV_DIST_SHM=0 MXKV_DIST_TIMEOUT=3 -- "$MPIRUN" -np 3 "$OUT/test_dist_fault" stopped
 
 summary

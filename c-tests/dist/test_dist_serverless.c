@@ -167,6 +167,50 @@ static void test_a_pull_on_another_thread_sees_whole_sums(void) {
     MXNDArrayFree(v);
 }
 
+/* Sums larger than the pieces they travel in (and of sizes no piece divides evenly) are
+ * exact element by element on every worker: float32 values that differ along the array and
+ * between ranks, and int64 values around 2^40, pushed several times. */
+static void test_large_sums_are_exact_element_by_element(void) {
+    enum { FLOATS = 700001, LONGS = 131075 };
+    int keys[2] = {60, 61}, round, i, wrong = 0;
+    mx_uint nf = FLOATS, nl = LONGS;
+    NDArrayHandle vals[2] = {arr_new(&nf, 1, DT_F32), arr_new(&nl, 1, DT_I64)}, outs[2];
+    float *f = malloc(FLOATS * sizeof(float));
+    int64_t *l = malloc(LONGS * sizeof(int64_t));
+    double ranks_sum = workers * (workers + 1) / 2.0;
+    CHECK_OK(MXKVStoreInit(kv, 2, keys, vals));
+    for (i = 0; i < FLOATS; i++) f[i] = (float)(i % 1000) * (float)(rank + 1) + 0.5f;
+    for (i = 0; i < LONGS; i++) l[i] = ((int64_t)1 << 40) * (rank + 1) + i;
+    CHECK_OK(MXNDArraySyncCopyFromCPU(vals[0], f, FLOATS));
+    CHECK_OK(MXNDArraySyncCopyFromCPU(vals[1], l, LONGS));
+    outs[0] = arr_new(&nf, 1, DT_F32);
+    outs[1] = arr_new(&nl, 1, DT_I64);
+    for (round = 0; round < 3; round++) {
+        CHECK_OK(MXKVStorePush(kv, 2, keys, vals, 0));
+        CHECK_OK(MXKVStorePull(kv, 2, keys, outs, 0));
+        CHECK_OK(MXNDArraySyncCopyToCPU(outs[0], f, FLOATS));
+        CHECK_OK(MXNDArraySyncCopyToCPU(outs[1], l, LONGS));
+        for (i = 0; i < FLOATS; i++)
+            wrong += f[i] != (float)((i % 1000) * ranks_sum + 0.5 * workers);
+        for (i = 0; i < LONGS; i++)
+            wrong += l[i] != ((int64_t)1 << 40) * (int64_t)ranks_sum + (int64_t)i * workers;
+    }
+    CHECK_EQ_INT(wrong, 0);
+    /* A key pushed alone travels from the pushed array's memory. */
+    CHECK_OK(MXKVStorePush(kv, 1, &keys[0], &outs[0], 0));
+    CHECK_OK(MXKVStorePull(kv, 1, &keys[0], &vals[0], 0));
+    CHECK_OK(MXNDArraySyncCopyToCPU(vals[0], f, FLOATS));
+    for (i = 0, wrong = 0; i < FLOATS; i++)
+        wrong += f[i] != (float)(workers * ((i % 1000) * ranks_sum + 0.5 * workers));
+    CHECK_EQ_INT(wrong, 0);
+    free(f);
+    free(l);
+    for (i = 0; i < 2; i++) {
+        MXNDArrayFree(vals[i]);
+        MXNDArrayFree(outs[i]);
+    }
+}
+
 static void test_worker_updater_keeps_replicas_identical(void) {
     int key = 5, i;
     NDArrayHandle v = arr_fill(1, 4, 1.0f), g = arr_fill(1, 4, 1.0f);
@@ -342,6 +386,7 @@ int main(void) {
     RUN(test_single_arrays_are_summed_into_the_stored_value);
     RUN(test_keys_inited_together_sum_in_place);
     RUN(test_a_pull_on_another_thread_sees_whole_sums);
+    RUN(test_large_sums_are_exact_element_by_element);
     RUN(test_worker_updater_keeps_replicas_identical);
     RUN(test_dtypes_mpi_cannot_add);
     RUN(test_one_call_of_many_keys_and_dtypes);

@@ -17,7 +17,8 @@ use parking_lot::Mutex;
 
 use super::arena::{self, Arenas};
 use super::net::{lost_peer, timeout, Net, NOT_ANSWERING};
-use crate::error::Result;
+use super::shared::{Shared, Silent};
+use crate::error::{Error, Result};
 use crate::ffi::mpi::{can_allreduce_in_place, Comm, Prim, Request};
 use crate::kvstore::{Entry, KeyGuard, KeyPush, Merged};
 use crate::ndarray::{Context, DType, NDArray, Shape};
@@ -310,15 +311,42 @@ fn plan<'e>(
 }
 
 impl Plan<'_> {
-    fn start(&self, comm: &Comm, g: &Group) -> Result<Request> {
-        let into = match &self.target {
+    fn into(&self) -> &NDArray {
+        match &self.target {
             Target::Stored { into, .. } => into,
             Target::Buffer(buffer) => buffer,
-        };
-        match &self.send {
-            Some(send) => comm.allreduce_sum(send, into, g.prim),
-            None => comm.allreduce_in_place(into, g.prim),
         }
+    }
+
+    fn start(&self, comm: &Comm, g: &Group) -> Result<Request> {
+        match &self.send {
+            Some(send) => comm.allreduce_sum(send, self.into(), g.prim),
+            None => comm.allreduce_in_place(self.into(), g.prim),
+        }
+    }
+
+    /// The allreduce through the workers' shared memory, done before this returns.
+    fn run_shared(&self, shared: &Shared, g: &Group, deadline: Instant) -> Result<Option<Silent>> {
+        let bytes = |a: &NDArray| {
+            let at = a
+                .data_addr()
+                .ok_or_else(|| Error::Dist("an allreduce of an array without data".into()))?;
+            Ok((at, a.nbytes()))
+        };
+        let (into, len) = bytes(self.into())?;
+        let from = self.send.as_ref().map(bytes).transpose()?;
+        if from.is_some_and(|(_, n)| n != len) || len != g.len * g.dtype.size() {
+            return Err(Error::Dist(format!(
+                "an allreduce of {} elements between arrays of other sizes",
+                g.len
+            )));
+        }
+        // SAFETY: as for an MPI allreduce: the plan holds both arrays, the keys' locks (for
+        // stored values) or the only reference (for buffers) keep other writers out, and
+        // `from` and `into` are not the same memory (a plan sums in place with no `send`).
+        let into = unsafe { std::slice::from_raw_parts_mut(into as *mut u8, len) };
+        let from = from.map(|(at, n)| unsafe { std::slice::from_raw_parts(at as *const u8, n) });
+        shared.sum(from, into, g.dtype, deadline)
     }
 }
 
@@ -356,21 +384,36 @@ pub fn sum_over_workers(
         .values()
         .map(|g| plan(g, &mut merged, &stored, &entries, assigns, memory))
         .collect::<Result<Vec<Plan<'_>>>>()?;
+    let deadline = Instant::now() + timeout();
+    let late = |silent: String| {
+        lost_peer(format!(
+            "{name}: the allreduce of {} keys did not complete within {:?} \
+             (MXKV_DIST_TIMEOUT): {silent} {NOT_ANSWERING}",
+            stored.len(),
+            timeout(),
+        ))
+    };
+    // Through shared memory each group is summed in turn; through MPI all are started,
+    // then waited for.
     let mut started = Vec::with_capacity(plans.len());
     for (g, plan) in groups.values().zip(&plans) {
-        started.push(plan.start(comm, g)?);
+        started.push(match &net.shared {
+            Some(shared) => {
+                if let Some(Silent(w)) = plan.run_shared(shared, g, deadline)? {
+                    let world = net.layout.worker_world_rank(w);
+                    return Err(late(format!("worker rank {w} (world rank {world})")));
+                }
+                None
+            }
+            None => Some(plan.start(comm, g)?),
+        });
     }
-    let deadline = Instant::now() + timeout();
     let mut sums: Vec<Option<NDArray>> = vec![None; stored.len()];
-    for ((g, plan), mut req) in groups.values().zip(plans).zip(started) {
-        if !net.complete(&mut req, deadline)? {
-            return Err(lost_peer(format!(
-                "{name}: the allreduce of {} keys did not complete within {:?} \
-                 (MXKV_DIST_TIMEOUT): {} {NOT_ANSWERING}",
-                stored.len(),
-                timeout(),
-                net.liveness.silent_worker(&net.layout)
-            )));
+    for ((g, plan), req) in groups.values().zip(plans).zip(started) {
+        if let Some(mut req) = req {
+            if !net.complete(&mut req, deadline)? {
+                return Err(late(net.liveness.silent_worker(&net.layout)));
+            }
         }
         match plan.target {
             Target::Stored { .. } => {}

@@ -19,6 +19,7 @@ pub mod net;
 mod pushed;
 mod row_sums;
 pub mod server;
+mod shared;
 pub mod wire;
 pub mod worker;
 

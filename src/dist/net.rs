@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 
 use super::layout::Layout;
 use super::liveness::Liveness;
+use super::shared::Shared;
 use crate::error::{Error, Result};
 pub use crate::ffi::mpi::ArrayBytes;
 use crate::ffi::mpi::{self, Bytes, Comm, Incoming, Request};
@@ -91,6 +92,8 @@ pub struct Net {
     pub world: Comm,
     /// The workers only (None on a server): barriers and serverless allreduces.
     pub workers: Option<Comm>,
+    /// The workers' shared memory, for serverless sums, when they all run on one node.
+    pub shared: Option<Shared>,
     next_tag: AtomicI32,
     /// Sends not known to be complete yet; kept until MPI is done with their bytes.
     sending: Mutex<Vec<Request>>,
@@ -214,10 +217,16 @@ impl Net {
         } else {
             Some(world.subgroup(layout.servers, layout.workers)?)
         };
+        // Serverless sums go through shared memory when the workers share a node.
+        let shared = match (&workers, layout.servers) {
+            (Some(workers), 0) => Shared::join(workers)?,
+            _ => None,
+        };
         Ok(Net {
             layout,
             world,
             workers,
+            shared,
             next_tag: AtomicI32::new(FIRST_REPLY_TAG),
             sending: Mutex::new(Vec::new()),
             liveness: Liveness::new(layout.servers + layout.workers),

@@ -283,6 +283,80 @@ impl Comm {
         Comm::wrap(sub)
     }
 
+    /// The ranks of this communicator that share memory with this one (one node), as a
+    /// communicator. Blocking and collective: only for when every rank is known to be there.
+    pub fn node(&self) -> Result<Comm> {
+        let _g = lock()?;
+        let mut node = unsafe { sys::RSMPI_COMM_NULL };
+        // SAFETY: the out-pointer is a local.
+        check(
+            unsafe {
+                sys::MPI_Comm_split_type(
+                    self.raw,
+                    sys::RSMPI_COMM_TYPE_SHARED,
+                    self.rank,
+                    sys::RSMPI_INFO_NULL,
+                    &mut node,
+                )
+            },
+            "MPI_Comm_split_type",
+        )?;
+        drop(_g);
+        Comm::wrap(node)
+    }
+
+    /// `bytes` of memory on every rank of this communicator (whose ranks share one node),
+    /// each rank's readable and writable by all: the addresses of every rank's part, in rank
+    /// order. Blocking and collective, as [`Comm::node`]. The memory lasts as long as the
+    /// process (the window is never freed: freeing it is collective, and would wait for
+    /// a failed peer).
+    pub fn shared_memory(&self, bytes: usize) -> Result<Vec<usize>> {
+        let _g = lock()?;
+        let mut base: *mut c_void = ptr::null_mut();
+        let mut win = unsafe { sys::RSMPI_WIN_NULL };
+        let size = sys::MPI_Aint::try_from(bytes)
+            .map_err(|_| Error::Dist(format!("{bytes} bytes of shared memory are too many")))?;
+        // SAFETY: the out-pointers are locals; MPI allocates the memory.
+        check(
+            unsafe {
+                sys::MPI_Win_allocate_shared(
+                    size,
+                    1,
+                    sys::RSMPI_INFO_NULL,
+                    self.raw,
+                    (&mut base as *mut *mut c_void).cast(),
+                    &mut win,
+                )
+            },
+            "MPI_Win_allocate_shared",
+        )?;
+        (0..self.size)
+            .map(|rank| {
+                let (mut len, mut unit) = (0 as sys::MPI_Aint, 0 as c_int);
+                let mut at: *mut c_void = ptr::null_mut();
+                // SAFETY: win is the window just made; the out-pointers are locals.
+                check(
+                    unsafe {
+                        sys::MPI_Win_shared_query(
+                            win,
+                            rank,
+                            &mut len,
+                            &mut unit,
+                            (&mut at as *mut *mut c_void).cast(),
+                        )
+                    },
+                    "MPI_Win_shared_query",
+                )?;
+                if at.is_null() || (len as usize) < bytes {
+                    return Err(Error::Dist(format!(
+                        "rank {rank} has {len} bytes of shared memory, not {bytes}"
+                    )));
+                }
+                Ok(at as usize)
+            })
+            .collect()
+    }
+
     /// Sends `data` to rank `dest` with `tag`.
     pub fn send(&self, dest: i32, tag: i32, data: Vec<u8>) -> Result<Request> {
         // SAFETY: the buffer moves into the request, which keeps it until MPI is done with it

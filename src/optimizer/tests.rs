@@ -545,13 +545,28 @@ fn store_optimizer_updates_only_pushed_rows_when_lazy() {
 #[test]
 fn parameters_round_to_float32_as_their_python_text_does() {
     let slow = |v: f64| -> f32 { format!("{v}").parse().unwrap() };
-    let mut values = vec![0.0, -0.0, 0.1, 0.01, 1e-3, 0.9, 0.999, 1e-8, 1.0 / 3.0, 3e38, 1e-45];
+    let mut values = vec![
+        0.0,
+        -0.0,
+        0.1,
+        0.01,
+        1e-3,
+        0.9,
+        0.999,
+        1e-8,
+        1.0 / 3.0,
+        3e38,
+        1e-45,
+    ];
     // Midpoints between neighbouring float32s and the float64s next to them: where rounding
     // the float64 and rounding its decimal text can differ.
     for f in [0.1f32, 1.5, 3.0e-39, 7.0e20, 0.999] {
         let midpoint = (f64::from(f) + f64::from(f.next_up())) / 2.0;
         values.extend([midpoint, midpoint.next_up(), midpoint.next_down()]);
-        values.extend([midpoint.next_up().next_up(), midpoint.next_down().next_down()]);
+        values.extend([
+            midpoint.next_up().next_up(),
+            midpoint.next_down().next_down(),
+        ]);
     }
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     for _ in 0..200_000 {

@@ -1,0 +1,245 @@
+//! Allreduce through shared memory, for workers that all run on one node: faster than
+//! MPI's own there, as nothing is copied by the kernel or between page-pinned buffers.
+//!
+//! Each worker has a part of one shared window: a flag, a slot and a result area of
+//! [`CHUNK`] bytes each. A sum goes chunk by chunk (a chunk stays in cache); every chunk
+//! is cut into one segment per worker, and worker `r` sums segment `r`:
+//!
+//! 1. each worker copies the segments the others sum into its slot, and raises its flag;
+//! 2. once every flag is up, worker `r` adds its own segment `r` to segment `r` of every
+//!    other slot, in rank order, into its result area (and its output), and raises its flag
+//!    again;
+//! 3. once every flag is up again, each worker copies the other segments' sums from the
+//!    others' result areas into its output.
+//!
+//! Every segment is summed once, by one worker, so every worker ends with the same bits.
+//! A worker rewrites its slot and result area only after every other worker has raised
+//! its flag for the next chunk, that is, has finished reading them. Flags count up: a
+//! worker's flag is `2c - 1` after step 1 of its `c`-th chunk, `2c` after step 2.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use super::net::wait_until;
+use crate::error::{Error, Result};
+use crate::ffi::mpi::Comm;
+use crate::ndarray::kernels::{sum_into, Elems};
+use crate::ndarray::{DType, SumOrder};
+
+/// The bytes of a chunk: a slot, and a result area, hold this many.
+const CHUNK: usize = 1 << 20;
+/// Where a worker's slot starts in its part of the window (the flag comes first, on a
+/// page of its own).
+const SLOT: usize = 4096;
+const RESULT: usize = SLOT + CHUNK;
+const PART: usize = RESULT + CHUNK;
+
+/// The workers' shared memory, when they all share one node.
+pub struct Shared {
+    rank: usize,
+    /// Where each worker's part of the window starts, in worker rank order.
+    parts: Vec<usize>,
+    /// How many chunks this worker has summed (its flag's count); under the lock, as sums
+    /// from several threads must not mix.
+    chunks: Mutex<u64>,
+    /// Set when a sum was given up (a peer did not come): the flags no longer agree.
+    failed: AtomicBool,
+}
+
+// SAFETY: the addresses are of memory that lives as long as the process; every access to
+// another worker's part is ordered by the flags.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+/// A worker that did not reach a sum in time (its rank among the workers).
+pub struct Silent(pub i32);
+
+impl Shared {
+    /// The shared memory of the workers of `workers`, when they are more than one and all
+    /// on one node (`MXKV_DIST_SHM=0` declines it). Collective over `workers`, and blocking:
+    /// called when every worker has just been heard from.
+    pub fn join(workers: &Comm) -> Result<Option<Shared>> {
+        let declined = std::env::var("MXKV_DIST_SHM").is_ok_and(|v| v.trim() == "0");
+        if declined || workers.size() < 2 {
+            return Ok(None);
+        }
+        if workers.node()?.size() != workers.size() {
+            return Ok(None);
+        }
+        let parts = workers.shared_memory(PART)?;
+        if parts.iter().any(|&at| at % 8 != 0) {
+            return Ok(None);
+        }
+        let rank = workers.rank() as usize;
+        let shared = Shared {
+            rank,
+            parts,
+            chunks: Mutex::new(0),
+            failed: AtomicBool::new(false),
+        };
+        shared.flag(rank).store(0, Ordering::Release);
+        Ok(Some(shared))
+    }
+
+    fn flag(&self, worker: usize) -> &AtomicU64 {
+        // SAFETY: the first bytes of a part, page-aligned, are its flag, for as long as the
+        // process lives; it is only ever accessed atomically.
+        unsafe { &*(self.parts[worker] as *const AtomicU64) }
+    }
+
+    /// `len` bytes from `at` in `worker`'s part.
+    ///
+    /// # Safety
+    /// The flags must say that no one writes them while they are read.
+    unsafe fn area(&self, worker: usize, at: usize, len: usize) -> &[u8] {
+        std::slice::from_raw_parts((self.parts[worker] + at) as *const u8, len)
+    }
+
+    /// # Safety
+    /// The flags must say that no one else reads or writes them meanwhile.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn area_mut(&self, worker: usize, at: usize, len: usize) -> &mut [u8] {
+        std::slice::from_raw_parts_mut((self.parts[worker] + at) as *mut u8, len)
+    }
+
+    /// Raises this worker's flag to `to`, then waits (until `deadline`) for every other
+    /// worker's to reach it.
+    fn meet(&self, to: u64, deadline: Instant) -> Result<Option<Silent>> {
+        self.flag(self.rank).store(to, Ordering::Release);
+        for w in (0..self.parts.len()).filter(|&w| w != self.rank) {
+            let flag = self.flag(w);
+            let came = wait_until(
+                deadline,
+                || false,
+                || Ok((flag.load(Ordering::Acquire) >= to).then_some(())),
+            )?;
+            if came.is_none() {
+                self.failed.store(true, Ordering::Relaxed);
+                return Ok(Some(Silent(w as i32)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sums `from` (elements of `dtype`; `into` itself when `None`) over the workers into
+    /// `into`: every worker calls this with as many bytes, in the same order. `Some(worker)`
+    /// when a worker did not come by `deadline` (`into` is then partly summed).
+    pub fn sum(
+        &self,
+        from: Option<&[u8]>,
+        into: &mut [u8],
+        dtype: DType,
+        deadline: Instant,
+    ) -> Result<Option<Silent>> {
+        if self.failed.load(Ordering::Relaxed) {
+            return Err(Error::Dist(
+                "an earlier allreduce through shared memory was given up: the workers are \
+                 out of step"
+                    .into(),
+            ));
+        }
+        let mut chunks = self.chunks.lock();
+        let width = dtype.size();
+        let per_chunk = (CHUNK / width * width).max(1);
+        for start in (0..into.len()).step_by(per_chunk) {
+            let chunk = start..(start + per_chunk).min(into.len());
+            *chunks += 1;
+            let from = from.map(|f| &f[chunk.clone()]);
+            if let Some(silent) =
+                self.sum_chunk(from, &mut into[chunk], dtype, *chunks, deadline)?
+            {
+                return Ok(Some(silent));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The bytes of `len` that `worker` sums: whole elements, split as evenly as can be.
+    fn segment(&self, worker: usize, len: usize, width: usize) -> Range<usize> {
+        let workers = self.parts.len();
+        let per = (len / width).div_ceil(workers) * width;
+        (worker * per).min(len)..((worker + 1) * per).min(len)
+    }
+
+    fn sum_chunk(
+        &self,
+        from: Option<&[u8]>,
+        into: &mut [u8],
+        dtype: DType,
+        count: u64,
+        deadline: Instant,
+    ) -> Result<Option<Silent>> {
+        let (me, len, width) = (self.rank, into.len(), dtype.size());
+        let others = (0..self.parts.len()).filter(|&w| w != me);
+        // 1. The segments the others sum, into this worker's slot (at their own offsets).
+        for w in others.clone() {
+            let seg = self.segment(w, len, width);
+            // SAFETY: the others read this slot only after the flag below.
+            let slot = unsafe { self.area_mut(me, SLOT, CHUNK) };
+            slot[seg.clone()].copy_from_slice(&from.unwrap_or(&*into)[seg]);
+        }
+        if let Some(silent) = self.meet(2 * count - 1, deadline)? {
+            return Ok(Some(silent));
+        }
+        // 2. This worker's segment, summed in rank order into its result area.
+        let mine = self.segment(me, len, width);
+        if !mine.is_empty() {
+            // SAFETY: the result area is this worker's own; every slot holds this chunk
+            // (the flags are up) and is not rewritten before this worker's next flag.
+            let result = unsafe { &mut self.area_mut(me, RESULT, CHUNK)[mine.clone()] };
+            let own = &from.unwrap_or(&*into)[mine.clone()];
+            let sources: Vec<Elems<'_>> = (0..self.parts.len())
+                .map(|w| Elems {
+                    bytes: match w == me {
+                        true => own,
+                        false => unsafe { &self.area(w, SLOT, CHUNK)[mine.clone()] },
+                    },
+                    dtype,
+                })
+                .collect();
+            sum_into(result, dtype, &sources, SumOrder::Sequential);
+            drop(sources);
+            into[mine].copy_from_slice(result);
+        }
+        if let Some(silent) = self.meet(2 * count, deadline)? {
+            return Ok(Some(silent));
+        }
+        // 3. The others' segments' sums.
+        for w in others {
+            let seg = self.segment(w, len, width);
+            // SAFETY: w's result area holds its sum (its flag is up) until every worker's
+            // flag for the next chunk is.
+            into[seg.clone()].copy_from_slice(unsafe { &self.area(w, RESULT, CHUNK)[seg] });
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_cover_a_chunk_in_whole_elements() {
+        let shared = Shared {
+            rank: 0,
+            parts: vec![0; 3],
+            chunks: Mutex::new(0),
+            failed: AtomicBool::new(false),
+        };
+        for (len, width) in [(0, 4), (4, 4), (40, 4), (44, 4), (CHUNK, 8), (24, 8)] {
+            let segs: Vec<Range<usize>> = (0..3).map(|w| shared.segment(w, len, width)).collect();
+            assert_eq!(segs[0].start, 0);
+            assert_eq!(segs[2].end, len);
+            for pair in segs.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+            }
+            assert!(segs
+                .iter()
+                .all(|s| s.start % width == 0 && s.end % width == 0));
+        }
+    }
+}
