@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 
 use super::arena::{self, Arenas};
 use super::net::{lost_peer, timeout, Net, NOT_ANSWERING};
-use super::shared::{Shared, Silent};
+use super::shared::{Shared, Silent, Spans};
 use crate::error::{Error, Result};
 use crate::ffi::mpi::{can_allreduce_in_place, Comm, Prim, Request};
 use crate::kvstore::{Entry, KeyGuard, KeyPush, Merged};
@@ -95,6 +95,9 @@ enum Target<'e> {
 /// A group's allreduce: what it sends from, and where its sum is made.
 struct Plan<'e> {
     send: Option<NDArray>,
+    /// Through shared memory: the keys' arrays, read where they are, in the group's order
+    /// (instead of `send`, or of packing them first).
+    gather: Vec<NDArray>,
     target: Target<'e>,
 }
 
@@ -115,6 +118,29 @@ fn place(buffer: &NDArray, at: usize, like: &NDArray) -> Result<NDArray> {
     buffer
         .slice(at, at + like.size())?
         .reshape(&like.shape().0, false)
+}
+
+/// Each key's merged value, when every one is a plain array of the group's element type
+/// and size outside `target`'s memory: the arrays a sum through shared memory reads where
+/// they are (taken from `merged`).
+fn gathered(
+    g: &Group,
+    merged: &mut [Option<Merged<'_>>],
+    stored: &[NDArray],
+    target: &NDArray,
+) -> Option<Vec<NDArray>> {
+    let mut arrays = Vec::with_capacity(g.keys.len());
+    for &(i, _) in &g.keys {
+        let array = merged[i].as_ref().and_then(|m| single_dense(m, g.dtype))?;
+        if array.size() != stored[i].size() || array.memory_id() == target.memory_id() {
+            return None;
+        }
+        arrays.push(array.clone());
+    }
+    for &(i, _) in &g.keys {
+        merged[i] = None;
+    }
+    Some(arrays)
 }
 
 /// Sums each key's merged value into its place in `send` (a buffer of the group's element
@@ -222,6 +248,7 @@ fn in_block<'e>(
     stored: &[NDArray],
     entries: &[&'e Entry],
     memory: &Memory,
+    shared: bool,
 ) -> Result<Option<Plan<'e>>> {
     if !arena::contiguous(g.dtype, g.keys.iter().map(|&(i, _)| &stored[i])) {
         return Ok(None);
@@ -232,17 +259,28 @@ fn in_block<'e>(
     let Some(whole) = lock_all(g, stored, entries) else {
         return Ok(None);
     };
-    let send = match can_allreduce_in_place() {
+    let target = Target::Stored {
+        into: block.clone(),
+        _whole: whole,
+    };
+    if shared {
+        if let Some(gather) = gathered(g, merged, stored, &block) {
+            return Ok(Some(Plan {
+                send: None,
+                gather,
+                target,
+            }));
+        }
+    }
+    let send = match can_allreduce_in_place() || shared {
         true => None,
         false => Some(memory.buffers.take(g.dtype, g.len)?),
     };
     pack(g, merged, stored, send.as_ref().unwrap_or(&block))?;
     Ok(Some(Plan {
         send,
-        target: Target::Stored {
-            into: block,
-            _whole: whole,
-        },
+        gather: Vec::new(),
+        target,
     }))
 }
 
@@ -258,6 +296,7 @@ fn plan<'e>(
     entries: &[&'e Entry],
     assigns: bool,
     memory: &Memory,
+    shared: bool,
 ) -> Result<Plan<'e>> {
     let buffers = &memory.buffers;
     if let [(i, _)] = g.keys[..] {
@@ -277,6 +316,7 @@ fn plan<'e>(
                     merged[i] = None;
                     return Ok(Plan {
                         send: (!in_place).then_some(source),
+                        gather: Vec::new(),
                         target: Target::Stored {
                             into: entries[i].stored(),
                             _whole: vec![guard],
@@ -287,24 +327,36 @@ fn plan<'e>(
             merged[i] = None;
             return Ok(Plan {
                 send: Some(source),
+                gather: Vec::new(),
                 target: Target::Buffer(buffers.take(g.dtype, g.len)?),
             });
         }
     }
     if assigns {
-        if let Some(plan) = in_block(g, merged, stored, entries, memory)? {
+        if let Some(plan) = in_block(g, merged, stored, entries, memory, shared)? {
             return Ok(plan);
         }
     }
     let send = buffers.take(g.dtype, g.len)?;
+    if shared {
+        if let Some(gather) = gathered(g, merged, stored, &send) {
+            return Ok(Plan {
+                send: None,
+                gather,
+                target: Target::Buffer(send),
+            });
+        }
+    }
     pack(g, merged, stored, &send)?;
-    Ok(match can_allreduce_in_place() {
+    Ok(match can_allreduce_in_place() || shared {
         true => Plan {
             send: None,
+            gather: Vec::new(),
             target: Target::Buffer(send),
         },
         false => Plan {
             send: Some(send),
+            gather: Vec::new(),
             target: Target::Buffer(buffers.take(g.dtype, g.len)?),
         },
     })
@@ -334,19 +386,27 @@ impl Plan<'_> {
             Ok((at, a.nbytes()))
         };
         let (into, len) = bytes(self.into())?;
-        let from = self.send.as_ref().map(bytes).transpose()?;
-        if from.is_some_and(|(_, n)| n != len) || len != g.len * g.dtype.size() {
+        if len != g.len * g.dtype.size() {
             return Err(Error::Dist(format!(
-                "an allreduce of {} elements between arrays of other sizes",
+                "an allreduce of {} elements into an array of {len} bytes",
                 g.len
             )));
         }
-        // SAFETY: as for an MPI allreduce: the plan holds both arrays, the keys' locks (for
-        // stored values) or the only reference (for buffers) keep other writers out, and
-        // `from` and `into` are not the same memory (a plan sums in place with no `send`).
+        let pieces = match &self.send {
+            Some(send) => vec![bytes(send)?],
+            None => self.gather.iter().map(bytes).collect::<Result<Vec<_>>>()?,
+        };
+        // SAFETY: as for an MPI allreduce: the plan holds every array it reads or writes,
+        // the keys' locks (for stored values) or the only reference (for buffers) keep
+        // other writers out, and what is read is not `into`'s memory (a plan that sums in
+        // place has no `send`, and gathers no array of the target's memory).
+        let pieces = pieces
+            .into_iter()
+            .map(|(at, n)| unsafe { std::slice::from_raw_parts(at as *const u8, n) })
+            .collect();
         let into = unsafe { std::slice::from_raw_parts_mut(into as *mut u8, len) };
-        let from = from.map(|(at, n)| unsafe { std::slice::from_raw_parts(at as *const u8, n) });
-        shared.sum(from, into, g.dtype, deadline)
+        let from = (self.send.is_some() || !self.gather.is_empty()).then(|| Spans::new(pieces));
+        shared.sum(from.as_ref(), into, g.dtype, deadline)
     }
 }
 
@@ -380,9 +440,10 @@ pub fn sum_over_workers(
         g.len += s.size();
     }
     let mut merged: Vec<_> = pushes.into_iter().map(|p| Some(p.merged)).collect();
+    let shared = net.shared.is_some();
     let plans = groups
         .values()
-        .map(|g| plan(g, &mut merged, &stored, &entries, assigns, memory))
+        .map(|g| plan(g, &mut merged, &stored, &entries, assigns, memory, shared))
         .collect::<Result<Vec<Plan<'_>>>>()?;
     let deadline = Instant::now() + timeout();
     let late = |silent: String| {

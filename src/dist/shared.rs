@@ -57,6 +57,59 @@ unsafe impl Sync for Shared {}
 /// A worker that did not reach a sum in time (its rank among the workers).
 pub struct Silent(pub i32);
 
+/// The bytes a sum reads: pieces of memory, one after the other (the arrays of several
+/// keys, read where they are rather than copied together first).
+pub struct Spans<'a> {
+    pieces: Vec<&'a [u8]>,
+    /// Where each piece starts.
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl<'a> Spans<'a> {
+    pub fn new(pieces: Vec<&'a [u8]>) -> Spans<'a> {
+        let mut starts = Vec::with_capacity(pieces.len());
+        let mut len = 0;
+        for p in &pieces {
+            starts.push(len);
+            len += p.len();
+        }
+        Spans {
+            pieces,
+            starts,
+            len,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bytes from `at` (before the end) to the end of their piece, at most `max` of
+    /// them. (Of pieces that start at `at`, the last is the one not empty.)
+    fn run_at(&self, at: usize, max: usize) -> &'a [u8] {
+        let i = self.starts.partition_point(|&s| s <= at) - 1;
+        let from = at - self.starts[i];
+        let piece = self.pieces[i];
+        &piece[from..piece.len().min(from + max)]
+    }
+
+    /// Copies the bytes `range` into `into` (of as many bytes).
+    fn copy(&self, range: Range<usize>, into: &mut [u8]) {
+        let mut at = range.start;
+        let mut i = self.starts.partition_point(|&s| s <= at).saturating_sub(1);
+        while at < range.end {
+            let piece = self.pieces[i];
+            let from = at - self.starts[i];
+            let n = (piece.len() - from).min(range.end - at);
+            let to = at - range.start;
+            into[to..to + n].copy_from_slice(&piece[from..from + n]);
+            at += n;
+            i += 1;
+        }
+    }
+}
+
 impl Shared {
     /// The shared memory of the workers of `workers`, when they are more than one and all
     /// on one node (`MXKV_DIST_SHM=0` declines it). Collective over `workers`, and blocking:
@@ -129,7 +182,7 @@ impl Shared {
     /// when a worker did not come by `deadline` (`into` is then partly summed).
     pub fn sum(
         &self,
-        from: Option<&[u8]>,
+        from: Option<&Spans<'_>>,
         into: &mut [u8],
         dtype: DType,
         deadline: Instant,
@@ -141,13 +194,18 @@ impl Shared {
                     .into(),
             ));
         }
+        if from.is_some_and(|f| f.len() != into.len()) {
+            return Err(Error::Dist(
+                "an allreduce from and into memory of different sizes".into(),
+            ));
+        }
         let mut chunks = self.chunks.lock();
         let width = dtype.size();
         let per_chunk = (CHUNK / width * width).max(1);
         for start in (0..into.len()).step_by(per_chunk) {
             let chunk = start..(start + per_chunk).min(into.len());
             *chunks += 1;
-            let from = from.map(|f| &f[chunk.clone()]);
+            let from = from.map(|f| (f, chunk.start));
             if let Some(silent) =
                 self.sum_chunk(from, &mut into[chunk], dtype, *chunks, deadline)?
             {
@@ -164,9 +222,11 @@ impl Shared {
         (worker * per).min(len)..((worker + 1) * per).min(len)
     }
 
+    /// One chunk: `into` is its bytes, read from `from` (spans, and where the chunk starts
+    /// in them) or from `into` itself.
     fn sum_chunk(
         &self,
-        from: Option<&[u8]>,
+        from: Option<(&Spans<'_>, usize)>,
         into: &mut [u8],
         dtype: DType,
         count: u64,
@@ -174,34 +234,52 @@ impl Shared {
     ) -> Result<Option<Silent>> {
         let (me, len, width) = (self.rank, into.len(), dtype.size());
         let others = (0..self.parts.len()).filter(|&w| w != me);
+        let mine = self.segment(me, len, width);
+        let shifted = |r: &Range<usize>, by: usize| r.start + by..r.end + by;
         // 1. The segments the others sum, into this worker's slot (at their own offsets).
         for w in others.clone() {
             let seg = self.segment(w, len, width);
             // SAFETY: the others read this slot only after the flag below.
-            let slot = unsafe { self.area_mut(me, SLOT, CHUNK) };
-            slot[seg.clone()].copy_from_slice(&from.unwrap_or(&*into)[seg]);
+            let slot = unsafe { &mut self.area_mut(me, SLOT, CHUNK)[seg.clone()] };
+            match from {
+                Some((spans, at)) => spans.copy(shifted(&seg, at), slot),
+                None => slot.copy_from_slice(&into[seg]),
+            }
         }
         if let Some(silent) = self.meet(2 * count - 1, deadline)? {
             return Ok(Some(silent));
         }
-        // 2. This worker's segment, summed in rank order into its result area.
-        let mine = self.segment(me, len, width);
+        // 2. This worker's segment, summed in rank order into its result area, a run of
+        // its own values (one piece of `from`) at a time.
         if !mine.is_empty() {
             // SAFETY: the result area is this worker's own; every slot holds this chunk
             // (the flags are up) and is not rewritten before this worker's next flag.
             let result = unsafe { &mut self.area_mut(me, RESULT, CHUNK)[mine.clone()] };
-            let own = &from.unwrap_or(&*into)[mine.clone()];
-            let sources: Vec<Elems<'_>> = (0..self.parts.len())
-                .map(|w| Elems {
-                    bytes: match w == me {
-                        true => own,
-                        false => unsafe { &self.area(w, SLOT, CHUNK)[mine.clone()] },
-                    },
-                    dtype,
-                })
-                .collect();
-            sum_into(result, dtype, &sources, SumOrder::Sequential);
-            drop(sources);
+            let mut at = mine.start;
+            while at < mine.end {
+                let own = match from {
+                    Some((spans, base)) => spans.run_at(base + at, mine.end - at),
+                    None => &into[at..mine.end],
+                };
+                if own.is_empty() || own.len() % width != 0 {
+                    return Err(Error::Dist(
+                        "an allreduce read from arrays of partial elements".into(),
+                    ));
+                }
+                let run = at..at + own.len();
+                let sources: Vec<Elems<'_>> = (0..self.parts.len())
+                    .map(|w| Elems {
+                        bytes: match w == me {
+                            true => own,
+                            false => unsafe { &self.area(w, SLOT, CHUNK)[run.clone()] },
+                        },
+                        dtype,
+                    })
+                    .collect();
+                let to = run.start - mine.start..run.end - mine.start;
+                sum_into(&mut result[to], dtype, &sources, SumOrder::Sequential);
+                at = run.end;
+            }
             into[mine].copy_from_slice(result);
         }
         if let Some(silent) = self.meet(2 * count, deadline)? {
@@ -221,6 +299,29 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_read_across_their_pieces() {
+        let (a, b, c) = ([1u8, 2, 3], [4u8], [5u8, 6, 7, 8]);
+        let spans = Spans::new(vec![&a[..], &b[..], &[][..], &c[..]]);
+        assert_eq!(spans.len(), 8);
+        let all: Vec<u8> = (1..=8).collect();
+        for start in 0..8 {
+            for end in start..=8 {
+                let mut got = vec![0u8; end - start];
+                spans.copy(start..end, &mut got);
+                assert_eq!(got, all[start..end], "bytes {start}..{end}");
+                if start < 8 {
+                    let run = spans.run_at(start, end - start);
+                    assert!(!run.is_empty() || start == end);
+                    assert_eq!(run, &all[start..start + run.len()]);
+                }
+            }
+        }
+        assert_eq!(spans.run_at(1, 5), &a[1..]);
+        assert_eq!(spans.run_at(3, 5), &b[..]);
+        assert_eq!(spans.run_at(4, 2), &c[..2]);
+    }
 
     #[test]
     fn segments_cover_a_chunk_in_whole_elements() {
