@@ -71,6 +71,10 @@ run "dist_sync: 2 servers, 2 workers, split keys" DMLC_NUM_SERVER=2 DMLC_NUM_WOR
     "$MPIRUN" -np 4 "$OUT/test_dist_sync"
 run "dist_sync: 1 server, 3 workers" DMLC_NUM_SERVER=1 DMLC_NUM_WORKER=3 -- \
     "$MPIRUN" -np 4 "$OUT/test_dist_sync"
+# Ranks on one node push large values through shared memory; MXKV_DIST_SHM=0 sends them as
+# MPI messages, as ranks on several nodes do.
+run "dist_sync: 2 servers, 2 workers, MPI messages only" DMLC_NUM_SERVER=2 DMLC_NUM_WORKER=2 \
+    MXKV_DIST_SHM=0 MXNET_KVSTORE_BIGARRAY_BOUND=1000 -- "$MPIRUN" -np 4 "$OUT/test_dist_sync"
 run "dist_async: 1 server, 2 workers" DMLC_NUM_SERVER=1 -- "$MPIRUN" -np 3 "$OUT/test_dist_async"
 run "2-bit compression: 1 server, 2 workers" DMLC_NUM_SERVER=1 MXNET_KVSTORE_BIGARRAY_BOUND=1000 -- \
     "$MPIRUN" -np 3 "$OUT/test_dist_compression"

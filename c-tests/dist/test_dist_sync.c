@@ -166,6 +166,40 @@ static void test_large_values_beside_small_ones(void) {
     for (o = 0; o < 3; o++) MXNDArrayFree(outs[o]);
 }
 
+/* Large pushes of several keys in a row, with no pull between (one call per key, or one
+ * call for all): the first of each worker waits for its round on the server while the
+ * others follow it, and every sum is exact. */
+static void test_large_pushes_in_a_row(void) {
+    enum { N = 70001, KEYS = 3 };
+    int keys[KEYS] = {20, 21, 22}, k, round;
+    mx_uint shape[1] = {N};
+    float *vals = (float *)malloc(N * sizeof(float)), *got = (float *)malloc(N * sizeof(float));
+    size_t i;
+    NDArrayHandle v[KEYS], out = arr_new(shape, 1, DT_F32);
+    for (k = 0; k < KEYS; k++) v[k] = arr_new(shape, 1, DT_F32);
+    CHECK_OK(MXKVStoreInit(kv, KEYS, keys, v));
+    for (round = 1; round <= 3; round++) {
+        for (k = 0; k < KEYS; k++) {
+            for (i = 0; i < N; i++) vals[i] = (float)(i % 4096) * (float)(rank + 1) + (float)(k + round);
+            CHECK_OK(MXNDArraySyncCopyFromCPU(v[k], vals, N));
+            if (round != 2) CHECK_OK(MXKVStorePush(kv, 1, &keys[k], &v[k], 0));
+        }
+        /* In round 2, all in one call: one message carries every value. */
+        if (round == 2) CHECK_OK(MXKVStorePush(kv, KEYS, keys, v, 0));
+        for (k = 0; k < KEYS; k++) {
+            CHECK_OK(MXKVStorePull(kv, 1, &keys[k], &out, 0));
+            arr_read(out, got, N);
+            for (i = 0; i < N; i++)
+                vals[i] = (float)(i % 4096) * rank_sum() + (float)((k + round) * workers);
+            CHECK_FLOATS(got, vals, N);
+        }
+    }
+    free(vals);
+    free(got);
+    for (k = 0; k < KEYS; k++) MXNDArrayFree(v[k]);
+    MXNDArrayFree(out);
+}
+
 /* 500 small keys in one init, one push and one pull call. */
 static void test_many_keys_in_one_call(void) {
     enum { K = 500, N = 16 };
@@ -265,6 +299,7 @@ int main(void) {
     RUN(test_pushpull_and_dtypes);
     RUN(test_big_array_split_over_servers);
     RUN(test_large_values_beside_small_ones);
+    RUN(test_large_pushes_in_a_row);
     RUN(test_many_keys_in_one_call);
     RUN(test_bad_input_fails_on_its_worker_only);
     RUN(test_string_keys);

@@ -15,6 +15,7 @@ mod broken;
 mod engine;
 pub mod layout;
 pub mod liveness;
+mod mailbox;
 pub mod net;
 mod pushed;
 mod row_sums;

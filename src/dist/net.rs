@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 
 use super::layout::Layout;
 use super::liveness::Liveness;
+use super::mailbox::Mailboxes;
 use super::shared::Shared;
 use crate::error::{Error, Result};
 pub use crate::ffi::mpi::ArrayBytes;
@@ -94,6 +95,8 @@ pub struct Net {
     pub workers: Option<Comm>,
     /// The workers' shared memory, for serverless sums, when they all run on one node.
     pub shared: Option<Shared>,
+    /// The workers' mailboxes for pushes to servers, when every rank runs on one node.
+    pub mailboxes: Option<Mailboxes>,
     next_tag: AtomicI32,
     /// Sends not known to be complete yet; kept until MPI is done with their bytes.
     sending: Mutex<Vec<Request>>,
@@ -222,11 +225,14 @@ impl Net {
             (Some(workers), 0) => Shared::join(workers)?,
             _ => None,
         };
+        // Pushes to servers go through mailboxes when every rank shares the node.
+        let mailboxes = Mailboxes::join(&world, layout)?;
         Ok(Net {
             layout,
             world,
             workers,
             shared,
+            mailboxes,
             next_tag: AtomicI32::new(FIRST_REPLY_TAG),
             sending: Mutex::new(Vec::new()),
             liveness: Liveness::new(layout.servers + layout.workers),

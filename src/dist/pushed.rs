@@ -1,9 +1,11 @@
 //! One push as a server holds it until its round is summed: the values where the message
-//! that brought them has them, dequantised 2-bit words, or the rows of a row_sparse push.
+//! that brought them (or the sender's mailbox) has them, dequantised 2-bit words, or the
+//! rows of a row_sparse push.
 
 use std::ops::Range;
 use std::rc::Rc;
 
+use super::mailbox::Lease;
 use crate::error::Result;
 use crate::ffi::mpi::Bytes;
 use crate::ndarray::kernels::Elems;
@@ -16,6 +18,8 @@ pub type Message = Rc<Bytes>;
 /// dequantised from the 2-bit words it brought.
 pub enum Pushed {
     InMessage(Message, Range<usize>),
+    /// In the sender's mailbox (released once every push it holds is dropped).
+    InMailbox(Rc<Lease>, Range<usize>),
     Dequantized(Vec<f32>),
     /// Some rows of a row_sparse push: their ids in the piece, and where their values are.
     Rows {
@@ -29,6 +33,7 @@ impl Pushed {
     pub fn bytes(&self) -> &[u8] {
         match self {
             Pushed::InMessage(m, r) => &m[r.clone()],
+            Pushed::InMailbox(lease, r) => lease.bytes(r.clone()),
             Pushed::Dequantized(values) => bytemuck::cast_slice(values),
             Pushed::Rows {
                 message, values, ..

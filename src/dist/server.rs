@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::mailbox::{Lease, HEAD_IN_MAILBOX};
 use super::net::{peer_lost, timeout, Net, NOT_ANSWERING, REQUEST_TAG};
 use super::pushed::{rows_of, Message, Pushed};
 use super::wire::{travels_apart, Entry, Form, Op, Request, Slot, SlotMap, Writer};
@@ -112,11 +113,30 @@ impl Server<'_> {
                 self.net.post(from, req.reply_tag, reply)?;
             }
             Op::Push => {
+                let mailbox = match req.head {
+                    HEAD_IN_MAILBOX => Some(Rc::new(self.lease(from, &req.entries)?)),
+                    _ => None,
+                };
+                let mut in_mailbox = 0;
                 for e in &req.entries {
                     let pushed = match e.form {
                         Form::Values => {
                             let at = offset(&message, e.data);
                             Pushed::InMessage(message.clone(), at..at + e.data.len())
+                        }
+                        Form::Apart if mailbox.is_some() => {
+                            let lease = mailbox.clone().expect("a mailbox");
+                            let range = in_mailbox..in_mailbox + e.len;
+                            in_mailbox += e.len;
+                            if !self.values.contains_key(&e.slot) {
+                                let first = Entry {
+                                    data: lease.bytes(range),
+                                    ..e.clone()
+                                };
+                                self.init(std::slice::from_ref(&first))?;
+                                continue;
+                            }
+                            Pushed::InMailbox(lease, range)
                         }
                         Form::Apart => {
                             let deadline = Instant::now() + timeout();
@@ -217,6 +237,26 @@ impl Server<'_> {
             }
         }
         Ok(false)
+    }
+
+    /// The push `from` a worker put in its mailbox: as many bytes as its entries that
+    /// travel apart.
+    fn lease(&self, from: i32, entries: &[Entry<'_>]) -> Result<Lease> {
+        let len = entries
+            .iter()
+            .filter(|e| e.form == Form::Apart)
+            .map(|e| e.len)
+            .sum();
+        self.net
+            .mailboxes
+            .as_ref()
+            .and_then(|m| m.lease(from, len))
+            .ok_or_else(|| {
+                Error::Dist(format!(
+                    "malformed message between workers and servers: rank {from} said its push \
+                     of {len} bytes was in its mailbox, which holds none"
+                ))
+            })
     }
 
     fn init(&mut self, entries: &[Entry<'_>]) -> Result<()> {

@@ -37,6 +37,12 @@ const SLOT: usize = 4096;
 const RESULT: usize = SLOT + CHUNK;
 const PART: usize = RESULT + CHUNK;
 
+/// Whether `MXKV_DIST_SHM=0` asks that ranks on one node talk through MPI only (every
+/// rank must be given the same).
+pub fn declined() -> bool {
+    std::env::var("MXKV_DIST_SHM").is_ok_and(|v| v.trim() == "0")
+}
+
 /// The workers' shared memory, when they all share one node.
 pub struct Shared {
     rank: usize,
@@ -115,17 +121,17 @@ impl Shared {
     /// on one node (`MXKV_DIST_SHM=0` declines it). Collective over `workers`, and blocking:
     /// called when every worker has just been heard from.
     pub fn join(workers: &Comm) -> Result<Option<Shared>> {
-        let declined = std::env::var("MXKV_DIST_SHM").is_ok_and(|v| v.trim() == "0");
-        if declined || workers.size() < 2 {
+        if declined() || workers.size() < 2 {
             return Ok(None);
         }
         if workers.node()?.size() != workers.size() {
             return Ok(None);
         }
         let parts = workers.shared_memory(PART)?;
-        if parts.iter().any(|&at| at % 8 != 0) {
+        if parts.iter().any(|&(at, len)| at % 8 != 0 || len < PART) {
             return Ok(None);
         }
+        let parts = parts.into_iter().map(|(at, _)| at).collect();
         let rank = workers.rank() as usize;
         let shared = Shared {
             rank,

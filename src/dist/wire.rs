@@ -222,6 +222,11 @@ impl Writer {
         w
     }
 
+    /// Changes a request's head (written when it was begun).
+    pub fn set_head(&mut self, head: i32) {
+        self.buf[5..9].copy_from_slice(&head.to_le_bytes());
+    }
+
     /// A successful answer; the pulled entries follow.
     pub fn reply_ok() -> Writer {
         let mut w = Writer {

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use super::broken::Broken;
 use super::layout::{packed_placement, placement, Part, Parts};
+use super::mailbox::HEAD_IN_MAILBOX;
 use super::net::{lost_peer, timeout, ArrayBytes, Net, NOT_ANSWERING, REQUEST_TAG};
 use super::server::{COMMAND_SET_GRADIENT_COMPRESSION, COMMAND_STOP};
 use super::wire::{rows_bytes, travels_apart, Form, Op, Reply, Slot, Writer};
@@ -273,8 +274,11 @@ impl Worker {
     /// Sends a message to a server, and the values that follow it apart: those are sent
     /// from the arrays' memory, so this waits until the server has them (the caller may
     /// change the arrays once the call returns).
-    fn post(&self, server: i32, out: Outgoing) -> Result<()> {
+    fn post(&self, server: i32, mut out: Outgoing) -> Result<()> {
         let tag = out.request.reply_tag;
+        if !out.apart.is_empty() && self.put_in_mailbox(server, &mut out)? {
+            return self.net.post(server, REQUEST_TAG, out.request.finish());
+        }
         self.net.post(server, REQUEST_TAG, out.request.finish())?;
         if out.apart.is_empty() {
             return Ok(());
@@ -289,6 +293,24 @@ impl Worker {
             self.name,
             timeout()
         )))
+    }
+
+    /// Puts the values that travel apart in this worker's mailbox for `server`, when there
+    /// is one and it is free and large enough; the request then says so.
+    fn put_in_mailbox(&self, server: i32, out: &mut Outgoing) -> Result<bool> {
+        let Some(mailboxes) = &self.net.mailboxes else {
+            return Ok(false);
+        };
+        let len = out.apart.iter().map(|(_, r)| r.len()).sum();
+        let Some(mut mailbox) = mailboxes.fill(server, len) else {
+            return Ok(false);
+        };
+        for (array, range) in &out.apart {
+            array.read(|b| mailbox.put(&b[range.clone()]))?;
+        }
+        mailbox.close();
+        out.request.set_head(HEAD_IN_MAILBOX);
+        Ok(true)
     }
 
     /// Rank 0's values become the keys' values on the servers; every worker then waits

@@ -305,12 +305,12 @@ impl Comm {
         Comm::wrap(node)
     }
 
-    /// `bytes` of memory on every rank of this communicator (whose ranks share one node),
-    /// each rank's readable and writable by all: the addresses of every rank's part, in rank
-    /// order. Blocking and collective, as [`Comm::node`]. The memory lasts as long as the
-    /// process (the window is never freed: freeing it is collective, and would wait for
-    /// a failed peer).
-    pub fn shared_memory(&self, bytes: usize) -> Result<Vec<usize>> {
+    /// `bytes` of memory from every rank of this communicator (whose ranks share one node;
+    /// ranks may give different amounts), each rank's readable and writable by all: where
+    /// every rank's part is and its size, in rank order. Blocking and collective, as
+    /// [`Comm::node`]. The memory lasts as long as the process (the window is never freed:
+    /// freeing it is collective, and would wait for a failed peer).
+    pub fn shared_memory(&self, bytes: usize) -> Result<Vec<(usize, usize)>> {
         let _g = lock()?;
         let mut base: *mut c_void = ptr::null_mut();
         let mut win = unsafe { sys::RSMPI_WIN_NULL };
@@ -347,12 +347,10 @@ impl Comm {
                     },
                     "MPI_Win_shared_query",
                 )?;
-                if at.is_null() || (len as usize) < bytes {
-                    return Err(Error::Dist(format!(
-                        "rank {rank} has {len} bytes of shared memory, not {bytes}"
-                    )));
-                }
-                Ok(at as usize)
+                Ok(match at.is_null() {
+                    true => (0, 0),
+                    false => (at as usize, len as usize),
+                })
             })
             .collect()
     }
