@@ -1,13 +1,15 @@
-//! Pushes through shared memory, when workers and servers all run on one node: a worker
-//! copies the large values of a push into its mailbox for that server (one per worker and
-//! server, in a window shared by the job), and the server sums them from there, instead of
-//! receiving them as MPI messages (which costs the server a copy of every push, one worker
-//! after the other, on its single thread).
+//! Values through shared memory, when workers and servers all run on one node: a worker
+//! copies the values of a push into its mailbox for that server, and the server sums them
+//! from there; a server copies the values a pull asks for into its mailbox for that worker,
+//! and the worker copies them out. Every worker has a mailbox for every server and every
+//! server one for every worker, in a window shared by the job. This replaces MPI messages
+//! of values, which cost a copy by the receiver (for pushes, the server's single thread
+//! receiving one worker after the other) and then one more out of the message.
 //!
-//! A mailbox holds one push at a time. Two counters order it: the worker counts the pushes
-//! it put in (`taken`), the server those it is done with (`released`); the mailbox is free
-//! when they are equal. A push that does not fit, or finds the mailbox in use (its round
-//! is not summed yet), travels as MPI messages.
+//! A mailbox holds one message's values at a time. Two counters order it: its owner counts
+//! the messages it put in (`taken`), the reader those it is done with (`released`); the
+//! mailbox is free when they are equal. Values that do not fit, or find the mailbox in use
+//! (a push whose round is not summed yet), travel as MPI messages.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,15 +26,22 @@ const MAILBOX: usize = 16 << 20;
 const BYTES: usize = 4096;
 const STRIDE: usize = BYTES + MAILBOX;
 
-/// The head of a push request whose large values are in the sender's mailbox.
+/// The head of a push request whose values that travel apart are in the sender's mailbox.
 pub const HEAD_IN_MAILBOX: i32 = 1;
+
+/// Where a value of `len` bytes goes in a mailbox after `at` bytes: at a multiple of 8
+/// bytes, so that it can be read in place as its elements.
+pub fn place(at: usize, len: usize) -> Range<usize> {
+    let start = at.next_multiple_of(8);
+    start..start + len
+}
 
 /// The job's mailboxes.
 pub struct Mailboxes {
     layout: Layout,
-    /// Where each worker's mailboxes start (servers have none), by world rank.
+    /// Where each rank's mailboxes start, by world rank.
     parts: Vec<usize>,
-    /// This worker's use of its mailboxes, one per server (several threads may push).
+    /// This rank's use of its mailboxes, one per peer (several threads may push).
     mine: Vec<Mutex<()>>,
 }
 
@@ -41,7 +50,7 @@ pub struct Mailboxes {
 unsafe impl Send for Mailboxes {}
 unsafe impl Sync for Mailboxes {}
 
-/// A mailbox this worker holds, to put a push in.
+/// A mailbox this rank holds, to put a message's values in.
 pub struct Filling<'a> {
     bytes: &'a mut [u8],
     taken: &'a AtomicU64,
@@ -50,20 +59,21 @@ pub struct Filling<'a> {
 }
 
 impl Filling<'_> {
-    /// Appends `bytes` (the caller made sure they fit).
+    /// Appends `bytes` (at the next [`place`]; the caller made sure they fit).
     pub fn put(&mut self, bytes: &[u8]) {
-        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
+        let range = place(self.len, bytes.len());
+        self.bytes[range.clone()].copy_from_slice(bytes);
+        self.len = range.end;
     }
 
-    /// The push is in: the server may read it once told (by the message sent after this).
+    /// The values are in: the peer may read them once told (by the message sent after this).
     pub fn close(self) {
         self.taken.fetch_add(1, Ordering::Release);
     }
 }
 
-/// A push a server reads from a worker's mailbox; the mailbox is released when this is
-/// dropped (every value of the push has been summed, or given up).
+/// Values a rank reads from a peer's mailbox; the mailbox is released when this is dropped
+/// (a server: every value of the push has been summed, or given up).
 pub struct Lease {
     at: usize,
     len: usize,
@@ -71,10 +81,10 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// The bytes `range` of the push.
+    /// The bytes `range` of the values.
     pub fn bytes(&self, range: Range<usize>) -> &[u8] {
         assert!(range.end <= self.len, "bytes beyond the push");
-        // SAFETY: the worker does not write its mailbox until the lease is dropped.
+        // SAFETY: the owner does not write its mailbox until the lease is dropped.
         unsafe { std::slice::from_raw_parts((self.at + range.start) as *const u8, range.len()) }
     }
 }
@@ -97,42 +107,67 @@ impl Mailboxes {
         if world.node()?.size() != world.size() {
             return Ok(None);
         }
-        // Each worker's part starts on a page boundary within what it gives.
-        let wanted = STRIDE * layout.servers as usize;
-        let size = match layout.is_server() {
-            true => 0,
-            false => wanted + 4096,
+        // Each rank's part starts on a page boundary within what it gives: a mailbox for
+        // every rank of the other kind.
+        let wanted = |rank: i32| {
+            STRIDE
+                * match rank < layout.servers {
+                    true => layout.workers as usize,
+                    false => layout.servers as usize,
+                }
         };
-        let parts: Vec<Option<usize>> = world
+        let size = wanted(layout.rank) + 4096;
+        let parts: Option<Vec<usize>> = world
             .shared_memory(size)?
             .into_iter()
-            .map(|(at, len)| {
-                let start = at.next_multiple_of(4096);
-                (at != 0 && len >= wanted + (start - at)).then_some(start)
-            })
-            .collect();
-        let usable = parts
-            .iter()
             .enumerate()
-            .all(|(rank, part)| (rank as i32) < layout.servers || part.is_some());
-        if !usable {
+            .map(|(rank, (at, len))| {
+                let start = at.next_multiple_of(4096);
+                (at != 0 && len >= wanted(rank as i32) + (start - at)).then_some(start)
+            })
+            .collect::<Option<_>>();
+        let Some(parts) = parts else {
             return Ok(None);
-        }
+        };
         let boxes = Mailboxes {
             layout,
-            parts: parts.into_iter().map(|p| p.unwrap_or(0)).collect(),
-            mine: (0..layout.servers).map(|_| Mutex::new(())).collect(),
+            parts,
+            mine: (0..Self::peers(&layout, layout.rank))
+                .map(|_| Mutex::new(()))
+                .collect(),
         };
         Ok(Some(boxes))
     }
 
-    /// Where `worker`'s (world rank) mailbox for `server` starts.
-    fn mailbox(&self, worker: i32, server: i32) -> usize {
-        self.parts[worker as usize] + STRIDE * server as usize
+    /// How many mailboxes `rank` has: one per rank of the other kind.
+    fn peers(layout: &Layout, rank: i32) -> i32 {
+        match rank < layout.servers {
+            true => layout.workers,
+            false => layout.servers,
+        }
     }
 
-    fn counters(&self, worker: i32, server: i32) -> (&AtomicU64, &AtomicU64) {
-        let at = self.mailbox(worker, server);
+    /// The number of `peer`'s mailbox among `owner`'s (world ranks), when they are of two
+    /// kinds.
+    fn index(&self, owner: i32, peer: i32) -> Option<usize> {
+        let l = &self.layout;
+        let ranks = l.servers + l.workers;
+        if !(0..ranks).contains(&owner) || !(0..ranks).contains(&peer) {
+            return None;
+        }
+        match (owner < l.servers, peer < l.servers) {
+            (true, false) => Some((peer - l.servers) as usize),
+            (false, true) => Some(peer as usize),
+            _ => None,
+        }
+    }
+
+    /// Where `owner`'s mailbox for `peer` starts (world ranks).
+    fn mailbox(&self, owner: i32, peer: i32) -> Option<usize> {
+        Some(self.parts[owner as usize] + STRIDE * self.index(owner, peer)?)
+    }
+
+    fn counters(&self, at: usize) -> (&AtomicU64, &AtomicU64) {
         // SAFETY: a mailbox's first page holds its two counters (on cache lines of their
         // own), for as long as the process lives; they are only accessed atomically.
         unsafe {
@@ -143,22 +178,21 @@ impl Mailboxes {
         }
     }
 
-    /// This worker's mailbox for `server`, when it is free and holds `len` bytes.
-    pub fn fill(&self, server: i32, len: usize) -> Option<Filling<'_>> {
+    /// This rank's mailbox for `peer` (world rank), when it is free and holds `len` bytes.
+    pub fn fill(&self, peer: i32, len: usize) -> Option<Filling<'_>> {
+        let me = self.layout.rank;
+        let at = self.mailbox(me, peer)?;
         if len > MAILBOX {
             return None;
         }
-        let held = self.mine.get(server as usize)?.try_lock()?;
-        let me = self.layout.rank;
-        let (taken, released) = self.counters(me, server);
+        let held = self.mine.get(self.index(me, peer)?)?.try_lock()?;
+        let (taken, released) = self.counters(at);
         if taken.load(Ordering::Relaxed) != released.load(Ordering::Acquire) {
             return None;
         }
-        // SAFETY: the mailbox is free (the server released every push in it) and this
-        // worker holds it.
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut((self.mailbox(me, server) + BYTES) as *mut u8, MAILBOX)
-        };
+        // SAFETY: the mailbox is free (its reader released everything put in it) and this
+        // rank holds it.
+        let bytes = unsafe { std::slice::from_raw_parts_mut((at + BYTES) as *mut u8, MAILBOX) };
         Some(Filling {
             bytes,
             taken,
@@ -167,21 +201,20 @@ impl Mailboxes {
         })
     }
 
-    /// The push of `len` bytes that `worker` (world rank) put in its mailbox for this
-    /// server, which told this server so.
-    pub fn lease(&self, worker: i32, len: usize) -> Option<Lease> {
-        let server = self.layout.rank;
-        let workers = self.layout.servers..self.layout.servers + self.layout.workers;
-        if !workers.contains(&worker) || len > MAILBOX {
+    /// The values of `len` bytes that `owner` (world rank) put in its mailbox for this
+    /// rank, and told this rank so.
+    pub fn lease(&self, owner: i32, len: usize) -> Option<Lease> {
+        let at = self.mailbox(owner, self.layout.rank)?;
+        if len > MAILBOX {
             return None;
         }
-        let (taken, released) = self.counters(worker, server);
-        // The worker's writes come before its count, which comes before its message.
+        let (taken, released) = self.counters(at);
+        // The owner's writes come before its count, which comes before its message.
         if taken.load(Ordering::Acquire) <= released.load(Ordering::Relaxed) {
             return None;
         }
         Some(Lease {
-            at: self.mailbox(worker, server) + BYTES,
+            at: at + BYTES,
             len,
             released,
         })

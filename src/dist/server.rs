@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::mailbox::{Lease, HEAD_IN_MAILBOX};
+use super::mailbox::{self, Lease, HEAD_IN_MAILBOX};
 use super::net::{peer_lost, timeout, Net, NOT_ANSWERING, REQUEST_TAG};
 use super::pushed::{rows_of, Message, Pushed};
 use super::wire::{travels_apart, Entry, Form, Op, Request, Slot, SlotMap, Writer};
@@ -126,8 +126,8 @@ impl Server<'_> {
                         }
                         Form::Apart if mailbox.is_some() => {
                             let lease = mailbox.clone().expect("a mailbox");
-                            let range = in_mailbox..in_mailbox + e.len;
-                            in_mailbox += e.len;
+                            let range = mailbox::place(in_mailbox, e.len);
+                            in_mailbox = range.end;
                             if !self.values.contains_key(&e.slot) {
                                 let first = Entry {
                                     data: lease.bytes(range),
@@ -245,8 +245,7 @@ impl Server<'_> {
         let len = entries
             .iter()
             .filter(|e| e.form == Form::Apart)
-            .map(|e| e.len)
-            .sum();
+            .fold(0, |at, e| mailbox::place(at, e.len).end);
         self.net
             .mailboxes
             .as_ref()
@@ -442,6 +441,9 @@ impl Server<'_> {
 
     fn answer_pull(&self, p: &Parked) -> Result<()> {
         let values: Vec<Option<&Value>> = p.slots.iter().map(|s| self.values.get(s)).collect();
+        if p.rows.is_none() && self.answer_in_mailbox(p, &values)? {
+            return Ok(());
+        }
         let size: usize = values
             .iter()
             .enumerate()
@@ -501,6 +503,43 @@ impl Server<'_> {
                 .post_array(p.worker, p.reply_tag, stored, 0..stored.nbytes())?;
         }
         Ok(())
+    }
+}
+
+impl Server<'_> {
+    /// Answers a pull of whole values through this server's mailbox for the worker, when
+    /// they are many bytes and it is free: true when it did.
+    fn answer_in_mailbox(&self, p: &Parked, values: &[Option<&Value>]) -> Result<bool> {
+        let Some(mailboxes) = &self.net.mailboxes else {
+            return Ok(false);
+        };
+        let Some(stored) = values
+            .iter()
+            .map(|v| v.map(|v| &v.stored))
+            .collect::<Option<Vec<&NDArray>>>()
+        else {
+            return Ok(false);
+        };
+        let len = stored
+            .iter()
+            .fold(0, |at, s| mailbox::place(at, s.nbytes()).end);
+        if !travels_apart(len) {
+            return Ok(false);
+        }
+        let Some(mut filling) = mailboxes.fill(p.worker, len) else {
+            return Ok(false);
+        };
+        let mut w = Writer::reply_in_mailbox().written_into(
+            self.net
+                .send_buffer(stored.len() * Writer::ENTRY_OVERHEAD + 16),
+        );
+        for (slot, stored) in p.slots.iter().zip(stored) {
+            w.entry_apart(*slot, stored.dtype().code(), stored.nbytes());
+            stored.read(|b| filling.put(b))?;
+        }
+        filling.close();
+        self.net.post(p.worker, p.reply_tag, w.finish())?;
+        Ok(true)
     }
 }
 

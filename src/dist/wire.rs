@@ -191,6 +191,9 @@ pub struct Request<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply<'a> {
     Ok(Vec<Entry<'a>>),
+    /// As `Ok`, the values of the entries that travel apart being in the server's mailbox
+    /// for the worker, one after the other.
+    InMailbox(Vec<Entry<'a>>),
     Failed(String),
 }
 
@@ -229,13 +232,22 @@ impl Writer {
 
     /// A successful answer; the pulled entries follow.
     pub fn reply_ok() -> Writer {
+        Writer::reply_with(0)
+    }
+
+    /// A successful answer whose values are in the server's mailbox for the worker.
+    pub fn reply_in_mailbox() -> Writer {
+        Writer::reply_with(2)
+    }
+
+    fn reply_with(status: u8) -> Writer {
         let mut w = Writer {
             buf: Vec::new(),
             reply_tag: 0,
             count_at: 1,
             count: 0,
         };
-        w.u8(0);
+        w.u8(status);
         w.u64(0);
         w
     }
@@ -436,6 +448,7 @@ impl<'a> Reply<'a> {
         let mut r = Reader::new(bytes);
         match r.u8()? {
             0 => Ok(Reply::Ok(r.entries()?)),
+            2 => Ok(Reply::InMailbox(r.entries()?)),
             1 => Ok(Reply::Failed(
                 String::from_utf8_lossy(r.bytes()?).into_owned(),
             )),

@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use super::broken::Broken;
 use super::layout::{packed_placement, placement, Part, Parts};
-use super::mailbox::HEAD_IN_MAILBOX;
+use super::mailbox::{self, Filling, HEAD_IN_MAILBOX};
 use super::net::{lost_peer, timeout, ArrayBytes, Net, NOT_ANSWERING, REQUEST_TAG};
 use super::server::{COMMAND_SET_GRADIENT_COMPRESSION, COMMAND_STOP};
-use super::wire::{rows_bytes, travels_apart, Form, Op, Reply, Slot, Writer};
+use super::wire::{self, rows_bytes, travels_apart, Form, Op, Reply, Slot, Writer};
 use crate::error::{Error, Result};
 use crate::ffi::mpi::Bytes;
 use crate::kvstore::{twobit, Compressor, GradientCompression, RowPull};
@@ -39,10 +39,13 @@ pub struct Worker {
 }
 
 /// A message to one server: the request, and the pieces of arrays whose values follow
-/// it apart ([`Form::Apart`]), in the order of their entries.
+/// it apart ([`Form::Apart`]), in the order of their entries (or are in a mailbox).
 struct Outgoing {
     request: Writer,
     apart: Vec<(NDArray, Range<usize>)>,
+    /// The mailbox holding the values of the entries that travel apart, when they are
+    /// there (the request's head says so).
+    mailbox: Option<Filling<'static>>,
 }
 
 impl Outgoing {
@@ -50,6 +53,7 @@ impl Outgoing {
         Outgoing {
             request,
             apart: Vec::new(),
+            mailbox: None,
         }
     }
 }
@@ -158,11 +162,35 @@ impl Worker {
         with_data: bool,
         with_shape: bool,
     ) -> Result<BTreeMap<i32, Outgoing>> {
-        let apart = |item: &Item<'_>, len: usize| {
-            op == Op::Push && !item.array.is_sparse() && travels_apart(len)
-        };
         let parts: Vec<Parts> = items.iter().map(|item| self.parts(item)).collect();
         let rows_push = |item: &Item<'_>| op == Op::Push && item.array.is_sparse();
+        let dense_push = |item: &Item<'_>| op == Op::Push && !item.array.is_sparse();
+        // The values of a push to a server go in this worker's mailbox for it when they
+        // are many bytes and the mailbox is free.
+        let mut boxed: BTreeMap<i32, usize> = BTreeMap::new();
+        if with_data && self.net.mailboxes.is_some() {
+            for (item, parts) in items.iter().zip(&parts).filter(|(i, _)| dense_push(i)) {
+                let esize = item.array.dtype().size();
+                for p in parts {
+                    let at = boxed.entry(p.server).or_default();
+                    *at = mailbox::place(*at, p.elems.len() * esize).end;
+                }
+            }
+        }
+        let mut mailboxes: BTreeMap<i32, Filling<'static>> = BTreeMap::new();
+        if let Some(boxes) = &self.net.mailboxes {
+            for (&server, &len) in boxed.iter().filter(|(_, &len)| travels_apart(len)) {
+                if let Some(filling) = boxes.fill(server, len) {
+                    mailboxes.insert(server, filling);
+                }
+            }
+        }
+        // How a piece's value travels: in a mailbox, apart (in a message of its own), or
+        // in the request.
+        let in_mailbox: Vec<i32> = mailboxes.keys().copied().collect();
+        let apart = |item: &Item<'_>, server: i32, len: usize| {
+            dense_push(item) && (in_mailbox.contains(&server) || travels_apart(len))
+        };
         // Each server's message is written into memory of its whole size, at once (the rows
         // of a row_sparse push are few: their messages grow as they are written).
         let mut sizes: BTreeMap<i32, usize> = BTreeMap::new();
@@ -178,9 +206,10 @@ impl Worker {
                 0
             };
             for p in parts {
-                let data = match with_data {
-                    true if !apart(item, p.elems.len() * esize) => p.elems.len() * esize,
-                    _ => 0,
+                let len = p.elems.len() * esize;
+                let data = match with_data && !apart(item, p.server, len) {
+                    true => len,
+                    false => 0,
                 };
                 *sizes.entry(p.server).or_default() += data + shape + Writer::ENTRY_OVERHEAD;
             }
@@ -193,6 +222,11 @@ impl Worker {
                 (server, Outgoing::new(w))
             })
             .collect();
+        for (server, filling) in mailboxes {
+            let o = out.get_mut(&server).expect("a message for every server");
+            o.request.set_head(HEAD_IN_MAILBOX);
+            o.mailbox = Some(filling);
+        }
         for (item, parts) in items.iter().zip(&parts) {
             if rows_push(item) {
                 self.rows_entries(item, &mut out)?;
@@ -205,7 +239,18 @@ impl Worker {
                 for p in parts {
                     let range = p.elems.start * esize..p.elems.end * esize;
                     let w = out.get_mut(&p.server).expect("a message for every server");
-                    if bytes.is_some() && apart(item, range.len()) {
+                    if let (Some(bytes), Some(mailbox)) = (bytes, &mut w.mailbox) {
+                        if dense_push(item) {
+                            w.request.entry_apart(
+                                self.slot(item.key, p),
+                                dtype.code(),
+                                range.len(),
+                            );
+                            mailbox.put(&bytes[range]);
+                            continue;
+                        }
+                    }
+                    if bytes.is_some() && apart(item, p.server, range.len()) {
                         w.request
                             .entry_apart(self.slot(item.key, p), dtype.code(), range.len());
                         w.apart.push((item.array.clone(), range));
@@ -274,9 +319,10 @@ impl Worker {
     /// Sends a message to a server, and the values that follow it apart: those are sent
     /// from the arrays' memory, so this waits until the server has them (the caller may
     /// change the arrays once the call returns).
-    fn post(&self, server: i32, mut out: Outgoing) -> Result<()> {
+    fn post(&self, server: i32, out: Outgoing) -> Result<()> {
         let tag = out.request.reply_tag;
-        if !out.apart.is_empty() && self.put_in_mailbox(server, &mut out)? {
+        if let Some(mailbox) = out.mailbox {
+            mailbox.close();
             return self.net.post(server, REQUEST_TAG, out.request.finish());
         }
         self.net.post(server, REQUEST_TAG, out.request.finish())?;
@@ -293,24 +339,6 @@ impl Worker {
             self.name,
             timeout()
         )))
-    }
-
-    /// Puts the values that travel apart in this worker's mailbox for `server`, when there
-    /// is one and it is free and large enough; the request then says so.
-    fn put_in_mailbox(&self, server: i32, out: &mut Outgoing) -> Result<bool> {
-        let Some(mailboxes) = &self.net.mailboxes else {
-            return Ok(false);
-        };
-        let len = out.apart.iter().map(|(_, r)| r.len()).sum();
-        let Some(mut mailbox) = mailboxes.fill(server, len) else {
-            return Ok(false);
-        };
-        for (array, range) in &out.apart {
-            array.read(|b| mailbox.put(&b[range.clone()]))?;
-        }
-        mailbox.close();
-        out.request.set_head(HEAD_IN_MAILBOX);
-        Ok(true)
     }
 
     /// Rank 0's values become the keys' values on the servers; every worker then waits
@@ -423,11 +451,17 @@ impl Worker {
                 }
             }
             for (answer, (server, pieces)) in answers.iter().zip(awaited) {
-                let Reply::Ok(entries) = Reply::decode(&answer.bytes)? else {
-                    continue;
+                let (entries, in_mailbox) = match Reply::decode(&answer.bytes)? {
+                    Reply::Ok(entries) => (entries, false),
+                    Reply::InMailbox(entries) => (entries, true),
+                    Reply::Failed(_) => continue,
                 };
                 if entries.len() != pieces.len() {
                     return Err(self.wrong_value(server, pieces[0].0.key));
+                }
+                if in_mailbox {
+                    self.copy_from_mailbox(server, &entries, &pieces, &targets)?;
+                    continue;
                 }
                 for (e, (slot, i, range)) in entries.into_iter().zip(pieces) {
                     if e.slot != slot || e.len != range.len() {
@@ -465,6 +499,42 @@ impl Worker {
             }
             Ok(())
         })
+    }
+
+    /// Copies the values a server put in its mailbox for this worker into their targets:
+    /// `pieces` are (slot, target, bytes in the target) in the order of the `entries`.
+    fn copy_from_mailbox(
+        &self,
+        server: i32,
+        entries: &[wire::Entry<'_>],
+        pieces: &[(Slot, usize, Range<usize>)],
+        targets: &[NDArray],
+    ) -> Result<()> {
+        let len = entries
+            .iter()
+            .fold(0, |at, e| mailbox::place(at, e.len).end);
+        let lease = self
+            .net
+            .mailboxes
+            .as_ref()
+            .and_then(|m| m.lease(server, len))
+            .ok_or_else(|| {
+                Error::Dist(format!(
+                    "{}: server rank {server} said its answer was in its mailbox, which holds \
+                     none",
+                    self.name
+                ))
+            })?;
+        let mut at = 0;
+        for (e, (slot, i, range)) in entries.iter().zip(pieces) {
+            if e.slot != *slot || e.len != range.len() || e.form != Form::Apart {
+                return Err(self.wrong_value(server, slot.key));
+            }
+            let from = mailbox::place(at, e.len);
+            at = from.end;
+            targets[*i].write(|dst| dst[range.clone()].copy_from_slice(lease.bytes(from)))?;
+        }
+        Ok(())
     }
 
     fn wrong_value(&self, server: i32, key: i32) -> Error {
