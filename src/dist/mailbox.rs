@@ -27,7 +27,7 @@ const BYTES: usize = 4096;
 const STRIDE: usize = BYTES + MAILBOX;
 
 /// The head of a push request whose values that travel apart are in the sender's mailbox.
-pub const HEAD_IN_MAILBOX: i32 = 1;
+pub(crate) const HEAD_IN_MAILBOX: i32 = 1;
 
 /// Where a value of `len` bytes goes in a mailbox after `at` bytes: at a multiple of 8
 /// bytes, so that it can be read in place as its elements.
