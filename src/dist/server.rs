@@ -533,10 +533,10 @@ impl Server<'_> {
             self.net
                 .send_buffer(stored.len() * Writer::ENTRY_OVERHEAD + 16),
         );
-        for (slot, stored) in p.slots.iter().zip(stored) {
+        for (slot, stored) in p.slots.iter().zip(&stored) {
             w.entry_apart(*slot, stored.dtype().code(), stored.nbytes());
-            stored.read(|b| filling.put(b))?;
         }
+        filling.put_arrays(&stored)?;
         filling.close();
         self.net.post(p.worker, p.reply_tag, w.finish())?;
         Ok(true)
