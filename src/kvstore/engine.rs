@@ -96,6 +96,13 @@ pub trait Engine: Send + Sync {
         Ok(())
     }
 
+    /// Fills the outputs of one pull call straight from where the values are, when the
+    /// engine can (a distributed one, from its servers, when every output is dense and of
+    /// its key's shape and dtype): true when it did, and the pull is done.
+    fn fetch_into(&self, _keys: &[(i32, &Entry)], _outs: &[NDArray]) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Fills each row_sparse output with the rows `ids` of its key's value (every pair
     /// checked before): local stores copy them from the stored value; distributed ones
     /// fetch only those rows.

@@ -336,13 +336,21 @@ impl KVStore {
         outs: &[NDArray],
         ignore_sparse: bool,
     ) -> Result<()> {
-        match targets {
-            [t] => self.engine.fetch(&[(t.key, &t.entry)])?,
-            _ => {
-                let keys: Vec<(i32, &Entry)> = targets.iter().map(|t| (t.key, &*t.entry)).collect();
-                self.engine.fetch(&keys)?;
+        let (one, many): ([(i32, &Entry); 1], Vec<(i32, &Entry)>);
+        let keys: &[(i32, &Entry)] = match targets {
+            [t] => {
+                one = [(t.key, &t.entry)];
+                &one
             }
+            _ => {
+                many = targets.iter().map(|t| (t.key, &*t.entry)).collect();
+                &many
+            }
+        };
+        if self.engine.fetch_into(keys, outs)? {
+            return Ok(());
         }
+        self.engine.fetch(keys)?;
         for (t, out) in targets.iter().zip(outs) {
             if ignore_sparse && out.is_sparse() {
                 continue;
