@@ -27,9 +27,6 @@ const MAILBOX: usize = 16 << 20;
 const BYTES: usize = 4096;
 const STRIDE: usize = BYTES + MAILBOX;
 
-/// Copies of at least this many bytes into a mailbox are split between two threads.
-const PARALLEL_FROM: usize = 1 << 20;
-
 /// The head of a push request whose values that travel apart are in the sender's mailbox.
 pub(crate) const HEAD_IN_MAILBOX: i32 = 1;
 
@@ -71,38 +68,11 @@ impl Filling<'_> {
     }
 
     /// Appends the values of `arrays`, each at the next [`place`] (the caller made sure
-    /// they fit). Many bytes are copied by two threads, each one half of them.
+    /// they fit).
     pub fn put_arrays(&mut self, arrays: &[&NDArray]) -> Result<()> {
-        // Each piece: an array, the bytes of it, and where they go.
-        let mut pieces: Vec<(&NDArray, Range<usize>, usize)> = Vec::with_capacity(arrays.len() + 1);
-        let start = self.len;
-        let mut end = start;
         for a in arrays {
-            let to = place(end, a.nbytes());
-            pieces.push((a, 0..a.nbytes(), to.start));
-            end = to.end;
+            a.read(|b| self.put(b))?;
         }
-        let two = crate::pool::pool().filter(|p| p.current_num_threads() >= 2);
-        match two {
-            Some(pool) if end - start >= PARALLEL_FROM => {
-                // The piece holding the middle byte is cut there.
-                let middle = start + (end - start) / 2;
-                let i = pieces.partition_point(|(_, r, at)| at + r.len() <= middle);
-                let (a, r, at) = pieces[i].clone();
-                let cut = (middle.max(at) - at).min(r.len());
-                pieces[i] = (a, 0..cut, at);
-                pieces.insert(i + 1, (a, cut..r.len(), at + cut));
-                let (first, second) = pieces.split_at(i + 1);
-                let (low, high) = self.bytes[start..end].split_at_mut(at + cut - start);
-                let (x, y) = pool.join(
-                    || copy_pieces(first, low, start),
-                    || copy_pieces(second, high, at + cut),
-                );
-                x.and(y)?;
-            }
-            _ => copy_pieces(&pieces, &mut self.bytes[start..end], start)?,
-        }
-        self.len = end;
         Ok(())
     }
 
@@ -110,20 +80,6 @@ impl Filling<'_> {
     pub fn close(self) {
         self.taken.fetch_add(1, Ordering::Release);
     }
-}
-
-/// Copies each piece (an array, bytes of it, and where they go) into `into`, which starts
-/// at `from`.
-fn copy_pieces(
-    pieces: &[(&NDArray, Range<usize>, usize)],
-    into: &mut [u8],
-    from: usize,
-) -> Result<()> {
-    for (array, bytes, at) in pieces {
-        let to = at - from..at - from + bytes.len();
-        array.read(|b| into[to].copy_from_slice(&b[bytes.clone()]))?;
-    }
-    Ok(())
 }
 
 /// Values a rank reads from a peer's mailbox; the mailbox is released when this is dropped
@@ -281,7 +237,7 @@ mod tests {
     use crate::ndarray::Context;
 
     #[test]
-    fn values_are_put_at_multiples_of_8_whether_one_or_two_threads_copy() {
+    fn values_are_put_at_multiples_of_8() {
         let arrays: Vec<NDArray> = [3usize, 1, 1_300_001, 5, 300_000]
             .iter()
             .enumerate()
@@ -290,7 +246,6 @@ mod tests {
                 NDArray::from_slice(&[n], &v, Context::cpu(0)).unwrap()
             })
             .collect();
-        // Two threads copy the first two (over 1 MiB; the second is one array, cut in two).
         for range in [0..5, 2..3, 3..5] {
             let refs: Vec<&NDArray> = arrays[range].iter().collect();
             let (taken, held) = (AtomicU64::new(0), Mutex::new(()));
