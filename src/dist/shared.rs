@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 
 use super::net::wait_until;
 use crate::error::{Error, Result};
@@ -273,7 +274,7 @@ impl Shared {
                     ));
                 }
                 let run = at..at + own.len();
-                let sources: Vec<Elems<'_>> = (0..self.parts.len())
+                let sources: SmallVec<[Elems<'_>; 8]> = (0..self.parts.len())
                     .map(|w| Elems {
                         bytes: match w == me {
                             true => own,

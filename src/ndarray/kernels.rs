@@ -9,6 +9,8 @@
 
 use std::ops::Range;
 
+use smallvec::SmallVec;
+
 use super::dtype::{with_dtype, DType, Element};
 
 /// Elements per block: 8 KiB of float32, comfortably inside L1 together with one source.
@@ -172,7 +174,7 @@ impl NativeAdd for i64 {
 /// All sources already have the destination's type: add in place, block by block.
 fn native<T: NativeAdd>(dst: &mut [u8], srcs: &[Elems<'_>], order: SumOrder) {
     let dst: &mut [T] = bytemuck::cast_slice_mut(dst);
-    let srcs: Vec<&[T]> = srcs
+    let srcs: SmallVec<[&[T]; 8]> = srcs
         .iter()
         .map(|s| bytemuck::cast_slice::<u8, T>(s.bytes))
         .collect();
