@@ -22,7 +22,7 @@ use crate::ffi::mpi::Comm;
 use crate::ndarray::NDArray;
 
 /// The bytes a mailbox holds.
-const MAILBOX: usize = 16 << 20;
+const MAILBOX: usize = 8 << 20;
 /// A mailbox's counters come first, on a page of their own; its bytes follow.
 const BYTES: usize = 4096;
 const STRIDE: usize = BYTES + MAILBOX;
