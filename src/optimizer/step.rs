@@ -32,10 +32,21 @@ pub(super) fn param(v: f64) -> f32 {
 /// midpoint between `f` and its neighbours (all exact in float64).
 fn near_float32_midpoint(v: f64, f: f32) -> bool {
     let step = v.abs() * f64::EPSILON;
-    [f.next_down(), f.next_up()].into_iter().any(|n| {
+    neighbours(f).into_iter().any(|n| {
         let midpoint = (f64::from(f) + f64::from(n)) / 2.0;
         (v - midpoint).abs() <= step.max(f64::MIN_POSITIVE)
     })
+}
+
+/// The float32s either side of a finite `f` (`f32::next_down`/`next_up`, which Rust 1.80
+/// lacks).
+fn neighbours(f: f32) -> [f32; 2] {
+    if f == 0.0 {
+        let tiny = f32::from_bits(1);
+        return [-tiny, tiny];
+    }
+    let bits = f.to_bits();
+    [f32::from_bits(bits - 1), f32::from_bits(bits + 1)]
 }
 
 /// `momentum` as SGD's and Signum's operators take it: only a positive value is passed.
@@ -297,4 +308,25 @@ fn store_norm(out: &NDArray, x: &NDArray) -> Result<()> {
 fn write_norm<T: Real>(out: &NDArray, x: &NDArray) -> Result<()> {
     let norm = x.read(|b| adam::norm::<T>(bytemuck::cast_slice(b)))?;
     out.copy_from_bytes(bytemuck::bytes_of(&norm), 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::neighbours;
+
+    #[test]
+    fn neighbours_are_the_adjacent_float32s() {
+        let below_one = 1.0 - f32::EPSILON / 2.0;
+        let above_one = 1.0 + f32::EPSILON;
+        assert_eq!(neighbours(1.0), [below_one, above_one]);
+        assert_eq!(neighbours(-1.0), [-below_one, -above_one]);
+        assert_eq!(neighbours(0.0), [-f32::from_bits(1), f32::from_bits(1)]);
+        assert_eq!(neighbours(f32::from_bits(1)), [0.0, f32::from_bits(2)]);
+        for f in [0.1f32, -3.5e20, 1e-40] {
+            let [a, b] = neighbours(f);
+            assert!(a != f && b != f);
+            assert_eq!(a.to_bits().abs_diff(f.to_bits()), 1);
+            assert_eq!(b.to_bits().abs_diff(f.to_bits()), 1);
+        }
+    }
 }
