@@ -336,7 +336,9 @@ impl KVStore {
         outs: &[NDArray],
         ignore_sparse: bool,
     ) -> Result<()> {
-        let (one, many): ([(i32, &Entry); 1], Vec<(i32, &Entry)>);
+        // One target's key on the stack (the common single pull), several in a list.
+        let one: [(i32, &Entry); 1];
+        let many: Vec<(i32, &Entry)>;
         let keys: &[(i32, &Entry)] = match targets {
             [t] => {
                 one = [(t.key, &t.entry)];
