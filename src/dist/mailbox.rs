@@ -6,6 +6,9 @@
 //! of values, which cost a copy by the receiver (for pushes, the server's single thread
 //! receiving one worker after the other) and then one more out of the message.
 //!
+//! A server has one more mailbox, for answers that several workers read: when workers pull
+//! the same keys while no value changes, the values are copied there once.
+//!
 //! A mailbox holds one message's values at a time. Two counters order it: its owner counts
 //! the messages it put in (`taken`), the reader those it is done with (`released`); the
 //! mailbox is free when they are equal. Values that do not fit, or find the mailbox in use
@@ -44,6 +47,8 @@ pub struct Mailboxes {
     parts: Vec<usize>,
     /// This rank's use of its mailboxes, one per peer (several threads may push).
     mine: Vec<Mutex<()>>,
+    /// A server's use of its shared mailbox.
+    shared_lock: Mutex<()>,
 }
 
 // SAFETY: the addresses are of memory that lives as long as the process; every access to
@@ -119,13 +124,7 @@ impl Mailboxes {
         }
         // Each rank's part starts on a page boundary within what it gives: a mailbox for
         // every rank of the other kind.
-        let wanted = |rank: i32| {
-            STRIDE
-                * match rank < layout.servers {
-                    true => layout.workers as usize,
-                    false => layout.servers as usize,
-                }
-        };
+        let wanted = |rank: i32| STRIDE * Self::boxes(&layout, rank);
         let size = wanted(layout.rank) + 4096;
         let parts: Option<Vec<usize>> = world
             .shared_memory(size)?
@@ -145,11 +144,18 @@ impl Mailboxes {
             mine: (0..Self::peers(&layout, layout.rank))
                 .map(|_| Mutex::new(()))
                 .collect(),
+            shared_lock: Mutex::new(()),
         };
         Ok(Some(boxes))
     }
 
-    /// How many mailboxes `rank` has: one per rank of the other kind.
+    /// How many mailboxes `rank` has: one per rank of the other kind, and a server one more,
+    /// for answers that several workers read.
+    fn boxes(layout: &Layout, rank: i32) -> usize {
+        Self::peers(layout, rank) as usize + usize::from(rank < layout.servers)
+    }
+
+    /// How many ranks of the other kind `rank` has a mailbox for.
     fn peers(layout: &Layout, rank: i32) -> i32 {
         match rank < layout.servers {
             true => layout.workers,
@@ -208,6 +214,60 @@ impl Mailboxes {
             taken,
             len: 0,
             _held: held,
+        })
+    }
+
+    /// Where `server`'s mailbox for answers that several workers read starts.
+    fn shared_mailbox(&self, server: i32) -> Option<usize> {
+        (0..self.layout.servers)
+            .contains(&server)
+            .then(|| self.parts[server as usize] + STRIDE * self.layout.workers as usize)
+    }
+
+    /// This server's mailbox for answers that several workers read, when every worker
+    /// released what it read there and it holds `len` bytes. Each worker given its values
+    /// is counted ([`Filling::close`], then [`Mailboxes::lend_shared`]).
+    pub fn fill_shared(&self, len: usize) -> Option<Filling<'_>> {
+        let at = self.shared_mailbox(self.layout.rank)?;
+        if len > MAILBOX {
+            return None;
+        }
+        let (taken, released) = self.counters(at);
+        if taken.load(Ordering::Relaxed) != released.load(Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: every reader released the mailbox, and only this server's thread fills it.
+        let bytes = unsafe { std::slice::from_raw_parts_mut((at + BYTES) as *mut u8, MAILBOX) };
+        Some(Filling {
+            bytes,
+            taken,
+            len: 0,
+            _held: self.shared_lock.lock(),
+        })
+    }
+
+    /// One more worker is given what this server's shared mailbox holds.
+    pub fn lend_shared(&self) {
+        if let Some(at) = self.shared_mailbox(self.layout.rank) {
+            self.counters(at).0.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// The values of `len` bytes a server put in its mailbox for answers that several
+    /// workers read, and told this worker so.
+    pub fn lease_shared(&self, server: i32, len: usize) -> Option<Lease> {
+        let at = self.shared_mailbox(server)?;
+        if len > MAILBOX {
+            return None;
+        }
+        let (taken, released) = self.counters(at);
+        if taken.load(Ordering::Acquire) <= released.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(Lease {
+            at: at + BYTES,
+            len,
+            released,
         })
     }
 

@@ -194,6 +194,8 @@ pub enum Reply<'a> {
     /// As `Ok`, the values of the entries that travel apart being in the server's mailbox
     /// for the worker, one after the other.
     InMailbox(Vec<Entry<'a>>),
+    /// As `InMailbox`, in the server's mailbox that several workers read.
+    InSharedMailbox(Vec<Entry<'a>>),
     Failed(String),
 }
 
@@ -238,6 +240,12 @@ impl Writer {
     /// A successful answer whose values are in the server's mailbox for the worker.
     pub fn reply_in_mailbox() -> Writer {
         Writer::reply_with(2)
+    }
+
+    /// A successful answer whose values are in the server's mailbox that several workers
+    /// read.
+    pub fn reply_in_shared_mailbox() -> Writer {
+        Writer::reply_with(4)
     }
 
     fn reply_with(status: u8) -> Writer {
@@ -449,6 +457,7 @@ impl<'a> Reply<'a> {
         match r.u8()? {
             0 => Ok(Reply::Ok(r.entries()?)),
             2 => Ok(Reply::InMailbox(r.entries()?)),
+            4 => Ok(Reply::InSharedMailbox(r.entries()?)),
             1 => Ok(Reply::Failed(
                 String::from_utf8_lossy(r.bytes()?).into_owned(),
             )),

@@ -451,16 +451,17 @@ impl Worker {
                 }
             }
             for (answer, (server, pieces)) in answers.iter().zip(awaited) {
-                let (entries, in_mailbox) = match Reply::decode(&answer.bytes)? {
-                    Reply::Ok(entries) => (entries, false),
-                    Reply::InMailbox(entries) => (entries, true),
+                let (entries, mailbox) = match Reply::decode(&answer.bytes)? {
+                    Reply::Ok(entries) => (entries, None),
+                    Reply::InMailbox(entries) => (entries, Some(false)),
+                    Reply::InSharedMailbox(entries) => (entries, Some(true)),
                     Reply::Failed(_) => continue,
                 };
                 if entries.len() != pieces.len() {
                     return Err(self.wrong_value(server, pieces[0].0.key));
                 }
-                if in_mailbox {
-                    self.copy_from_mailbox(server, &entries, &pieces, &targets)?;
+                if let Some(shared) = mailbox {
+                    self.copy_from_mailbox(server, shared, &entries, &pieces, &targets)?;
                     continue;
                 }
                 for (e, (slot, i, range)) in entries.into_iter().zip(pieces) {
@@ -501,11 +502,13 @@ impl Worker {
         })
     }
 
-    /// Copies the values a server put in its mailbox for this worker into their targets:
+    /// Copies the values a server put in its mailbox for this worker (or its mailbox that
+    /// several workers read, when `shared`) into their targets:
     /// `pieces` are (slot, target, bytes in the target) in the order of the `entries`.
     fn copy_from_mailbox(
         &self,
         server: i32,
+        shared: bool,
         entries: &[wire::Entry<'_>],
         pieces: &[(Slot, usize, Range<usize>)],
         targets: &[NDArray],
@@ -517,7 +520,10 @@ impl Worker {
             .net
             .mailboxes
             .as_ref()
-            .and_then(|m| m.lease(server, len))
+            .and_then(|m| match shared {
+                true => m.lease_shared(server, len),
+                false => m.lease(server, len),
+            })
             .ok_or_else(|| {
                 Error::Dist(format!(
                     "{}: server rank {server} said its answer was in its mailbox, which holds \
