@@ -200,6 +200,35 @@ static void test_large_pushes_in_a_row(void) {
     MXNDArrayFree(out);
 }
 
+/* Workers pulling different large keys, and then the same ones, while no value changes:
+ * each gets the values of the keys it asked for. */
+static void test_workers_pull_different_keys(void) {
+    enum { N = 70001 };
+    int keys[2] = {30, 31}, round, k, first = rank % 2;
+    mx_uint shape[1] = {N};
+    float *vals = (float *)malloc(N * sizeof(float)), *got = (float *)malloc(N * sizeof(float));
+    size_t i;
+    NDArrayHandle v[2], out = arr_new(shape, 1, DT_F32);
+    for (k = 0; k < 2; k++) {
+        for (i = 0; i < N; i++) vals[i] = (float)i + 1000.0f * (float)(k + 1);
+        v[k] = arr_f32(shape, 1, vals);
+    }
+    CHECK_OK(MXKVStoreInit(kv, 2, keys, v));
+    for (round = 0; round < 3; round++) {
+        for (k = 0; k < 2; k++) {
+            int key = keys[(first + k + round) % 2];
+            CHECK_OK(MXKVStorePull(kv, 1, &key, &out, 0));
+            arr_read(out, got, N);
+            for (i = 0; i < N; i++) vals[i] = (float)i + 1000.0f * (float)(key - 29);
+            CHECK_FLOATS(got, vals, N);
+        }
+    }
+    free(vals);
+    free(got);
+    for (k = 0; k < 2; k++) MXNDArrayFree(v[k]);
+    MXNDArrayFree(out);
+}
+
 /* 500 small keys in one init, one push and one pull call. */
 static void test_many_keys_in_one_call(void) {
     enum { K = 500, N = 16 };
@@ -300,6 +329,7 @@ int main(void) {
     RUN(test_big_array_split_over_servers);
     RUN(test_large_values_beside_small_ones);
     RUN(test_large_pushes_in_a_row);
+    RUN(test_workers_pull_different_keys);
     RUN(test_many_keys_in_one_call);
     RUN(test_bad_input_fails_on_its_worker_only);
     RUN(test_string_keys);
