@@ -3,9 +3,11 @@
 //! answers pulls — a worker's pull after its own push of a key waits for that round.
 //!
 //! Pushed values stay in the messages that brought them (large ones in messages of their
-//! own) until their round is summed, straight from there, into the stored value (or the
-//! updater's `recv`). Large pulled values are sent from the stored value itself; a stored
-//! value that such a send still reads is replaced, not written, by the next update.
+//! own), or in the worker's mailbox ([`super::mailbox`]), until their round is summed,
+//! straight from there, into the stored value (or the updater's `recv`). Pulls of many
+//! bytes are answered through a mailbox when the ranks share a node; otherwise large pulled
+//! values are sent from the stored value itself, and a stored value that such a send still
+//! reads is replaced, not written, by the next update.
 
 use std::cell::RefCell;
 use std::rc::Rc;
