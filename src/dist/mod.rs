@@ -7,8 +7,8 @@
 //! - [`wire`]: the messages and their bytes;
 //! - [`net`]: MPI joined once per process, and waits with deadlines that yield the core;
 //! - [`worker`] and [`server`]: the two ends of a store with servers;
-//! - [`mailbox`]: their values through shared memory, when the ranks share a node;
-//! - [`allreduce`]: the serverless store, summing through [`shared`] memory on one node.
+//! - `mailbox`: their values through shared memory, when the ranks share a node;
+//! - [`allreduce`]: the serverless store, summing through shared memory (`shared`) on one node.
 
 pub mod allreduce;
 mod arena;

@@ -3,7 +3,7 @@
 //! answers pulls — a worker's pull after its own push of a key waits for that round.
 //!
 //! Pushed values stay in the messages that brought them (large ones in messages of their
-//! own), or in the worker's mailbox ([`super::mailbox`]), until their round is summed,
+//! own), or in the worker's mailbox (`super::mailbox`), until their round is summed,
 //! straight from there, into the stored value (or the updater's `recv`). Pulls of many
 //! bytes are answered through a mailbox when the ranks share a node; otherwise large pulled
 //! values are sent from the stored value itself, and a stored value that such a send still
