@@ -256,37 +256,37 @@ impl Shared {
         if let Some(silent) = self.meet(2 * count - 1, deadline)? {
             return Ok(Some(silent));
         }
-        // 2. This worker's segment, summed in rank order into its result area, a run of
-        // its own values (one piece of `from`) at a time.
+        // 2. This worker's segment, summed in rank order into its result area: its own
+        // values read where they are when they lie in one array, else gathered into their
+        // place in `into` first (one sum of the segment costs less than one per array).
         if !mine.is_empty() {
+            let own_run = match from {
+                Some((spans, base)) => {
+                    let run = spans.run_at(base + mine.start, mine.len());
+                    if run.len() != mine.len() {
+                        spans.copy(shifted(&mine, base), &mut into[mine.clone()]);
+                        None
+                    } else {
+                        Some(run)
+                    }
+                }
+                None => None,
+            };
             // SAFETY: the result area is this worker's own; every slot holds this chunk
             // (the flags are up) and is not rewritten before this worker's next flag.
             let result = unsafe { &mut self.area_mut(me, RESULT, CHUNK)[mine.clone()] };
-            let mut at = mine.start;
-            while at < mine.end {
-                let own = match from {
-                    Some((spans, base)) => spans.run_at(base + at, mine.end - at),
-                    None => &into[at..mine.end],
-                };
-                if own.is_empty() || own.len() % width != 0 {
-                    return Err(Error::Dist(
-                        "an allreduce read from arrays of partial elements".into(),
-                    ));
-                }
-                let run = at..at + own.len();
-                let sources: SmallVec<[Elems<'_>; 8]> = (0..self.parts.len())
-                    .map(|w| Elems {
-                        bytes: match w == me {
-                            true => own,
-                            false => unsafe { &self.area(w, SLOT, CHUNK)[run.clone()] },
-                        },
-                        dtype,
-                    })
-                    .collect();
-                let to = run.start - mine.start..run.end - mine.start;
-                sum_into(&mut result[to], dtype, &sources, SumOrder::Sequential);
-                at = run.end;
-            }
+            let own = own_run.unwrap_or(&into[mine.clone()]);
+            let sources: SmallVec<[Elems<'_>; 8]> = (0..self.parts.len())
+                .map(|w| Elems {
+                    bytes: match w == me {
+                        true => own,
+                        false => unsafe { &self.area(w, SLOT, CHUNK)[mine.clone()] },
+                    },
+                    dtype,
+                })
+                .collect();
+            sum_into(result, dtype, &sources, SumOrder::Sequential);
+            drop(sources);
             into[mine].copy_from_slice(result);
         }
         if let Some(silent) = self.meet(2 * count, deadline)? {
