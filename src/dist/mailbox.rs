@@ -126,6 +126,10 @@ impl Mailboxes {
         // every rank of the other kind.
         let wanted = |rank: i32| STRIDE * Self::boxes(&layout, rank);
         let size = wanted(layout.rank) + 4096;
+        let total = (0..world.size()).map(|r| wanted(r) + 4096).sum();
+        if !super::shared::room_for(world, total)? {
+            return Ok(None);
+        }
         let parts: Option<Vec<usize>> = world
             .shared_memory(size)?
             .into_iter()

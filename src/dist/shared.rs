@@ -24,9 +24,9 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use smallvec::SmallVec;
 
-use super::net::wait_until;
+use super::net::{timeout, wait_until};
 use crate::error::{Error, Result};
-use crate::ffi::mpi::Comm;
+use crate::ffi::mpi::{shared_memory_room, Comm};
 use crate::ndarray::kernels::{sum_into, Elems};
 use crate::ndarray::{DType, SumOrder};
 
@@ -42,6 +42,16 @@ const PART: usize = RESULT + CHUNK;
 /// rank must be given the same).
 pub fn declined() -> bool {
     std::env::var("MXKV_DIST_SHM").is_ok_and(|v| v.trim() == "0")
+}
+
+/// Whether every rank of `comm` sees room for `bytes` of shared memory (a rank that cannot
+/// tell says yes). Collective over `comm`.
+pub fn room_for(comm: &Comm, bytes: usize) -> Result<bool> {
+    let room = shared_memory_room().map_or(true, |free| free >= bytes as u64);
+    let deadline = Instant::now() + timeout();
+    comm.all_say(room, |req| {
+        Ok(wait_until(deadline, || false, || Ok(req.test()?.then_some(())))?.is_some())
+    })
 }
 
 /// The workers' shared memory, when they all share one node.
@@ -126,6 +136,9 @@ impl Shared {
             return Ok(None);
         }
         if workers.node()?.size() != workers.size() {
+            return Ok(None);
+        }
+        if !room_for(workers, PART * workers.size() as usize)? {
             return Ok(None);
         }
         let parts = workers.shared_memory(PART)?;

@@ -305,6 +305,24 @@ impl Comm {
         Comm::wrap(node)
     }
 
+    /// Whether every rank of this communicator says `yes`: a gather of one flag each,
+    /// waited for by `wait` (which polls the request until a deadline).
+    pub fn all_say(
+        &self,
+        yes: bool,
+        wait: impl FnOnce(&mut Request) -> Result<bool>,
+    ) -> Result<bool> {
+        let ones = vec![1i64; self.size as usize];
+        let mut req = self.allgather_i64(&[yes as i64], &ones)?;
+        if !wait(&mut req)? {
+            return Err(Error::Dist(
+                "not every rank answered whether it could share memory".into(),
+            ));
+        }
+        let said: &[i64] = bytemuck::cast_slice(&req.target);
+        Ok(said.iter().all(|&y| y == 1))
+    }
+
     /// `bytes` of memory from every rank of this communicator (whose ranks share one node;
     /// ranks may give different amounts), each rank's readable and writable by all: where
     /// every rank's part is and its size, in rank order. Blocking and collective, as
@@ -587,6 +605,41 @@ fn in_place_marker() -> Option<*const c_void> {
     Some(marker as *const c_void)
 }
 
+/// Bytes free where MPI keeps memory that ranks of one node share (`/dev/shm` on Linux,
+/// which a container may keep small: a page touched past its end kills the process). `None`
+/// when it cannot be told.
+pub fn shared_memory_room() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    {
+        #[repr(C)]
+        struct StatVfs {
+            bsize: u64,
+            frsize: u64,
+            blocks: u64,
+            bfree: u64,
+            bavail: u64,
+            files: u64,
+            ffree: u64,
+            favail: u64,
+            fsid: u64,
+            flag: u64,
+            namemax: u64,
+            spare: [i32; 6],
+        }
+        extern "C" {
+            fn statvfs(path: *const std::ffi::c_char, buf: *mut StatVfs) -> c_int;
+        }
+        // SAFETY: the path is a NUL-terminated constant; the buffer is a local of the size
+        // of glibc's `struct statvfs` on 64-bit Linux.
+        let mut st: StatVfs = unsafe { std::mem::zeroed() };
+        let done = unsafe { statvfs(c"/dev/shm".as_ptr(), &mut st) };
+        if done == 0 {
+            return Some(st.bavail.saturating_mul(st.frsize));
+        }
+    }
+    None
+}
+
 /// Whether [`Comm::allreduce_in_place`] works in this build.
 pub fn can_allreduce_in_place() -> bool {
     in_place_marker().is_some()
@@ -854,5 +907,31 @@ impl DupRequest {
     /// The duplicate, once `request` has completed.
     pub fn into_comm(self) -> Result<Comm> {
         Comm::wrap(*self.dup)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared_memory_room;
+
+    /// The room read through `statvfs` is what `stat -f` reports (which checks the layout of
+    /// the system's structure as declared here).
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn shared_memory_room_matches_stat() {
+        let said = std::process::Command::new("stat")
+            .args(["-f", "--format=%a %S", "/dev/shm"])
+            .output()
+            .expect("stat runs");
+        let text = String::from_utf8(said.stdout).unwrap();
+        let (blocks, size) = text.trim().split_once(' ').unwrap();
+        let free = blocks.parse::<u64>().unwrap() * size.parse::<u64>().unwrap();
+        let room = shared_memory_room().expect("/dev/shm can be asked");
+        // Other processes may take or give back some pages meanwhile.
+        assert!(
+            room.abs_diff(free) <= 64 << 20,
+            "statvfs {room}, stat {free}"
+        );
+        assert!(room > 0);
     }
 }
