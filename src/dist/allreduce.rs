@@ -20,6 +20,7 @@ use super::net::{lost_peer, timeout, Net, NOT_ANSWERING};
 use super::shared::{Shared, Silent, Spans};
 use crate::error::{Error, Result};
 use crate::ffi::mpi::{can_allreduce_in_place, Comm, Prim, Request};
+use crate::ffi::shared_memory::with_bytes;
 use crate::kvstore::{Entry, KeyGuard, KeyPush, Merged};
 use crate::ndarray::{Context, DType, NDArray, Shape};
 
@@ -379,34 +380,21 @@ impl Plan<'_> {
 
     /// The allreduce through the workers' shared memory, done before this returns.
     fn run_shared(&self, shared: &Shared, g: &Group, deadline: Instant) -> Result<Option<Silent>> {
-        let bytes = |a: &NDArray| {
-            let at = a
-                .data_addr()
-                .ok_or_else(|| Error::Dist("an allreduce of an array without data".into()))?;
-            Ok((at, a.nbytes()))
-        };
-        let (into, len) = bytes(self.into())?;
+        let len = self.into().nbytes();
         if len != g.len * g.dtype.size() {
             return Err(Error::Dist(format!(
                 "an allreduce of {} elements into an array of {len} bytes",
                 g.len
             )));
         }
-        let pieces = match &self.send {
-            Some(send) => vec![bytes(send)?],
-            None => self.gather.iter().map(bytes).collect::<Result<Vec<_>>>()?,
-        };
-        // SAFETY: as for an MPI allreduce: the plan holds every array it reads or writes,
-        // the keys' locks (for stored values) or the only reference (for buffers) keep
-        // other writers out, and what is read is not `into`'s memory (a plan that sums in
-        // place has no `send`, and gathers no array of the target's memory).
-        let pieces = pieces
-            .into_iter()
-            .map(|(at, n)| unsafe { std::slice::from_raw_parts(at as *const u8, n) })
-            .collect();
-        let into = unsafe { std::slice::from_raw_parts_mut(into as *mut u8, len) };
-        let from = (self.send.is_some() || !self.gather.is_empty()).then(|| Spans::new(pieces));
-        shared.sum(from.as_ref(), into, g.dtype, deadline)
+        let from: Vec<&NDArray> = self.send.iter().chain(&self.gather).collect();
+        // As for an MPI allreduce: the plan holds every array it reads or writes, and the
+        // keys' locks (for stored values) or the only reference (for buffers) keep other
+        // writers out.
+        with_bytes(self.into(), &from, |into, pieces| {
+            let from = (!pieces.is_empty()).then(|| Spans::new(pieces.to_vec()));
+            shared.sum(from.as_ref(), into, g.dtype, deadline)
+        })?
     }
 }
 

@@ -16,12 +16,14 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
 use super::layout::Layout;
 use crate::error::Result;
 use crate::ffi::mpi::Comm;
+use crate::ffi::shared_memory::Window;
 use crate::ndarray::NDArray;
 
 /// The bytes a mailbox holds.
@@ -43,18 +45,12 @@ pub fn place(at: usize, len: usize) -> Range<usize> {
 /// The job's mailboxes.
 pub struct Mailboxes {
     layout: Layout,
-    /// Where each rank's mailboxes start, by world rank.
-    parts: Vec<usize>,
-    /// This rank's use of its mailboxes, one per peer (several threads may push).
+    /// Every rank's part of the window: its mailboxes, one after the other.
+    window: Arc<Window>,
+    /// This rank's use of its mailboxes, one per peer (several threads may push), and a
+    /// server's of its shared mailbox, last.
     mine: Vec<Mutex<()>>,
-    /// A server's use of its shared mailbox.
-    shared_lock: Mutex<()>,
 }
-
-// SAFETY: the addresses are of memory that lives as long as the process; every access to
-// a mailbox's bytes is ordered by its counters.
-unsafe impl Send for Mailboxes {}
-unsafe impl Sync for Mailboxes {}
 
 /// A mailbox this rank holds, to put a message's values in.
 pub struct Filling<'a> {
@@ -87,28 +83,47 @@ impl Filling<'_> {
     }
 }
 
+/// A mailbox: whose part of the window it is in, and where.
+#[derive(Clone, Copy)]
+struct Spot {
+    rank: usize,
+    at: usize,
+}
+
 /// Values a rank reads from a peer's mailbox; the mailbox is released when this is dropped
 /// (a server: every value of the push has been summed, or given up).
 pub struct Lease {
-    at: usize,
+    window: Arc<Window>,
+    spot: Spot,
     len: usize,
-    released: *const AtomicU64,
 }
 
 impl Lease {
-    /// The bytes `range` of the values.
+    /// The bytes `range` of the values (the owner does not write its mailbox until the
+    /// lease is dropped).
     pub fn bytes(&self, range: Range<usize>) -> &[u8] {
         assert!(range.end <= self.len, "bytes beyond the push");
-        // SAFETY: the owner does not write its mailbox until the lease is dropped.
-        unsafe { std::slice::from_raw_parts((self.at + range.start) as *const u8, range.len()) }
+        let at = self.spot.at + BYTES;
+        self.window
+            .bytes(self.spot.rank, at + range.start..at + range.end)
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        // SAFETY: the counter lives as long as the process.
-        unsafe { &*self.released }.fetch_add(1, Ordering::Release);
+        counters(&self.window, self.spot)
+            .1
+            .fetch_add(1, Ordering::Release);
     }
+}
+
+/// A mailbox's counters (`taken`, `released`), on cache lines of their own on its first
+/// page.
+fn counters(window: &Window, spot: Spot) -> (&AtomicU64, &AtomicU64) {
+    (
+        window.counter(spot.rank, spot.at),
+        window.counter(spot.rank, spot.at + 64),
+    )
 }
 
 impl Mailboxes {
@@ -124,31 +139,21 @@ impl Mailboxes {
         }
         // Each rank's part starts on a page boundary within what it gives: a mailbox for
         // every rank of the other kind.
-        let wanted = |rank: i32| STRIDE * Self::boxes(&layout, rank);
-        let size = wanted(layout.rank) + 4096;
-        let total = (0..world.size()).map(|r| wanted(r) + 4096).sum();
+        let wanted = |rank: usize| STRIDE * Self::boxes(&layout, rank as i32);
+        let size = wanted(layout.rank as usize) + 4096;
+        let total = (0..world.size() as usize).map(|r| wanted(r) + 4096).sum();
         if !super::shared::room_for(world, total)? {
             return Ok(None);
         }
-        let parts: Option<Vec<usize>> = world
-            .shared_memory(size)?
-            .into_iter()
-            .enumerate()
-            .map(|(rank, (at, len))| {
-                let start = at.next_multiple_of(4096);
-                (at != 0 && len >= wanted(rank as i32) + (start - at)).then_some(start)
-            })
-            .collect::<Option<_>>();
-        let Some(parts) = parts else {
+        let Some(window) = world.shared_window(size, wanted)? else {
             return Ok(None);
         };
         let boxes = Mailboxes {
             layout,
-            parts,
-            mine: (0..Self::peers(&layout, layout.rank))
+            window: Arc::new(window),
+            mine: (0..Self::boxes(&layout, layout.rank))
                 .map(|_| Mutex::new(()))
                 .collect(),
-            shared_lock: Mutex::new(()),
         };
         Ok(Some(boxes))
     }
@@ -156,15 +161,11 @@ impl Mailboxes {
     /// How many mailboxes `rank` has: one per rank of the other kind, and a server one more,
     /// for answers that several workers read.
     fn boxes(layout: &Layout, rank: i32) -> usize {
-        Self::peers(layout, rank) as usize + usize::from(rank < layout.servers)
-    }
-
-    /// How many ranks of the other kind `rank` has a mailbox for.
-    fn peers(layout: &Layout, rank: i32) -> i32 {
-        match rank < layout.servers {
+        let peers = match rank < layout.servers {
             true => layout.workers,
             false => layout.servers,
-        }
+        };
+        peers as usize + usize::from(rank < layout.servers)
     }
 
     /// The number of `peer`'s mailbox among `owner`'s (world ranks), when they are of two
@@ -182,37 +183,36 @@ impl Mailboxes {
         }
     }
 
-    /// Where `owner`'s mailbox for `peer` starts (world ranks).
-    fn mailbox(&self, owner: i32, peer: i32) -> Option<usize> {
-        Some(self.parts[owner as usize] + STRIDE * self.index(owner, peer)?)
-    }
-
-    fn counters(&self, at: usize) -> (&AtomicU64, &AtomicU64) {
-        // SAFETY: a mailbox's first page holds its two counters (on cache lines of their
-        // own), for as long as the process lives; they are only accessed atomically.
-        unsafe {
-            (
-                &*(at as *const AtomicU64),
-                &*((at + 64) as *const AtomicU64),
-            )
+    /// `owner`'s mailbox number `index`.
+    fn spot(owner: i32, index: usize) -> Spot {
+        Spot {
+            rank: owner as usize,
+            at: STRIDE * index,
         }
     }
 
-    /// This rank's mailbox for `peer` (world rank), when it is free and holds `len` bytes.
-    pub fn fill(&self, peer: i32, len: usize) -> Option<Filling<'_>> {
-        let me = self.layout.rank;
-        let at = self.mailbox(me, peer)?;
+    /// `server`'s mailbox for answers that several workers read: after its one per worker.
+    fn shared_index(&self, server: i32) -> Option<usize> {
+        (0..self.layout.servers)
+            .contains(&server)
+            .then_some(self.layout.workers as usize)
+    }
+
+    /// This rank's mailbox number `index`, when it is free (its readers released everything
+    /// put in it), holds `len` bytes, and no other thread of this rank holds it.
+    fn fill_at(&self, index: usize, len: usize) -> Option<Filling<'_>> {
         if len > MAILBOX {
             return None;
         }
-        let held = self.mine.get(self.index(me, peer)?)?.try_lock()?;
-        let (taken, released) = self.counters(at);
+        let held = self.mine.get(index)?.try_lock()?;
+        let spot = Self::spot(self.layout.rank, index);
+        let (taken, released) = counters(&self.window, spot);
         if taken.load(Ordering::Relaxed) != released.load(Ordering::Acquire) {
             return None;
         }
-        // SAFETY: the mailbox is free (its reader released everything put in it) and this
-        // rank holds it.
-        let bytes = unsafe { std::slice::from_raw_parts_mut((at + BYTES) as *mut u8, MAILBOX) };
+        let bytes = self
+            .window
+            .bytes_mut(spot.rank, spot.at + BYTES..spot.at + STRIDE);
         Some(Filling {
             bytes,
             taken,
@@ -221,77 +221,57 @@ impl Mailboxes {
         })
     }
 
-    /// Where `server`'s mailbox for answers that several workers read starts.
-    fn shared_mailbox(&self, server: i32) -> Option<usize> {
-        (0..self.layout.servers)
-            .contains(&server)
-            .then(|| self.parts[server as usize] + STRIDE * self.layout.workers as usize)
+    /// `owner`'s mailbox number `index`, when it told this rank that it holds `len` bytes
+    /// of values for it (its count is ahead of their releases).
+    fn lease_at(&self, owner: i32, index: usize, len: usize) -> Option<Lease> {
+        if len > MAILBOX {
+            return None;
+        }
+        let spot = Self::spot(owner, index);
+        let (taken, released) = counters(&self.window, spot);
+        // The owner's writes come before its count, which comes before its message.
+        if taken.load(Ordering::Acquire) <= released.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(Lease {
+            window: self.window.clone(),
+            spot,
+            len,
+        })
+    }
+
+    /// This rank's mailbox for `peer` (world rank), when it is free and holds `len` bytes.
+    pub fn fill(&self, peer: i32, len: usize) -> Option<Filling<'_>> {
+        self.fill_at(self.index(self.layout.rank, peer)?, len)
     }
 
     /// This server's mailbox for answers that several workers read, when every worker
     /// released what it read there and it holds `len` bytes. Each worker given its values
     /// is counted ([`Filling::close`], then [`Mailboxes::lend_shared`]).
     pub fn fill_shared(&self, len: usize) -> Option<Filling<'_>> {
-        let at = self.shared_mailbox(self.layout.rank)?;
-        if len > MAILBOX {
-            return None;
-        }
-        let (taken, released) = self.counters(at);
-        if taken.load(Ordering::Relaxed) != released.load(Ordering::Acquire) {
-            return None;
-        }
-        // SAFETY: every reader released the mailbox, and only this server's thread fills it.
-        let bytes = unsafe { std::slice::from_raw_parts_mut((at + BYTES) as *mut u8, MAILBOX) };
-        Some(Filling {
-            bytes,
-            taken,
-            len: 0,
-            _held: self.shared_lock.lock(),
-        })
+        self.fill_at(self.shared_index(self.layout.rank)?, len)
     }
 
     /// One more worker is given what this server's shared mailbox holds.
     pub fn lend_shared(&self) {
-        if let Some(at) = self.shared_mailbox(self.layout.rank) {
-            self.counters(at).0.fetch_add(1, Ordering::Release);
+        if let Some(index) = self.shared_index(self.layout.rank) {
+            let spot = Self::spot(self.layout.rank, index);
+            counters(&self.window, spot)
+                .0
+                .fetch_add(1, Ordering::Release);
         }
-    }
-
-    /// The values of `len` bytes a server put in its mailbox for answers that several
-    /// workers read, and told this worker so.
-    pub fn lease_shared(&self, server: i32, len: usize) -> Option<Lease> {
-        let at = self.shared_mailbox(server)?;
-        if len > MAILBOX {
-            return None;
-        }
-        let (taken, released) = self.counters(at);
-        if taken.load(Ordering::Acquire) <= released.load(Ordering::Relaxed) {
-            return None;
-        }
-        Some(Lease {
-            at: at + BYTES,
-            len,
-            released,
-        })
     }
 
     /// The values of `len` bytes that `owner` (world rank) put in its mailbox for this
     /// rank, and told this rank so.
     pub fn lease(&self, owner: i32, len: usize) -> Option<Lease> {
-        let at = self.mailbox(owner, self.layout.rank)?;
-        if len > MAILBOX {
-            return None;
-        }
-        let (taken, released) = self.counters(at);
-        // The owner's writes come before its count, which comes before its message.
-        if taken.load(Ordering::Acquire) <= released.load(Ordering::Relaxed) {
-            return None;
-        }
-        Some(Lease {
-            at: at + BYTES,
-            len,
-            released,
-        })
+        self.lease_at(owner, self.index(owner, self.layout.rank)?, len)
+    }
+
+    /// The values of `len` bytes a server put in its mailbox for answers that several
+    /// workers read, and told this worker so.
+    pub fn lease_shared(&self, server: i32, len: usize) -> Option<Lease> {
+        self.lease_at(server, self.shared_index(server)?, len)
     }
 }
 

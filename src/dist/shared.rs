@@ -27,6 +27,7 @@ use smallvec::SmallVec;
 use super::net::{timeout, wait_until};
 use crate::error::{Error, Result};
 use crate::ffi::mpi::{shared_memory_room, Comm};
+use crate::ffi::shared_memory::Window;
 use crate::ndarray::kernels::{sum_into, Elems};
 use crate::ndarray::{DType, SumOrder};
 
@@ -57,19 +58,15 @@ pub fn room_for(comm: &Comm, bytes: usize) -> Result<bool> {
 /// The workers' shared memory, when they all share one node.
 pub struct Shared {
     rank: usize,
-    /// Where each worker's part of the window starts, in worker rank order.
-    parts: Vec<usize>,
+    /// Every worker's part of the window, by worker rank.
+    window: Window,
+    workers: usize,
     /// How many chunks this worker has summed (its flag's count); under the lock, as sums
     /// from several threads must not mix.
     chunks: Mutex<u64>,
     /// Set when a sum was given up (a peer did not come): the flags no longer agree.
     failed: AtomicBool,
 }
-
-// SAFETY: the addresses are of memory that lives as long as the process; every access to
-// another worker's part is ordered by the flags.
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
 
 /// A worker that did not reach a sum in time (its rank among the workers).
 pub struct Silent(pub i32);
@@ -138,18 +135,17 @@ impl Shared {
         if workers.node()?.size() != workers.size() {
             return Ok(None);
         }
-        if !room_for(workers, PART * workers.size() as usize)? {
+        if !room_for(workers, (PART + 4096) * workers.size() as usize)? {
             return Ok(None);
         }
-        let parts = workers.shared_memory(PART)?;
-        if parts.iter().any(|&(at, len)| at % 8 != 0 || len < PART) {
+        let Some(window) = workers.shared_window(PART + 4096, |_| PART)? else {
             return Ok(None);
-        }
-        let parts = parts.into_iter().map(|(at, _)| at).collect();
+        };
         let rank = workers.rank() as usize;
         let shared = Shared {
             rank,
-            parts,
+            window,
+            workers: workers.size() as usize,
             chunks: Mutex::new(0),
             failed: AtomicBool::new(false),
         };
@@ -157,32 +153,28 @@ impl Shared {
         Ok(Some(shared))
     }
 
+    /// A worker's flag: the first bytes of its part.
     fn flag(&self, worker: usize) -> &AtomicU64 {
-        // SAFETY: the first bytes of a part, page-aligned, are its flag, for as long as the
-        // process lives; it is only ever accessed atomically.
-        unsafe { &*(self.parts[worker] as *const AtomicU64) }
+        self.window.counter(worker, 0)
     }
 
-    /// `len` bytes from `at` in `worker`'s part.
-    ///
-    /// # Safety
-    /// The flags must say that no one writes them while they are read.
-    unsafe fn area(&self, worker: usize, at: usize, len: usize) -> &[u8] {
-        std::slice::from_raw_parts((self.parts[worker] + at) as *const u8, len)
+    /// `len` bytes from `at` in `worker`'s part, to read: the flags say that no one writes
+    /// them meanwhile.
+    fn area(&self, worker: usize, at: usize, len: usize) -> &[u8] {
+        self.window.bytes(worker, at..at + len)
     }
 
-    /// # Safety
-    /// The flags must say that no one else reads or writes them meanwhile.
+    /// The same, to write: the flags say that no one else reads or writes them meanwhile.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn area_mut(&self, worker: usize, at: usize, len: usize) -> &mut [u8] {
-        std::slice::from_raw_parts_mut((self.parts[worker] + at) as *mut u8, len)
+    fn area_mut(&self, worker: usize, at: usize, len: usize) -> &mut [u8] {
+        self.window.bytes_mut(worker, at..at + len)
     }
 
     /// Raises this worker's flag to `to`, then waits (until `deadline`) for every other
     /// worker's to reach it.
     fn meet(&self, to: u64, deadline: Instant) -> Result<Option<Silent>> {
         self.flag(self.rank).store(to, Ordering::Release);
-        for w in (0..self.parts.len()).filter(|&w| w != self.rank) {
+        for w in (0..self.workers).filter(|&w| w != self.rank) {
             let flag = self.flag(w);
             let came = wait_until(
                 deadline,
@@ -237,7 +229,7 @@ impl Shared {
 
     /// The bytes of `len` that `worker` sums: whole elements, split as evenly as can be.
     fn segment(&self, worker: usize, len: usize, width: usize) -> Range<usize> {
-        let workers = self.parts.len();
+        let workers = self.workers;
         let per = (len / width).div_ceil(workers) * width;
         (worker * per).min(len)..((worker + 1) * per).min(len)
     }
@@ -253,14 +245,14 @@ impl Shared {
         deadline: Instant,
     ) -> Result<Option<Silent>> {
         let (me, len, width) = (self.rank, into.len(), dtype.size());
-        let others = (0..self.parts.len()).filter(|&w| w != me);
+        let others = (0..self.workers).filter(|&w| w != me);
         let mine = self.segment(me, len, width);
         let shifted = |r: &Range<usize>, by: usize| r.start + by..r.end + by;
         // 1. The segments the others sum, into this worker's slot (at their own offsets).
         for w in others.clone() {
             let seg = self.segment(w, len, width);
-            // SAFETY: the others read this slot only after the flag below.
-            let slot = unsafe { &mut self.area_mut(me, SLOT, CHUNK)[seg.clone()] };
+            // The others read this slot only after the flag below.
+            let slot = &mut self.area_mut(me, SLOT, CHUNK)[seg.clone()];
             match from {
                 Some((spans, at)) => spans.copy(shifted(&seg, at), slot),
                 None => slot.copy_from_slice(&into[seg]),
@@ -285,15 +277,15 @@ impl Shared {
                 }
                 None => None,
             };
-            // SAFETY: the result area is this worker's own; every slot holds this chunk
+            // The result area is this worker's own; every slot holds this chunk
             // (the flags are up) and is not rewritten before this worker's next flag.
-            let result = unsafe { &mut self.area_mut(me, RESULT, CHUNK)[mine.clone()] };
+            let result = &mut self.area_mut(me, RESULT, CHUNK)[mine.clone()];
             let own = own_run.unwrap_or(&into[mine.clone()]);
-            let sources: SmallVec<[Elems<'_>; 8]> = (0..self.parts.len())
+            let sources: SmallVec<[Elems<'_>; 8]> = (0..self.workers)
                 .map(|w| Elems {
                     bytes: match w == me {
                         true => own,
-                        false => unsafe { &self.area(w, SLOT, CHUNK)[mine.clone()] },
+                        false => &self.area(w, SLOT, CHUNK)[mine.clone()],
                     },
                     dtype,
                 })
@@ -308,9 +300,9 @@ impl Shared {
         // 3. The others' segments' sums.
         for w in others {
             let seg = self.segment(w, len, width);
-            // SAFETY: w's result area holds its sum (its flag is up) until every worker's
+            // w's result area holds its sum (its flag is up) until every worker's
             // flag for the next chunk is.
-            into[seg.clone()].copy_from_slice(unsafe { &self.area(w, RESULT, CHUNK)[seg] });
+            into[seg.clone()].copy_from_slice(&self.area(w, RESULT, CHUNK)[seg]);
         }
         Ok(None)
     }
@@ -347,7 +339,8 @@ mod tests {
     fn segments_cover_a_chunk_in_whole_elements() {
         let shared = Shared {
             rank: 0,
-            parts: vec![0; 3],
+            window: Window::new(vec![(0, 0); 3], |_| 0).unwrap(),
+            workers: 3,
             chunks: Mutex::new(0),
             failed: AtomicBool::new(false),
         };

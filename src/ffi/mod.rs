@@ -20,6 +20,8 @@ pub mod kvstore;
 pub mod mpi;
 pub mod ndarray;
 pub mod optimizer;
+#[cfg(feature = "dist")]
+pub mod shared_memory;
 
 use std::ffi::{c_char, c_int, c_void, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use mpi::ffi as sys;
 use parking_lot::{Mutex, MutexGuard};
 
+use super::shared_memory::Window;
 use crate::error::{Error, Result};
 use crate::ndarray::NDArray;
 
@@ -323,12 +324,21 @@ impl Comm {
         Ok(said.iter().all(|&y| y == 1))
     }
 
-    /// `bytes` of memory from every rank of this communicator (whose ranks share one node;
-    /// ranks may give different amounts), each rank's readable and writable by all: where
-    /// every rank's part is and its size, in rank order. Blocking and collective, as
-    /// [`Comm::node`]. The memory lasts as long as the process (the window is never freed:
-    /// freeing it is collective, and would wait for a failed peer).
-    pub fn shared_memory(&self, bytes: usize) -> Result<Vec<(usize, usize)>> {
+    /// A window of memory shared by every rank of this communicator (whose ranks share one
+    /// node), to which this rank gives `bytes` (ranks may give different amounts): `None`
+    /// unless rank r's part holds `wanted(r)` bytes from a page boundary within it. Blocking
+    /// and collective, as [`Comm::node`]. The memory lasts as long as the process (the
+    /// window is never freed: freeing it is collective, and would wait for a failed peer).
+    pub fn shared_window(
+        &self,
+        bytes: usize,
+        wanted: impl Fn(usize) -> usize,
+    ) -> Result<Option<Window>> {
+        Ok(Window::new(self.shared_memory(bytes)?, wanted))
+    }
+
+    /// Where every rank's part of a new shared window is and its size, in rank order.
+    fn shared_memory(&self, bytes: usize) -> Result<Vec<(usize, usize)>> {
         let _g = lock()?;
         let mut base: *mut c_void = ptr::null_mut();
         let mut win = unsafe { sys::RSMPI_WIN_NULL };
