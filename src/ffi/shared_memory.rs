@@ -108,3 +108,25 @@ pub fn with_bytes<R>(
     let into = unsafe { std::slice::from_raw_parts_mut(to as *mut u8, into.nbytes()) };
     Ok(f(into, &sources))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Window, ALIGN};
+
+    #[test]
+    fn parts_start_on_a_page_and_must_hold_what_is_wanted_from_there() {
+        let base = 10 * ALIGN + 8;
+        // Given one page of slack, an unaligned part holds what is wanted from its page.
+        let w = Window::new(
+            vec![(base, 100 + ALIGN), (base + 200 + ALIGN, 50 + ALIGN)],
+            |r| [100, 50][r],
+        )
+        .expect("both parts fit");
+        let second = (base + 200 + ALIGN).next_multiple_of(ALIGN);
+        assert_eq!(w.parts, vec![(11 * ALIGN, 100), (second, 50)]);
+        // Without it, it does not; a rank that gives nothing is fine when nothing is wanted.
+        assert!(Window::new(vec![(base, 100)], |_| 100).is_none());
+        assert!(Window::new(vec![(0, 0)], |_| 0).is_some());
+        assert!(Window::new(vec![(0, 0)], |_| 1).is_none());
+    }
+}
