@@ -26,11 +26,14 @@ use smallvec::SmallVec;
 
 use super::net::{timeout, wait_until};
 use crate::error::{Error, Result};
+use crate::ffi::cache::prefetch;
 use crate::ffi::mpi::{shared_memory_room, Comm};
 use crate::ffi::shared_memory::Window;
 use crate::ndarray::kernels::{sum_into, Elems};
 use crate::ndarray::{DType, SumOrder};
 
+/// How many pieces ahead of the one it copies [`Spans::copy`] asks for memory.
+const AHEAD: usize = 2;
 /// The bytes of a chunk: a slot, and a result area, hold this many.
 const CHUNK: usize = 1 << 20;
 /// Where a worker's slot starts in its part of the window (the flag comes first, on a
@@ -108,11 +111,16 @@ impl<'a> Spans<'a> {
         &piece[from..piece.len().min(from + max)]
     }
 
-    /// Copies the bytes `range` into `into` (of as many bytes).
+    /// Copies the bytes `range` into `into` (of as many bytes). Each piece is asked for
+    /// [`AHEAD`] pieces before it is copied: small arrays, each in its own allocation, are
+    /// otherwise read at the pace of memory's latency, not of its bandwidth.
     fn copy(&self, range: Range<usize>, into: &mut [u8]) {
         let mut at = range.start;
         let mut i = self.starts.partition_point(|&s| s <= at).saturating_sub(1);
         while at < range.end {
+            if let Some(ahead) = self.pieces.get(i + AHEAD) {
+                prefetch(ahead);
+            }
             let piece = self.pieces[i];
             let from = at - self.starts[i];
             let n = (piece.len() - from).min(range.end - at);

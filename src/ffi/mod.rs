@@ -12,6 +12,7 @@
 //! be detected in C and are undefined behaviour, as in MXNet.
 #![allow(clippy::missing_safety_doc)]
 
+pub mod cache;
 pub mod error;
 pub mod handles;
 pub mod keys;
