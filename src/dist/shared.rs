@@ -32,7 +32,7 @@ use crate::ffi::shared_memory::Window;
 use crate::ndarray::kernels::{sum_into, Elems};
 use crate::ndarray::{DType, SumOrder};
 
-/// How many pieces ahead of the one it copies [`Spans::copy`] asks for memory.
+/// How many pieces ahead of the one it reads [`Spans::each_run`] asks for memory.
 const AHEAD: usize = 2;
 /// The bytes of a chunk: a slot, and a result area, hold this many.
 const CHUNK: usize = 1 << 20;
@@ -102,19 +102,11 @@ impl<'a> Spans<'a> {
         self.len
     }
 
-    /// The bytes from `at` (before the end) to the end of their piece, at most `max` of
-    /// them. (Of pieces that start at `at`, the last is the one not empty.)
-    fn run_at(&self, at: usize, max: usize) -> &'a [u8] {
-        let i = self.starts.partition_point(|&s| s <= at) - 1;
-        let from = at - self.starts[i];
-        let piece = self.pieces[i];
-        &piece[from..piece.len().min(from + max)]
-    }
-
-    /// Copies the bytes `range` into `into` (of as many bytes). Each piece is asked for
-    /// [`AHEAD`] pieces before it is copied: small arrays, each in its own allocation, are
-    /// otherwise read at the pace of memory's latency, not of its bandwidth.
-    fn copy(&self, range: Range<usize>, into: &mut [u8]) {
+    /// Calls `f` with each run of the bytes `range` that lies in one piece (none empty),
+    /// and where the run starts in the range. Each piece is asked for [`AHEAD`] pieces before its run:
+    /// small arrays, each in its own allocation, are otherwise read at the pace of
+    /// memory's latency, not of its bandwidth.
+    fn each_run(&self, range: Range<usize>, mut f: impl FnMut(usize, &'a [u8])) {
         let mut at = range.start;
         let mut i = self.starts.partition_point(|&s| s <= at).saturating_sub(1);
         while at < range.end {
@@ -124,11 +116,19 @@ impl<'a> Spans<'a> {
             let piece = self.pieces[i];
             let from = at - self.starts[i];
             let n = (piece.len() - from).min(range.end - at);
-            let to = at - range.start;
-            into[to..to + n].copy_from_slice(&piece[from..from + n]);
+            if n > 0 {
+                f(at - range.start, &piece[from..from + n]);
+            }
             at += n;
             i += 1;
         }
+    }
+
+    /// Copies the bytes `range` into `into` (of as many bytes).
+    fn copy(&self, range: Range<usize>, into: &mut [u8]) {
+        self.each_run(range, |at, run| {
+            into[at..at + run.len()].copy_from_slice(run)
+        });
     }
 }
 
@@ -269,37 +269,30 @@ impl Shared {
         if let Some(silent) = self.meet(2 * count - 1, deadline)? {
             return Ok(Some(silent));
         }
-        // 2. This worker's segment, summed in rank order into its result area: its own
-        // values read where they are when they lie in one array, else gathered into their
-        // place in `into` first (one sum of the segment costs less than one per array).
+        // 2. This worker's segment, summed in rank order into its result area, and copied
+        // into its output. Its own values are read where they are, array by array.
         if !mine.is_empty() {
-            let own_run = match from {
-                Some((spans, base)) => {
-                    let run = spans.run_at(base + mine.start, mine.len());
-                    if run.len() != mine.len() {
-                        spans.copy(shifted(&mine, base), &mut into[mine.clone()]);
-                        None
-                    } else {
-                        Some(run)
-                    }
-                }
-                None => None,
-            };
             // The result area is this worker's own; every slot holds this chunk
             // (the flags are up) and is not rewritten before this worker's next flag.
             let result = &mut self.area_mut(me, RESULT, CHUNK)[mine.clone()];
-            let own = own_run.unwrap_or(&into[mine.clone()]);
-            let sources: SmallVec<[Elems<'_>; 8]> = (0..self.workers)
-                .map(|w| Elems {
-                    bytes: match w == me {
-                        true => own,
-                        false => &self.area(w, SLOT, CHUNK)[mine.clone()],
-                    },
-                    dtype,
-                })
-                .collect();
-            sum_into(result, dtype, &sources, SumOrder::Sequential);
-            drop(sources);
+            let mut sum_run = |at: usize, own: &[u8]| {
+                let run = mine.start + at..mine.start + at + own.len();
+                let sources: SmallVec<[Elems<'_>; 8]> = (0..self.workers)
+                    .map(|w| Elems {
+                        bytes: match w == me {
+                            true => own,
+                            false => &self.area(w, SLOT, CHUNK)[run.clone()],
+                        },
+                        dtype,
+                    })
+                    .collect();
+                let result = &mut result[at..at + own.len()];
+                sum_into(result, dtype, &sources, SumOrder::Sequential);
+            };
+            match from {
+                Some((spans, base)) => spans.each_run(shifted(&mine, base), sum_run),
+                None => sum_run(0, &into[mine.clone()]),
+            }
             into[mine].copy_from_slice(result);
         }
         if let Some(silent) = self.meet(2 * count, deadline)? {
@@ -331,16 +324,20 @@ mod tests {
                 let mut got = vec![0u8; end - start];
                 spans.copy(start..end, &mut got);
                 assert_eq!(got, all[start..end], "bytes {start}..{end}");
-                if start < 8 {
-                    let run = spans.run_at(start, end - start);
-                    assert!(!run.is_empty() || start == end);
-                    assert_eq!(run, &all[start..start + run.len()]);
+                let mut runs = Vec::new();
+                spans.each_run(start..end, |at, run| runs.push((at, run)));
+                let mut next = 0;
+                for &(at, run) in &runs {
+                    assert!(!run.is_empty() && at == next, "runs of {start}..{end}: {runs:?}");
+                    assert_eq!(run, &all[start + at..start + at + run.len()]);
+                    next = at + run.len();
                 }
+                assert_eq!(next, end - start);
             }
         }
-        assert_eq!(spans.run_at(1, 5), &a[1..]);
-        assert_eq!(spans.run_at(3, 5), &b[..]);
-        assert_eq!(spans.run_at(4, 2), &c[..2]);
+        let mut runs = Vec::new();
+        spans.each_run(1..6, |at, run| runs.push((at, run)));
+        assert_eq!(runs, vec![(0, &a[1..]), (2, &b[..]), (3, &c[..2])]);
     }
 
     #[test]
