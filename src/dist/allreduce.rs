@@ -10,6 +10,7 @@
 //! from that array's memory, and with no updater its sum lands straight in the stored
 //! value: then the allreduce is the only pass over the data.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -21,7 +22,7 @@ use super::shared::{Shared, Silent, Spans};
 use crate::error::{Error, Result};
 use crate::ffi::mpi::{can_allreduce_in_place, Comm, Prim, Request};
 use crate::ffi::shared_memory::with_bytes;
-use crate::kvstore::{Entry, KeyGuard, KeyPush, Merged};
+use crate::kvstore::{Entry, Found, KeyGuard, KeyPush, Merged};
 use crate::ndarray::{Context, DType, NDArray, Shape};
 
 /// The element type a dtype is summed in: its own where MPI adds it, else float64 (float16,
@@ -98,7 +99,7 @@ struct Plan<'e> {
     send: Option<NDArray>,
     /// Through shared memory: the keys' arrays, read where they are, in the group's order
     /// (instead of `send`, or of packing them first).
-    gather: Vec<NDArray>,
+    gather: Vec<Cow<'e, NDArray>>,
     target: Target<'e>,
 }
 
@@ -124,19 +125,26 @@ fn place(buffer: &NDArray, at: usize, like: &NDArray) -> Result<NDArray> {
 /// Each key's merged value, when every one is a plain array of the group's element type
 /// and size outside `target`'s memory: the arrays a sum through shared memory reads where
 /// they are (taken from `merged`).
-fn gathered(
+fn gathered<'e>(
     g: &Group,
-    merged: &mut [Option<Merged<'_>>],
-    stored: &[NDArray],
+    merged: &mut [Option<Merged<'e>>],
+    found: &[&Found],
     target: &NDArray,
-) -> Option<Vec<NDArray>> {
+) -> Option<Vec<Cow<'e, NDArray>>> {
     let mut arrays = Vec::with_capacity(g.keys.len());
     for &(i, _) in &g.keys {
-        let array = merged[i].as_ref().and_then(|m| single_dense(m, g.dtype))?;
-        if array.size() != stored[i].size() || array.memory_id() == target.memory_id() {
+        let merged = merged[i].as_ref()?;
+        let array = single_dense(merged, g.dtype)?;
+        if array.size() != found[i].value.size() || array.memory_id() == target.memory_id() {
             return None;
         }
-        arrays.push(array.clone());
+        // The caller's array itself, when the push gave one (no count to keep).
+        arrays.push(match merged {
+            Merged::Sources {
+                sources: [only], ..
+            } => Cow::Borrowed(*only),
+            _ => Cow::Owned(array.clone()),
+        });
     }
     for &(i, _) in &g.keys {
         merged[i] = None;
@@ -150,7 +158,7 @@ fn gathered(
 fn pack(
     g: &Group,
     merged: &mut [Option<Merged<'_>>],
-    stored: &[NDArray],
+    found: &[&Found],
     send: &NDArray,
 ) -> Result<()> {
     let width = g.dtype.size();
@@ -158,14 +166,14 @@ fn pack(
     send.write(|dst| -> Result<()> {
         for &(i, at) in &g.keys {
             let value = merged[i].take().expect("each key once");
-            let bytes = at * width..(at + stored[i].size()) * width;
+            let bytes = at * width..(at + found[i].value.size()) * width;
             match single_dense(&value, g.dtype) {
                 Some(_) if bytes.is_empty() => {}
                 // A value in `send`'s own memory (init packing stored values into their
                 // block): in its place already, or copied through a view. (No lock of that
                 // memory may be taken here: `send`'s is held.)
                 Some(array) if array.memory_id() == send.memory_id() => {
-                    if !array.same_memory(&stored[i]) {
+                    if !array.same_memory(&found[i].value) {
                         rest.push((i, at, value));
                     }
                 }
@@ -176,8 +184,8 @@ fn pack(
         Ok(())
     })??;
     for (i, at, value) in rest {
-        if stored[i].size() > 0 {
-            value.assign_to(&place(send, at, &stored[i])?)?;
+        if found[i].value.size() > 0 {
+            value.assign_to(&place(send, at, &found[i].value)?)?;
         }
     }
     Ok(())
@@ -229,12 +237,12 @@ fn sum_at(g: &Group, sum: &NDArray, at: usize, stored: &NDArray) -> Result<NDArr
 }
 
 /// The group's keys' locks, when every one can be had and their stored values are still
-/// `stored` (not replaced meanwhile by a value of another storage type).
-fn lock_all<'e>(g: &Group, stored: &[NDArray], entries: &[&'e Entry]) -> Option<Vec<KeyGuard<'e>>> {
+/// the ones `found` (not replaced meanwhile by a value of another storage type).
+fn lock_all<'e>(g: &Group, found: &[&Found], entries: &[&'e Entry]) -> Option<Vec<KeyGuard<'e>>> {
     let mut whole = Vec::with_capacity(g.keys.len());
     for &(i, _) in &g.keys {
         whole.push(entries[i].lock()?);
-        if !entries[i].stored().same_memory(&stored[i]) {
+        if !entries[i].unchanged_since(&found[i]) {
             return None;
         }
     }
@@ -245,19 +253,19 @@ fn lock_all<'e>(g: &Group, stored: &[NDArray], entries: &[&'e Entry]) -> Option<
 /// `assigns`: packed straight into them and summed there in place, under every key's lock.
 fn in_block<'e>(
     g: &Group,
-    merged: &mut [Option<Merged<'_>>],
-    stored: &[NDArray],
+    merged: &mut [Option<Merged<'e>>],
+    found: &[&Found],
     entries: &[&'e Entry],
     memory: &Memory,
     shared: bool,
 ) -> Result<Option<Plan<'e>>> {
-    if !arena::contiguous(g.dtype, g.keys.iter().map(|&(i, _)| &stored[i])) {
+    if !arena::contiguous(g.dtype, g.keys.iter().map(|&(i, _)| &found[i].value)) {
         return Ok(None);
     }
-    let Some(block) = memory.arenas.span(&stored[g.keys[0].0], g.len) else {
+    let Some(block) = memory.arenas.span(&found[g.keys[0].0].value, g.len) else {
         return Ok(None);
     };
-    let Some(whole) = lock_all(g, stored, entries) else {
+    let Some(whole) = lock_all(g, found, entries) else {
         return Ok(None);
     };
     let target = Target::Stored {
@@ -265,7 +273,7 @@ fn in_block<'e>(
         _whole: whole,
     };
     if shared {
-        if let Some(gather) = gathered(g, merged, stored, &block) {
+        if let Some(gather) = gathered(g, merged, found, &block) {
             return Ok(Some(Plan {
                 send: None,
                 gather,
@@ -277,7 +285,7 @@ fn in_block<'e>(
         true => None,
         false => Some(memory.buffers.take(g.dtype, g.len)?),
     };
-    pack(g, merged, stored, send.as_ref().unwrap_or(&block))?;
+    pack(g, merged, found, send.as_ref().unwrap_or(&block))?;
     Ok(Some(Plan {
         send,
         gather: Vec::new(),
@@ -292,8 +300,8 @@ fn in_block<'e>(
 /// buffer summed in place.
 fn plan<'e>(
     g: &Group,
-    merged: &mut [Option<Merged<'_>>],
-    stored: &[NDArray],
+    merged: &mut [Option<Merged<'e>>],
+    found: &[&Found],
     entries: &[&'e Entry],
     assigns: bool,
     memory: &Memory,
@@ -307,8 +315,8 @@ fn plan<'e>(
             .filter(|a| a.size() == g.len && g.len > 0)
             .cloned();
         if let Some(source) = sole {
-            let in_place = source.same_memory(&stored[i]);
-            let guard = match assigns && !stored[i].is_sparse() {
+            let in_place = source.same_memory(&found[i].value);
+            let guard = match assigns && !found[i].value.is_sparse() {
                 true => entries[i].lock(),
                 false => None,
             };
@@ -334,13 +342,13 @@ fn plan<'e>(
         }
     }
     if assigns {
-        if let Some(plan) = in_block(g, merged, stored, entries, memory, shared)? {
+        if let Some(plan) = in_block(g, merged, found, entries, memory, shared)? {
             return Ok(plan);
         }
     }
     let send = buffers.take(g.dtype, g.len)?;
     if shared {
-        if let Some(gather) = gathered(g, merged, stored, &send) {
+        if let Some(gather) = gathered(g, merged, found, &send) {
             return Ok(Plan {
                 send: None,
                 gather,
@@ -348,7 +356,7 @@ fn plan<'e>(
             });
         }
     }
-    pack(g, merged, stored, &send)?;
+    pack(g, merged, found, &send)?;
     Ok(match can_allreduce_in_place() || shared {
         true => Plan {
             send: None,
@@ -387,7 +395,8 @@ impl Plan<'_> {
                 g.len
             )));
         }
-        let from: Vec<&NDArray> = self.send.iter().chain(&self.gather).collect();
+        let gather = self.gather.iter().map(|a| &**a);
+        let from: Vec<&NDArray> = self.send.iter().chain(gather).collect();
         // As for an MPI allreduce: the plan holds every array it reads or writes, and the
         // keys' locks (for stored values) or the only reference (for buffers) keep other
         // writers out.
@@ -414,14 +423,14 @@ pub fn sum_over_workers(
         .as_ref()
         .expect("a worker has the workers' group");
     let entries: Vec<&Entry> = pushes.iter().map(|p| p.entry).collect();
-    let stored: Vec<NDArray> = entries.iter().map(|e| e.stored()).collect();
+    let found: Vec<&Found> = pushes.iter().map(|p| p.found).collect();
     let mut groups: BTreeMap<u8, Group> = BTreeMap::new();
-    for (i, s) in stored.iter().enumerate() {
+    for (i, s) in found.iter().map(|f| &f.value).enumerate() {
         let (prim, dtype) = prim(s.dtype());
         let g = groups.entry(dtype.code() as u8).or_insert_with(|| Group {
             dtype,
             prim,
-            keys: Vec::with_capacity(stored.len()),
+            keys: Vec::with_capacity(found.len()),
             len: 0,
         });
         g.keys.push((i, g.len));
@@ -431,14 +440,14 @@ pub fn sum_over_workers(
     let shared = net.shared.is_some();
     let plans = groups
         .values()
-        .map(|g| plan(g, &mut merged, &stored, &entries, assigns, memory, shared))
+        .map(|g| plan(g, &mut merged, &found, &entries, assigns, memory, shared))
         .collect::<Result<Vec<Plan<'_>>>>()?;
     let deadline = Instant::now() + timeout();
     let late = |silent: String| {
         lost_peer(format!(
             "{name}: the allreduce of {} keys did not complete within {:?} \
              (MXKV_DIST_TIMEOUT): {silent} {NOT_ANSWERING}",
-            stored.len(),
+            found.len(),
             timeout(),
         ))
     };
@@ -457,7 +466,7 @@ pub fn sum_over_workers(
             None => Some(plan.start(comm, g)?),
         });
     }
-    let mut sums: Vec<Option<NDArray>> = vec![None; stored.len()];
+    let mut sums: Vec<Option<NDArray>> = vec![None; found.len()];
     for ((g, plan), req) in groups.values().zip(plans).zip(started) {
         if let Some(mut req) = req {
             if !net.complete(&mut req, deadline)? {
@@ -469,7 +478,7 @@ pub fn sum_over_workers(
             Target::Buffer(sum) if assigns => unpack(g, &entries, &sum, &mut sums)?,
             Target::Buffer(sum) => {
                 for &(i, at) in &g.keys {
-                    sums[i] = Some(sum_at(g, &sum, at, &stored[i])?);
+                    sums[i] = Some(sum_at(g, &sum, at, &found[i].value)?);
                 }
             }
         }

@@ -64,7 +64,13 @@ impl Engine for DistEngine {
         merged: Merged<'a>,
         assigns: bool,
     ) -> Result<Option<Merged<'a>>> {
-        let push = KeyPush { key, entry, merged };
+        let found = entry.found();
+        let push = KeyPush {
+            key,
+            entry,
+            found: &found,
+            merged,
+        };
         let sum = self.send(vec![push], assigns)?.pop().flatten();
         Ok(sum.map(Merged::Array))
     }

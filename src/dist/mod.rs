@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{Error, Result};
 use crate::kvstore::{
-    Engine, Entry, GradientCompression, KeyPush, LocalEngine, Merged, Role, RowPull,
+    Engine, Entry, Found, GradientCompression, KeyPush, LocalEngine, Merged, Role, RowPull,
 };
 use crate::ndarray::{DType, NDArray, Storage};
 use broken::Broken;
@@ -181,12 +181,15 @@ impl Dist {
                         }
                     });
                 }
+                let found: Vec<Found> = added.iter().map(|(_, entry)| entry.found()).collect();
                 let pushes = added
                     .iter()
+                    .zip(&found)
                     .zip(merged)
-                    .map(|((key, entry), value)| KeyPush {
+                    .map(|(((key, entry), found), value)| KeyPush {
                         key: *key,
                         entry,
+                        found,
                         merged: Merged::Array(value),
                     })
                     .collect();

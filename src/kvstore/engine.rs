@@ -16,7 +16,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::compression::GradientCompression;
-use super::entry::Entry;
+use super::entry::{Entry, Found};
 use super::merge::Merged;
 use super::updater::Updater;
 use crate::error::{Error, Result};
@@ -52,6 +52,8 @@ impl Role {
 pub struct KeyPush<'a> {
     pub key: i32,
     pub entry: &'a Entry,
+    /// The stored value as the push read it ([`Entry::found`]).
+    pub found: &'a Found,
     pub merged: Merged<'a>,
 }
 

@@ -111,8 +111,9 @@ impl Entry {
         self.stored.read().clone()
     }
 
-    /// The stored value, to be used again under the key's lock ([`Entry::current`]).
-    pub(super) fn found(&self) -> Found {
+    /// The stored value, to be used again under the key's lock ([`Entry::current`],
+    /// [`Entry::unchanged_since`]).
+    pub fn found(&self) -> Found {
         // Read before the value: a replacement in between is seen as one.
         let replaced = self.replaced.load(Ordering::Acquire);
         Found {
@@ -124,11 +125,17 @@ impl Entry {
     /// The stored value now, for the key lock's holder: `found`'s when no push replaced it
     /// since (each replacement is counted before its holder lets go of the lock).
     pub(super) fn current<'f>(&self, found: &'f Found) -> Cow<'f, NDArray> {
-        if self.replaced.load(Ordering::Acquire) == found.replaced {
+        if self.unchanged_since(found) {
             Cow::Borrowed(&found.value)
         } else {
             Cow::Owned(self.stored())
         }
+    }
+
+    /// Whether the stored value is still `found`'s (no push replaced it since), for the key
+    /// lock's holder.
+    pub fn unchanged_since(&self, found: &Found) -> bool {
+        self.replaced.load(Ordering::Acquire) == found.replaced
     }
 
     /// Moves the stored value into `to` (dense memory of the same shape and dtype), under

@@ -475,6 +475,7 @@ impl KVStore {
             pushes.push(KeyPush {
                 key: group.target.key,
                 entry: &group.target.entry,
+                found: &group.stored,
                 merged,
             });
         }

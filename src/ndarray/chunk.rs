@@ -15,6 +15,10 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub(crate) struct Chunk {
     lines: RwLock<Vec<Line>>,
+    /// Where the lines start, and their bytes: the memory never moves or changes size
+    /// during the chunk's life, so these are read without the lock.
+    base: usize,
+    nbytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -37,7 +41,7 @@ impl Chunk {
     }
 
     pub(crate) fn nbytes(&self) -> usize {
-        self.lines.read().len() * size_of::<Line>()
+        self.nbytes
     }
 
     /// The chunk's identity, which is also its place in the lock order.
@@ -47,7 +51,7 @@ impl Chunk {
 
     /// Address of the first byte (the memory never moves during the chunk's life).
     pub(crate) fn base_addr(&self) -> usize {
-        self.lines.read().as_ptr() as usize
+        self.base
     }
 
     /// Runs `f` on all the chunk's bytes under its read lock.
@@ -74,6 +78,8 @@ impl Reservation {
     pub(crate) fn into_chunk(mut self) -> Arc<Chunk> {
         self.lines.resize(self.n, Line([0; 8]));
         Arc::new(Chunk {
+            base: self.lines.as_ptr() as usize,
+            nbytes: self.lines.len() * size_of::<Line>(),
             lines: RwLock::new(self.lines),
         })
     }
