@@ -1,22 +1,20 @@
 //! Allreduce through shared memory, for workers that all run on one node: faster than
 //! MPI's own there, as nothing is copied by the kernel or between page-pinned buffers.
 //!
-//! Each worker has a part of one shared window: a flag, and a slot of [`CHUNK`] bytes. A
-//! sum goes chunk by chunk (a chunk stays in cache); every chunk is cut into one segment
-//! per worker, and worker `r` sums segment `r`:
+//! Each worker has a part of one shared window: a flag, a slot and a result area of
+//! [`CHUNK`] bytes each. A sum goes chunk by chunk (a chunk stays in cache); every chunk
+//! is cut into one segment per worker, and worker `r` sums segment `r`:
 //!
-//! 1. each worker copies the segments the others sum into its slot (each at its place in
-//!    the chunk), and raises its flag;
+//! 1. each worker copies the segments the others sum into its slot, and raises its flag;
 //! 2. once every flag is up, worker `r` adds its own segment `r` to segment `r` of every
-//!    other slot, in rank order, into segment `r` of its own slot (unused until then) and
-//!    its output, and raises its flag again;
+//!    other slot, in rank order, into its result area (and its output), and raises its flag
+//!    again;
 //! 3. once every flag is up again, each worker copies the other segments' sums from the
-//!    others' slots into its output.
+//!    others' result areas into its output.
 //!
 //! Every segment is summed once, by one worker, so every worker ends with the same bits.
-//! A worker rewrites a segment of its slot only after every other worker has raised its
-//! flag past the step that reads it: the others' segments after their step 2 (flag `2c`),
-//! its own after their step 3 (flag `2c + 1`, raised at the next chunk). Flags count up: a
+//! A worker rewrites its slot and result area only after every other worker has raised
+//! its flag for the next chunk, that is, has finished reading them. Flags count up: a
 //! worker's flag is `2c - 1` after step 1 of its `c`-th chunk, `2c` after step 2.
 
 use std::ops::Range;
@@ -36,12 +34,13 @@ use crate::ndarray::{DType, SumOrder};
 
 /// How many pieces ahead of the one it reads [`Spans::each_run`] asks for memory.
 const AHEAD: usize = 2;
-/// The bytes of a chunk: a slot holds this many.
+/// The bytes of a chunk: a slot, and a result area, hold this many.
 const CHUNK: usize = 1 << 20;
 /// Where a worker's slot starts in its part of the window (the flag comes first, on a
 /// page of its own).
 const SLOT: usize = 4096;
-const PART: usize = SLOT + CHUNK;
+const RESULT: usize = SLOT + CHUNK;
+const PART: usize = RESULT + CHUNK;
 
 /// Whether `MXKV_DIST_SHM=0` asks that ranks on one node talk through MPI only (every
 /// rank must be given the same).
@@ -270,14 +269,12 @@ impl Shared {
         if let Some(silent) = self.meet(2 * count - 1, deadline)? {
             return Ok(Some(silent));
         }
-        // 2. This worker's segment, summed in rank order into its place in this worker's
-        // slot, and copied into its output. Its own values are read where they are, array by
-        // array.
+        // 2. This worker's segment, summed in rank order into its result area, and copied
+        // into its output. Its own values are read where they are, array by array.
         if !mine.is_empty() {
-            // The others read that place only after the next flag; every other slot holds
-            // this chunk (the flags are up) and is not rewritten before this worker's next
-            // flag.
-            let result = &mut self.area_mut(me, SLOT, CHUNK)[mine.clone()];
+            // The result area is this worker's own; every slot holds this chunk
+            // (the flags are up) and is not rewritten before this worker's next flag.
+            let result = &mut self.area_mut(me, RESULT, CHUNK)[mine.clone()];
             let mut sum_run = |at: usize, own: &[u8]| {
                 let run = mine.start + at..mine.start + at + own.len();
                 let sources: SmallVec<[Elems<'_>; 8]> = (0..self.workers)
@@ -304,9 +301,9 @@ impl Shared {
         // 3. The others' segments' sums.
         for w in others {
             let seg = self.segment(w, len, width);
-            // w's slot holds its sum there (its flag is up) until every worker's flag
-            // for the next chunk is.
-            into[seg.clone()].copy_from_slice(&self.area(w, SLOT, CHUNK)[seg]);
+            // w's result area holds its sum (its flag is up) until every worker's
+            // flag for the next chunk is.
+            into[seg.clone()].copy_from_slice(&self.area(w, RESULT, CHUNK)[seg]);
         }
         Ok(None)
     }
