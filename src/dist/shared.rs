@@ -328,7 +328,10 @@ mod tests {
                 spans.each_run(start..end, |at, run| runs.push((at, run)));
                 let mut next = 0;
                 for &(at, run) in &runs {
-                    assert!(!run.is_empty() && at == next, "runs of {start}..{end}: {runs:?}");
+                    assert!(
+                        !run.is_empty() && at == next,
+                        "runs of {start}..{end}: {runs:?}"
+                    );
                     assert_eq!(run, &all[start + at..start + at + run.len()]);
                     next = at + run.len();
                 }

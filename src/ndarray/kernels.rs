@@ -116,12 +116,31 @@ fn sum_large(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: SumOrd
 }
 
 /// The sum on this thread. A copy (the one source has the destination's dtype: every
-/// pull, a push of one value) goes straight to `memcpy`, clear of the dtype dispatch.
+/// pull, a push of one value) goes straight to `memcpy`, and a sum of two sources of the
+/// destination's dtype to one loop, clear of the dtype dispatch: both are run many times
+/// over small arrays (a serverless sum of many keys adds two workers' values array by
+/// array).
 #[inline]
 fn sum_serial(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: SumOrder) {
     match srcs {
         [only] if only.dtype == dst_dtype => dst.copy_from_slice(only.bytes),
+        [a, b] if a.dtype == dst_dtype && b.dtype == dst_dtype => match dst_dtype {
+            DType::F32 => pair::<f32>(dst, a.bytes, b.bytes),
+            DType::F64 => pair::<f64>(dst, a.bytes, b.bytes),
+            DType::I32 => pair::<i32>(dst, a.bytes, b.bytes),
+            DType::I64 => pair::<i64>(dst, a.bytes, b.bytes),
+            _ => sum_by_dtype(dst, dst_dtype, srcs, order),
+        },
         _ => sum_by_dtype(dst, dst_dtype, srcs, order),
+    }
+}
+
+/// `dst = a + b`, element by element (what [`native`] makes of two sources, in any order).
+fn pair<T: NativeAdd>(dst: &mut [u8], a: &[u8], b: &[u8]) {
+    let dst: &mut [T] = bytemuck::cast_slice_mut(dst);
+    let (a, b): (&[T], &[T]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
+    for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+        *d = x.add(y);
     }
 }
 
@@ -339,6 +358,43 @@ mod tests {
         sum_into(&mut out, DType::F32, &srcs, SumOrder::GroupsOfFour);
         let out: &[f32] = bytemuck::cast_slice(&out);
         assert!(out.iter().enumerate().all(|(i, &v)| v == 3.0 * i as f32));
+    }
+
+    #[test]
+    fn two_sources_of_the_destinations_dtype_sum_as_the_general_kernel_does() {
+        // Values whose sums round (floats) or wrap (integers), summed by the two-source
+        // loop and by the dispatching kernel.
+        fn check<T: bytemuck::Pod + PartialEq + std::fmt::Debug>(dtype: DType, a: &[T], b: &[T]) {
+            let (ab, bb) = (bytes(a), bytes(b));
+            let srcs = [Elems { bytes: &ab, dtype }, Elems { bytes: &bb, dtype }];
+            let (mut fast, mut general) = (vec![0u8; ab.len()], vec![0u8; ab.len()]);
+            sum_into(&mut fast, dtype, &srcs, SumOrder::Sequential);
+            sum_by_dtype(&mut general, dtype, &srcs, SumOrder::Sequential);
+            assert_eq!(fast, general, "{dtype:?}");
+            assert_ne!(fast, ab, "{dtype:?}: the sum was made");
+        }
+        let n = 1000;
+        let f: Vec<f32> = (0..n).map(|i| 1e8 + i as f32 * 0.37).collect();
+        let g: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 1.7).collect();
+        check(DType::F32, &f, &g);
+        let f: Vec<f64> = f.iter().map(|&x| x as f64 * 1e9).collect();
+        check(
+            DType::F64,
+            &f,
+            &g.iter().map(|&x| x as f64).collect::<Vec<_>>(),
+        );
+        let i: Vec<i32> = (0..n).map(|k| i32::MAX - k as i32).collect();
+        check(
+            DType::I32,
+            &i,
+            &(0..n).map(|k| 7 + k as i32).collect::<Vec<_>>(),
+        );
+        let l: Vec<i64> = (0..n).map(|k| i64::MIN + k as i64).collect();
+        check(
+            DType::I64,
+            &l,
+            &(0..n).map(|k| -3 - k as i64).collect::<Vec<_>>(),
+        );
     }
 
     #[test]
