@@ -275,18 +275,24 @@ impl Shared {
             // The result area is this worker's own; every slot holds this chunk
             // (the flags are up) and is not rewritten before this worker's next flag.
             let result = &mut self.area_mut(me, RESULT, CHUNK)[mine.clone()];
+            let slots: SmallVec<[&[u8]; 8]> = (0..self.workers)
+                .map(|w| match w == me {
+                    true => &[][..],
+                    false => &self.area(w, SLOT, CHUNK)[mine.clone()],
+                })
+                .collect();
             let mut sum_run = |at: usize, own: &[u8]| {
-                let run = mine.start + at..mine.start + at + own.len();
+                let run = at..at + own.len();
                 let sources: SmallVec<[Elems<'_>; 8]> = (0..self.workers)
                     .map(|w| Elems {
                         bytes: match w == me {
                             true => own,
-                            false => &self.area(w, SLOT, CHUNK)[run.clone()],
+                            false => &slots[w][run.clone()],
                         },
                         dtype,
                     })
                     .collect();
-                let result = &mut result[at..at + own.len()];
+                let result = &mut result[run];
                 sum_into(result, dtype, &sources, SumOrder::Sequential);
             };
             match from {

@@ -404,16 +404,25 @@ impl KVStore {
             check_updater(checks, &groups)?;
             return self.push_groups(&groups, updater.as_ref(), needs_array);
         }
-        let mut order: Vec<usize> = (0..targets.len()).collect();
-        order.sort_by_key(|&i| targets[i].key);
-        // The values in key order (a stable sort keeps each key's in call order).
-        let sorted: Vec<&NDArray> = order.iter().map(|&i| &values[i]).collect();
-        let mut groups = Vec::new();
-        let mut start = 0;
-        for same_key in order.chunk_by(|&a, &b| targets[a].key == targets[b].key) {
-            let sources = &sorted[start..start + same_key.len()];
-            groups.push(Group::new(&targets[same_key[0]], sources, compressing));
-            start += same_key.len();
+        let mut groups = Vec::with_capacity(targets.len());
+        let sorted: Vec<&NDArray>;
+        if targets.windows(2).all(|t| t[0].key < t[1].key) {
+            // Keys given once each, in order (a model's parameters): a group per value.
+            sorted = values.iter().collect();
+            for (target, value) in targets.iter().zip(sorted.chunks(1)) {
+                groups.push(Group::new(target, value, compressing));
+            }
+        } else {
+            let mut order: Vec<usize> = (0..targets.len()).collect();
+            order.sort_by_key(|&i| targets[i].key);
+            // The values in key order (a stable sort keeps each key's in call order).
+            sorted = order.iter().map(|&i| &values[i]).collect();
+            let mut start = 0;
+            for same_key in order.chunk_by(|&a, &b| targets[a].key == targets[b].key) {
+                let sources = &sorted[start..start + same_key.len()];
+                groups.push(Group::new(&targets[same_key[0]], sources, compressing));
+                start += same_key.len();
+            }
         }
         check_updater(checks, &groups)?;
         self.push_groups(&groups, updater.as_ref(), needs_array)

@@ -168,12 +168,12 @@ impl NDArray {
 
     /// Address of the first element, for `MXNDArrayGetData` (the memory stays put for the
     /// chunk's whole life); `None` for the empty array.
+    #[inline]
     pub fn data_addr(&self) -> Option<usize> {
-        if let Some(parts) = self.parts() {
-            return parts.data.data_addr();
+        match &self.0.chunk {
+            Some(chunk) => Some(chunk.base_addr() + self.0.offset * self.0.dtype.size()),
+            None => self.parts()?.data.data_addr(),
         }
-        let chunk = self.0.chunk.as_ref()?;
-        Some(chunk.base_addr() + self.byte_range().start)
     }
 
     /// True when both are views of the same elements (same chunk, offset and dtype).
