@@ -29,8 +29,9 @@ use crate::error::{Error, Result};
 use crate::ffi::cache::prefetch;
 use crate::ffi::mpi::{shared_memory_room, Comm};
 use crate::ffi::shared_memory::Window;
-use crate::ndarray::kernels::{sum_into, Elems};
-use crate::ndarray::{DType, SumOrder};
+use crate::ndarray::kernels::{sum_into, sum_into_both, Elems};
+use crate::ndarray::DType;
+use crate::ndarray::SumOrder::Sequential;
 
 /// How many pieces ahead of the one it reads [`Spans::each_run`] asks for memory.
 const AHEAD: usize = 2;
@@ -269,8 +270,9 @@ impl Shared {
         if let Some(silent) = self.meet(2 * count - 1, deadline)? {
             return Ok(Some(silent));
         }
-        // 2. This worker's segment, summed in rank order into its result area, and copied
-        // into its output. Its own values are read where they are, array by array.
+        // 2. This worker's segment, summed in rank order into its result area and its
+        // output. Its own values are read where they are, array by array, and each run's
+        // sum is written to both places at once.
         if !mine.is_empty() {
             // The result area is this worker's own; every slot holds this chunk
             // (the flags are up) and is not rewritten before this worker's next flag.
@@ -281,9 +283,8 @@ impl Shared {
                     false => &self.area(w, SLOT, CHUNK)[mine.clone()],
                 })
                 .collect();
-            let mut sum_run = |at: usize, own: &[u8]| {
-                let run = at..at + own.len();
-                let sources: SmallVec<[Elems<'_>; 8]> = (0..self.workers)
+            let sources = |run: &Range<usize>, own| -> SmallVec<[Elems<'_>; 8]> {
+                (0..self.workers)
                     .map(|w| Elems {
                         bytes: match w == me {
                             true => own,
@@ -291,15 +292,28 @@ impl Shared {
                         },
                         dtype,
                     })
-                    .collect();
-                let result = &mut result[run];
-                sum_into(result, dtype, &sources, SumOrder::Sequential);
+                    .collect()
             };
             match from {
-                Some((spans, base)) => spans.each_run(shifted(&mine, base), sum_run),
-                None => sum_run(0, &into[mine.clone()]),
+                Some((spans, base)) => {
+                    let out = &mut into[mine.clone()];
+                    spans.each_run(shifted(&mine, base), |at, own| {
+                        let run = at..at + own.len();
+                        let (result, out) = (&mut result[run.clone()], &mut out[run.clone()]);
+                        sum_into_both(result, out, dtype, &sources(&run, own), Sequential);
+                    });
+                }
+                None => {
+                    let run = 0..mine.len();
+                    sum_into(
+                        result,
+                        dtype,
+                        &sources(&run, &into[mine.clone()]),
+                        Sequential,
+                    );
+                    into[mine].copy_from_slice(result);
+                }
             }
-            into[mine].copy_from_slice(result);
         }
         if let Some(silent) = self.meet(2 * count, deadline)? {
             return Ok(Some(silent));

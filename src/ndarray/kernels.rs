@@ -80,6 +80,47 @@ pub fn sum_into(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: Sum
     }
 }
 
+/// [`sum_into`] `dst`, and the same bits into `copy` (of as many bytes): in one pass when
+/// two sources of the destination's dtype are added (a serverless sum writes each sum
+/// where the other workers read it and into the worker's own value).
+pub fn sum_into_both(
+    dst: &mut [u8],
+    copy: &mut [u8],
+    dst_dtype: DType,
+    srcs: &[Elems<'_>],
+    order: SumOrder,
+) {
+    match srcs {
+        [a, b] if a.dtype == dst_dtype && b.dtype == dst_dtype => match dst_dtype {
+            DType::F32 => return pair_both::<f32>(dst, copy, a.bytes, b.bytes),
+            DType::F64 => return pair_both::<f64>(dst, copy, a.bytes, b.bytes),
+            DType::I32 => return pair_both::<i32>(dst, copy, a.bytes, b.bytes),
+            DType::I64 => return pair_both::<i64>(dst, copy, a.bytes, b.bytes),
+            _ => {}
+        },
+        _ => {}
+    }
+    sum_into(dst, dst_dtype, srcs, order);
+    copy.copy_from_slice(dst);
+}
+
+/// `dst = copy = a + b`, element by element.
+fn pair_both<T: NativeAdd>(dst: &mut [u8], copy: &mut [u8], a: &[u8], b: &[u8]) {
+    let dst: &mut [T] = bytemuck::cast_slice_mut(dst);
+    let copy: &mut [T] = bytemuck::cast_slice_mut(copy);
+    let (a, b): (&[T], &[T]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
+    assert_eq!(
+        dst.len(),
+        copy.len(),
+        "a sum and its copy of different lengths"
+    );
+    for (((d, c), &x), &y) in dst.iter_mut().zip(copy.iter_mut()).zip(a).zip(b) {
+        let sum = x.add(y);
+        *d = sum;
+        *c = sum;
+    }
+}
+
 /// A sum large enough to be split over the pool, when it has two threads or more.
 #[inline(never)]
 fn sum_large(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: SumOrder) {
@@ -395,6 +436,55 @@ mod tests {
             &l,
             &(0..n).map(|k| -3 - k as i64).collect::<Vec<_>>(),
         );
+    }
+
+    #[test]
+    fn a_sum_written_twice_has_the_same_bits_in_both_places() {
+        let n = 777;
+        let a: Vec<f32> = (0..n).map(|i| 1e7 + i as f32 * 0.3).collect();
+        let b: Vec<f32> = (0..n).map(|i| 0.7 - i as f32).collect();
+        let c: Vec<f32> = (0..n).map(|i| i as f32 * 1e-3).collect();
+        let (ab, bb, cb) = (bytes(&a), bytes(&b), bytes(&c));
+        // Two float32 sources (the one-pass loop), three (the general kernel, then a copy).
+        for srcs in [&[&ab, &bb][..], &[&ab, &bb, &cb][..]] {
+            let elems: Vec<Elems<'_>> = srcs
+                .iter()
+                .map(|s| Elems {
+                    bytes: s,
+                    dtype: DType::F32,
+                })
+                .collect();
+            let mut want = vec![0u8; n * 4];
+            sum_into(&mut want, DType::F32, &elems, SumOrder::Sequential);
+            let (mut first, mut second) = (vec![1u8; n * 4], vec![2u8; n * 4]);
+            sum_into_both(
+                &mut first,
+                &mut second,
+                DType::F32,
+                &elems,
+                SumOrder::Sequential,
+            );
+            assert_eq!(first, want, "{} sources", srcs.len());
+            assert_eq!(second, want, "{} sources", srcs.len());
+        }
+        // Float16 sources go through the general kernel too.
+        let h: Vec<f16> = (0..n).map(|i| f16::from_f32(i as f32 * 0.5)).collect();
+        let hb = bytes(&h);
+        let halves = [hb.as_slice(), hb.as_slice()].map(|bytes| Elems {
+            bytes,
+            dtype: DType::F16,
+        });
+        let mut want = vec![0u8; n * 2];
+        sum_into(&mut want, DType::F16, &halves, SumOrder::Sequential);
+        let (mut first, mut second) = (vec![0u8; n * 2], vec![0u8; n * 2]);
+        sum_into_both(
+            &mut first,
+            &mut second,
+            DType::F16,
+            &halves,
+            SumOrder::Sequential,
+        );
+        assert_eq!((first == want, second == want), (true, true));
     }
 
     #[test]
