@@ -242,7 +242,7 @@ fn lock_all<'e>(g: &Group, found: &[&Found], entries: &[&'e Entry]) -> Option<Ve
     let mut whole = Vec::with_capacity(g.keys.len());
     for &(i, _) in &g.keys {
         whole.push(entries[i].lock()?);
-        if !entries[i].unchanged_since(&found[i]) {
+        if !entries[i].unchanged_since(found[i]) {
             return None;
         }
     }
