@@ -816,3 +816,28 @@ fn a_multi_key_push_reaches_the_engine_as_one_call_in_key_order() {
         ]
     );
 }
+
+#[test]
+fn a_push_of_several_keys_gives_each_key_its_own_values_in_any_order() {
+    let kv = KVStore::create("local").unwrap();
+    let zeros = [array(&[0.0]), array(&[0.0]), array(&[0.0])];
+    kv.init(Keys::Int(&[1, 2, 3]), &zeros).unwrap();
+    let each = |kv: &KVStore| -> Vec<f32> {
+        [1, 2, 3]
+            .iter()
+            .flat_map(|&k| pulled(kv, Keys::Int(&[k]), 1))
+            .collect()
+    };
+    // Keys in ascending order, once each; then out of order, one of them twice.
+    let ascending = [array(&[1.0]), array(&[2.0]), array(&[3.0])];
+    kv.push(Keys::Int(&[1, 2, 3]), &ascending).unwrap();
+    assert_eq!(each(&kv), vec![1.0, 2.0, 3.0]);
+    let mixed = [
+        array(&[30.0]),
+        array(&[20.0]),
+        array(&[5.0]),
+        array(&[10.0]),
+    ];
+    kv.push(Keys::Int(&[3, 2, 2, 1]), &mixed).unwrap();
+    assert_eq!(each(&kv), vec![10.0, 25.0, 30.0]);
+}
