@@ -401,7 +401,7 @@ impl Plan<'_> {
         // keys' locks (for stored values) or the only reference (for buffers) keep other
         // writers out.
         with_bytes(self.into(), &from, |into, pieces| {
-            let from = (!pieces.is_empty()).then(|| Spans::new(pieces.to_vec()));
+            let from = (!pieces.is_empty()).then(|| Spans::new(pieces));
             shared.sum(from.as_ref(), into, g.dtype, deadline)
         })?
     }

@@ -78,17 +78,17 @@ pub struct Silent(pub i32);
 /// The bytes a sum reads: pieces of memory, one after the other (the arrays of several
 /// keys, read where they are rather than copied together first).
 pub struct Spans<'a> {
-    pieces: Vec<&'a [u8]>,
+    pieces: &'a [&'a [u8]],
     /// Where each piece starts.
     starts: Vec<usize>,
     len: usize,
 }
 
 impl<'a> Spans<'a> {
-    pub fn new(pieces: Vec<&'a [u8]>) -> Spans<'a> {
+    pub fn new(pieces: &'a [&'a [u8]]) -> Spans<'a> {
         let mut starts = Vec::with_capacity(pieces.len());
         let mut len = 0;
-        for p in &pieces {
+        for p in pieces {
             starts.push(len);
             len += p.len();
         }
@@ -104,9 +104,9 @@ impl<'a> Spans<'a> {
     }
 
     /// Calls `f` with each run of the bytes `range` that lies in one piece (none empty),
-    /// and where the run starts in the range. Each piece is asked for [`AHEAD`] pieces before its run:
-    /// small arrays, each in its own allocation, are otherwise read at the pace of
-    /// memory's latency, not of its bandwidth.
+    /// and where the run starts in the range. Each piece is asked for [`AHEAD`] pieces
+    /// before its run: small arrays, each in its own allocation, are otherwise read at the
+    /// pace of memory's latency, not of its bandwidth.
     fn each_run(&self, range: Range<usize>, mut f: impl FnMut(usize, &'a [u8])) {
         let mut at = range.start;
         let mut i = self.starts.partition_point(|&s| s <= at).saturating_sub(1);
@@ -336,7 +336,8 @@ mod tests {
     #[test]
     fn spans_read_across_their_pieces() {
         let (a, b, c) = ([1u8, 2, 3], [4u8], [5u8, 6, 7, 8]);
-        let spans = Spans::new(vec![&a[..], &b[..], &[][..], &c[..]]);
+        let pieces = [&a[..], &b[..], &[][..], &c[..]];
+        let spans = Spans::new(&pieces);
         assert_eq!(spans.len(), 8);
         let all: Vec<u8> = (1..=8).collect();
         for start in 0..8 {

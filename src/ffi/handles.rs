@@ -200,7 +200,12 @@ impl<T: Shared> HandleMap<T> {
         handles: &[*mut c_void],
         pinned: &Guard,
     ) -> Result<SmallVec<[T; 2]>> {
-        handles.iter().map(|&h| self.find(h, pinned)).collect()
+        // Sized first: collecting from fallible lookups would grow the list step by step.
+        let mut found = SmallVec::with_capacity(handles.len());
+        for &h in handles {
+            found.push(self.find(h, pinned)?);
+        }
+        Ok(found)
     }
 
     /// The object behind a handle, looked up under the caller's pin.
