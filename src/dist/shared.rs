@@ -36,7 +36,7 @@ use crate::ndarray::SumOrder::Sequential;
 /// How many pieces ahead of the one it reads [`Spans::each_run`] asks for memory.
 const AHEAD: usize = 2;
 /// The bytes of a chunk: a slot, and a result area, hold this many.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 1 << 19;
 /// Where a worker's slot starts in its part of the window (the flag comes first, on a
 /// page of its own).
 const SLOT: usize = 4096;
