@@ -113,7 +113,7 @@ impl Entry {
 
     /// The stored value, to be used again under the key's lock ([`Entry::current`],
     /// [`Entry::unchanged_since`]).
-    pub fn found(&self) -> Found {
+    pub(crate) fn found(&self) -> Found {
         // Read before the value: a replacement in between is seen as one.
         let replaced = self.replaced.load(Ordering::Acquire);
         Found {
@@ -134,7 +134,7 @@ impl Entry {
 
     /// Whether the stored value is still `found`'s (no push replaced it since), for the key
     /// lock's holder.
-    pub fn unchanged_since(&self, found: &Found) -> bool {
+    pub(crate) fn unchanged_since(&self, found: &Found) -> bool {
         self.replaced.load(Ordering::Acquire) == found.replaced
     }
 
