@@ -114,7 +114,7 @@ pub(crate) unsafe fn path_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a 
 ///
 /// # Safety
 /// As [`slice_arg`] for the array, and `read`'s contract for each entry.
-unsafe fn list<'a, T>(
+unsafe fn list<T>(
     ptr: *const *const c_char,
     n: usize,
     what: &str,
