@@ -90,34 +90,54 @@ pub fn sum_into_both(
     srcs: &[Elems<'_>],
     order: SumOrder,
 ) {
-    match srcs {
-        [a, b] if a.dtype == dst_dtype && b.dtype == dst_dtype => match dst_dtype {
-            DType::F32 => return pair_both::<f32>(dst, copy, a.bytes, b.bytes),
-            DType::F64 => return pair_both::<f64>(dst, copy, a.bytes, b.bytes),
-            DType::I32 => return pair_both::<i32>(dst, copy, a.bytes, b.bytes),
-            DType::I64 => return pair_both::<i64>(dst, copy, a.bytes, b.bytes),
-            _ => {}
-        },
-        _ => {}
+    if let Some((pair, a, b)) = native_pair(dst_dtype, srcs) {
+        return pair(dst, Some(copy), a, b);
     }
     sum_into(dst, dst_dtype, srcs, order);
     copy.copy_from_slice(dst);
 }
 
-/// `dst = copy = a + b`, element by element.
-fn pair_both<T: NativeAdd>(dst: &mut [u8], copy: &mut [u8], a: &[u8], b: &[u8]) {
+/// `dst = a + b` (and `copy` the same, when given), element by element: what [`native`]
+/// makes of two sources, in any order.
+type Pair = fn(&mut [u8], Option<&mut [u8]>, &[u8], &[u8]);
+
+/// The [`Pair`] loop for `srcs` when they are two sources of `dtype`, one it adds in its
+/// own arithmetic, with their bytes.
+fn native_pair<'a>(dtype: DType, srcs: &[Elems<'a>]) -> Option<(Pair, &'a [u8], &'a [u8])> {
+    let [a, b] = srcs else {
+        return None;
+    };
+    if a.dtype != dtype || b.dtype != dtype {
+        return None;
+    }
+    let pair: Pair = match dtype {
+        DType::F32 => pair::<f32>,
+        DType::F64 => pair::<f64>,
+        DType::I32 => pair::<i32>,
+        DType::I64 => pair::<i64>,
+        _ => return None,
+    };
+    Some((pair, a.bytes, b.bytes))
+}
+
+fn pair<T: NativeAdd>(dst: &mut [u8], copy: Option<&mut [u8]>, a: &[u8], b: &[u8]) {
     let dst: &mut [T] = bytemuck::cast_slice_mut(dst);
-    let copy: &mut [T] = bytemuck::cast_slice_mut(copy);
     let (a, b): (&[T], &[T]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
-    assert_eq!(
-        dst.len(),
-        copy.len(),
-        "a sum and its copy of different lengths"
-    );
-    for (((d, c), &x), &y) in dst.iter_mut().zip(copy.iter_mut()).zip(a).zip(b) {
-        let sum = x.add(y);
-        *d = sum;
-        *c = sum;
+    let sums = a.iter().zip(b).map(|(&x, &y)| x.add(y));
+    match copy {
+        None => dst.iter_mut().zip(sums).for_each(|(d, sum)| *d = sum),
+        Some(copy) => {
+            let copy: &mut [T] = bytemuck::cast_slice_mut(copy);
+            assert_eq!(
+                dst.len(),
+                copy.len(),
+                "a sum and its copy of different lengths"
+            );
+            for ((d, c), sum) in dst.iter_mut().zip(copy).zip(sums) {
+                *d = sum;
+                *c = sum;
+            }
+        }
     }
 }
 
@@ -163,25 +183,14 @@ fn sum_large(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: SumOrd
 /// array).
 #[inline]
 fn sum_serial(dst: &mut [u8], dst_dtype: DType, srcs: &[Elems<'_>], order: SumOrder) {
-    match srcs {
-        [only] if only.dtype == dst_dtype => dst.copy_from_slice(only.bytes),
-        [a, b] if a.dtype == dst_dtype && b.dtype == dst_dtype => match dst_dtype {
-            DType::F32 => pair::<f32>(dst, a.bytes, b.bytes),
-            DType::F64 => pair::<f64>(dst, a.bytes, b.bytes),
-            DType::I32 => pair::<i32>(dst, a.bytes, b.bytes),
-            DType::I64 => pair::<i64>(dst, a.bytes, b.bytes),
-            _ => sum_by_dtype(dst, dst_dtype, srcs, order),
-        },
-        _ => sum_by_dtype(dst, dst_dtype, srcs, order),
+    if let [only] = srcs {
+        if only.dtype == dst_dtype {
+            return dst.copy_from_slice(only.bytes);
+        }
     }
-}
-
-/// `dst = a + b`, element by element (what [`native`] makes of two sources, in any order).
-fn pair<T: NativeAdd>(dst: &mut [u8], a: &[u8], b: &[u8]) {
-    let dst: &mut [T] = bytemuck::cast_slice_mut(dst);
-    let (a, b): (&[T], &[T]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
-    for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
-        *d = x.add(y);
+    match native_pair(dst_dtype, srcs) {
+        Some((pair, a, b)) => pair(dst, None, a, b),
+        None => sum_by_dtype(dst, dst_dtype, srcs, order),
     }
 }
 
@@ -444,16 +453,10 @@ mod tests {
         let a: Vec<f32> = (0..n).map(|i| 1e7 + i as f32 * 0.3).collect();
         let b: Vec<f32> = (0..n).map(|i| 0.7 - i as f32).collect();
         let c: Vec<f32> = (0..n).map(|i| i as f32 * 1e-3).collect();
-        let (ab, bb, cb) = (bytes(&a), bytes(&b), bytes(&c));
+        let all = [bytes(&a), bytes(&b), bytes(&c)];
         // Two float32 sources (the one-pass loop), three (the general kernel, then a copy).
-        for srcs in [&[&ab, &bb][..], &[&ab, &bb, &cb][..]] {
-            let elems: Vec<Elems<'_>> = srcs
-                .iter()
-                .map(|s| Elems {
-                    bytes: s,
-                    dtype: DType::F32,
-                })
-                .collect();
+        for k in [2, 3] {
+            let elems = f32_elems(&all[..k]);
             let mut want = vec![0u8; n * 4];
             sum_into(&mut want, DType::F32, &elems, SumOrder::Sequential);
             let (mut first, mut second) = (vec![1u8; n * 4], vec![2u8; n * 4]);
@@ -464,8 +467,8 @@ mod tests {
                 &elems,
                 SumOrder::Sequential,
             );
-            assert_eq!(first, want, "{} sources", srcs.len());
-            assert_eq!(second, want, "{} sources", srcs.len());
+            assert_eq!(first, want, "{k} sources");
+            assert_eq!(second, want, "{k} sources");
         }
         // Float16 sources go through the general kernel too.
         let h: Vec<f16> = (0..n).map(|i| f16::from_f32(i as f32 * 0.5)).collect();
