@@ -215,7 +215,7 @@ impl KeyTable {
         match keys {
             Keys::Int(ks) => {
                 for &key in ks {
-                    let entry = find(key).ok_or(Error::NotInited(key))?;
+                    let entry = find(key).ok_or_else(|| Error::NotInited(key))?;
                     targets.push(Target {
                         key,
                         name: None,

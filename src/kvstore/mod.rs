@@ -59,6 +59,12 @@ use placement::Placement;
 /// Where initialised values live (MXNet keeps them in pinned CPU memory, reference §3.3).
 const STORE_CONTEXT: Context = Context::cpu_pinned(0);
 
+/// A pull of many keys asks for the memory of the output this many keys ahead of the one
+/// it copies, up to [`PREFETCH_MOST`] bytes of it (a larger array's copy is long enough
+/// for the CPU's own prefetching to catch on).
+const PULL_AHEAD: usize = 2;
+const PREFETCH_MOST: usize = 64 << 10;
+
 /// A key-value store of arrays: data-parallel training's gradient sum and weight store.
 ///
 /// Keys are all ints or all strings. [`KVStore::push`] sums the arrays given for each key
@@ -353,7 +359,13 @@ impl KVStore {
             return Ok(());
         }
         self.engine.fetch(keys)?;
-        for (t, out) in targets.iter().zip(outs) {
+        for first in outs.iter().take(PULL_AHEAD) {
+            first.prefetch_write(PREFETCH_MOST);
+        }
+        for (i, (t, out)) in targets.iter().zip(outs).enumerate() {
+            if let Some(next) = outs.get(i + PULL_AHEAD) {
+                next.prefetch_write(PREFETCH_MOST);
+            }
             if ignore_sparse && out.is_sparse() {
                 continue;
             }

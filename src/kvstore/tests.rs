@@ -841,3 +841,52 @@ fn a_push_of_several_keys_gives_each_key_its_own_values_in_any_order() {
     kv.push(Keys::Int(&[3, 2, 2, 1]), &mixed).unwrap();
     assert_eq!(each(&kv), vec![10.0, 25.0, 30.0]);
 }
+
+#[test]
+fn a_pull_of_many_keys_fills_each_output_with_its_keys_value() {
+    // Sizes around the prefetch's limit, an empty key, and outputs that are views at an
+    // offset into one larger array, so the hints fall on shared and unaligned memory.
+    let sizes = [0usize, 1, 3, 1000, 16 << 10, 17 << 10, 5, 2];
+    let kv = KVStore::create("local").unwrap();
+    let keys: Vec<i32> = (0..sizes.len() as i32).collect();
+    let inits: Vec<NDArray> = sizes
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| array(&(0..n).map(|i| (k * 100_000 + i) as f32).collect::<Vec<_>>()))
+        .collect();
+    kv.init(Keys::Int(&keys), &inits).unwrap();
+    let total: usize = sizes.iter().sum::<usize>() + sizes.len();
+    let block = array(&vec![-1.0; total]);
+    let mut at = 1;
+    let outs: Vec<NDArray> = sizes
+        .iter()
+        .map(|&n| {
+            let view = block.slice(at, at + n).unwrap();
+            at += n + 1;
+            view
+        })
+        .collect();
+    // Each key twice: the second pull of a key writes the same value again.
+    let twice: Vec<i32> = keys.iter().chain(&keys).copied().collect();
+    let again: Vec<NDArray> = outs.iter().chain(&outs).cloned().collect();
+    kv.pull(Keys::Int(&twice), &again, false).unwrap();
+    for (k, out) in outs.iter().enumerate() {
+        assert_eq!(floats(out), floats(&inits[k]), "key {k}");
+    }
+    // The gaps between the views are untouched.
+    let all = floats(&block);
+    let mut at = 0;
+    for &n in &sizes {
+        assert_eq!(all[at], -1.0, "the gap at {at}");
+        at += n + 1;
+    }
+}
+
+/// An array's float32 values (of any length: an empty one's bytes are not aligned).
+fn floats(a: &NDArray) -> Vec<f32> {
+    a.to_bytes()
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}

@@ -176,6 +176,16 @@ impl NDArray {
         }
     }
 
+    /// Asks the CPU to fetch up to `most` bytes of this array's memory from its start, to
+    /// be written soon (a hint: it changes nothing). A run of copies into many small
+    /// arrays, each in its own allocation, otherwise waits for memory at each one's start.
+    #[inline]
+    pub fn prefetch_write(&self, most: usize) {
+        if let Some(addr) = self.data_addr() {
+            crate::ffi::cache::prefetch_write(addr, self.nbytes().min(most));
+        }
+    }
+
     /// True when both are views of the same elements (same chunk, offset and dtype).
     pub fn same_memory(&self, other: &NDArray) -> bool {
         self.shares_chunk(other) && self.0.offset == other.0.offset && self.0.dtype == other.0.dtype
