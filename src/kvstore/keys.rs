@@ -215,7 +215,9 @@ impl KeyTable {
         match keys {
             Keys::Int(ks) => {
                 for &key in ks {
-                    let entry = find(key).ok_or_else(|| Error::NotInited(key))?;
+                    let Some(entry) = find(key) else {
+                        return Err(Error::NotInited(key));
+                    };
                     targets.push(Target {
                         key,
                         name: None,
