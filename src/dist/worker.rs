@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::ffi::mpi::Bytes;
 use crate::kvstore::{twobit, Compressor, GradientCompression, RowPull};
 use crate::ndarray::kernels::Elems;
-use crate::ndarray::{NDArray, Storage};
+use crate::ndarray::{NDArray, Storage, PREFETCH_MOST, WRITE_AHEAD};
 
 /// The values in one row of `array` (1 for a 1-D array).
 fn row_len(array: &NDArray) -> usize {
@@ -532,7 +532,15 @@ impl Worker {
                 ))
             })?;
         let mut at = 0;
-        for (e, (slot, i, range)) in entries.iter().zip(pieces) {
+        let ahead = |k: usize| {
+            if let Some((_, i, range)) = pieces.get(k) {
+                let most = range.start + PREFETCH_MOST;
+                targets[*i].prefetch_write(range.start..range.end.min(most));
+            }
+        };
+        (0..WRITE_AHEAD).for_each(ahead);
+        for (k, (e, (slot, i, range))) in entries.iter().zip(pieces).enumerate() {
+            ahead(k + WRITE_AHEAD);
             if e.slot != *slot || e.len != range.len() || e.form != Form::Apart {
                 return Err(self.wrong_value(server, slot.key));
             }

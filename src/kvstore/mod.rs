@@ -51,19 +51,13 @@ use merge::{SumBuffers, SumMemory};
 pub use updater::{UpdateKey, Updater};
 
 use crate::error::{escaped, Error, Result};
-use crate::ndarray::{Context, NDArray, SumOrder};
+use crate::ndarray::{Context, NDArray, SumOrder, PREFETCH_MOST, WRITE_AHEAD};
 use entry::Direction;
 use keys::{KeyTable, Target, Targets};
 use placement::Placement;
 
 /// Where initialised values live (MXNet keeps them in pinned CPU memory, reference §3.3).
 const STORE_CONTEXT: Context = Context::cpu_pinned(0);
-
-/// A pull of many keys asks for the memory of the output this many keys ahead of the one
-/// it copies, up to [`PREFETCH_MOST`] bytes of it (a larger array's copy is long enough
-/// for the CPU's own prefetching to catch on).
-const PULL_AHEAD: usize = 2;
-const PREFETCH_MOST: usize = 64 << 10;
 
 /// A key-value store of arrays: data-parallel training's gradient sum and weight store.
 ///
@@ -359,12 +353,12 @@ impl KVStore {
             return Ok(());
         }
         self.engine.fetch(keys)?;
-        for first in outs.iter().take(PULL_AHEAD) {
-            first.prefetch_write(PREFETCH_MOST);
+        for first in outs.iter().take(WRITE_AHEAD) {
+            first.prefetch_write(0..PREFETCH_MOST);
         }
         for (i, (t, out)) in targets.iter().zip(outs).enumerate() {
-            if let Some(next) = outs.get(i + PULL_AHEAD) {
-                next.prefetch_write(PREFETCH_MOST);
+            if let Some(next) = outs.get(i + WRITE_AHEAD) {
+                next.prefetch_write(0..PREFETCH_MOST);
             }
             if ignore_sparse && out.is_sparse() {
                 continue;

@@ -7,6 +7,12 @@ use super::sparse::Blobs;
 use super::{Context, DType, Shape, Storage};
 use crate::error::{Error, Result};
 
+/// How many arrays ahead of its copy a run of copies asks for memory to write.
+pub const WRITE_AHEAD: usize = 2;
+/// The most bytes of one array it asks for: a larger array's copy lasts long enough for the
+/// CPU's own prefetching to catch on.
+pub const PREFETCH_MOST: usize = 64 << 10;
+
 /// A dense array, a sparse one (`sparse.rs`), or the empty ("none") array of
 /// `MXNDArrayCreateNone`.
 ///
@@ -176,13 +182,16 @@ impl NDArray {
         }
     }
 
-    /// Asks the CPU to fetch up to `most` bytes of this array's memory from its start, to
-    /// be written soon (a hint: it changes nothing). A run of copies into many small
-    /// arrays, each in its own allocation, otherwise waits for memory at each one's start.
+    /// Asks the CPU to fetch the bytes `range` of this array's memory (clamped to its
+    /// size), to be written soon: a hint, that changes nothing. A run of copies into many
+    /// small arrays, each in its own allocation, otherwise waits for memory at each one's
+    /// start: it asks for the array [`WRITE_AHEAD`] copies ahead, up to [`PREFETCH_MOST`]
+    /// bytes of it.
     #[inline]
-    pub fn prefetch_write(&self, most: usize) {
-        if let Some(addr) = self.data_addr() {
-            crate::ffi::cache::prefetch_write(addr, self.nbytes().min(most));
+    pub fn prefetch_write(&self, range: std::ops::Range<usize>) {
+        let end = range.end.min(self.nbytes());
+        if let (Some(addr), true) = (self.data_addr(), range.start < end) {
+            crate::ffi::cache::prefetch_write(addr + range.start, end - range.start);
         }
     }
 
@@ -375,6 +384,19 @@ mod tests {
         ));
         let big = Shape(vec![1 << 40, 1 << 20]);
         assert!(NDArray::new(big, DType::F64, Context::cpu(0)).is_err());
+    }
+
+    #[test]
+    fn a_write_prefetch_changes_nothing_whatever_the_range() {
+        let a = NDArray::from_slice(&[5], &[1f32, 2.0, 3.0, 4.0, 5.0], Context::cpu(0)).unwrap();
+        let view = a.slice(1, 4).unwrap();
+        let before = a.to_bytes().unwrap();
+        for range in [0..0, 0..20, 3..9, 19..40, 100..200, 0..usize::MAX] {
+            a.prefetch_write(range.clone());
+            view.prefetch_write(range);
+        }
+        NDArray::none().prefetch_write(0..PREFETCH_MOST);
+        assert_eq!(a.to_bytes().unwrap(), before);
     }
 
     #[test]

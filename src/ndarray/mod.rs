@@ -25,7 +25,7 @@ mod storage;
 mod typed;
 mod view;
 
-pub use array::{NDArray, Reserved, WeakArray};
+pub use array::{NDArray, Reserved, WeakArray, PREFETCH_MOST, WRITE_AHEAD};
 #[cfg(test)]
 pub(crate) use chunk::{ALLOCATIONS_LEFT, FAIL_ALLOCATIONS};
 pub use context::{Context, Device};
