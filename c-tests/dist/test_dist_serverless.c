@@ -10,6 +10,9 @@
 static KVStoreHandle kv;
 static int rank, workers;
 
+static NDArrayHandle typed_fill(int dtype, mx_uint n, double v);
+static double typed_at(NDArrayHandle h, int dtype, mx_uint n, mx_uint i);
+
 static void test_every_rank_works(void) {
     int is_worker = 0, is_server = 1;
     CHECK_OK(MXKVStoreIsWorkerNode(&is_worker));
@@ -116,6 +119,66 @@ static void test_keys_inited_together_sum_in_place(void) {
         MXNDArrayFree(init[k]);
         MXNDArrayFree(grads[k]);
     }
+}
+
+/* A push of keys inited together, each given once in ascending order, is summed straight
+ * from the pushed arrays into the block, when each is a float32 array of its key's size
+ * (views included). A worker whose arrays are not (float64 here) sums the same call the
+ * general way: the workers stay in step whichever way each takes, and the sums are exact. */
+static void test_workers_taking_different_ways_stay_in_step(void) {
+    enum { K = 4 };
+    int keys[K] = {50, 51, 52, 53}, k, round;
+    mx_uint sizes[K] = {1, 7, 64, 5}, i;
+    NDArrayHandle init[K], whole, views[K], wide[K];
+    /* Round r: worker w pushes (w + 1) * (k + 1) * (r + 1) to key k. */
+    double ranks_sum = workers * (workers + 1) / 2.0;
+    for (k = 0; k < K; k++) init[k] = typed_fill(DT_F32, sizes[k], 0.0);
+    CHECK_OK(MXKVStoreInit(kv, K, keys, init));
+    {
+        mx_uint n = 77;
+        whole = arr_new(&n, 1, DT_F32);
+    }
+    for (round = 0; round < 3; round++) {
+        /* Round 0: every worker sends float32 views of one array; round 1: rank 0 sends
+         * float64 arrays, the others float32; round 2: only rank 0 sends float32. */
+        int narrow = round == 0 || (round == 1 && rank != 0) || (round == 2 && rank == 0);
+        mx_uint at = 0;
+        float values[77];
+        for (k = 0; k < K; k++) {
+            double v = (rank + 1) * (k + 1) * (round + 1);
+            for (i = 0; i < sizes[k]; i++) values[at + i] = (float)v;
+            CHECK_OK(MXNDArraySlice(whole, at, at + sizes[k], &views[k]));
+            wide[k] = typed_fill(DT_F64, sizes[k], v);
+            at += sizes[k];
+        }
+        CHECK_OK(MXNDArraySyncCopyFromCPU(whole, values, 77));
+        CHECK_OK(MXKVStorePush(kv, K, keys, narrow ? views : wide, 0));
+        for (k = 0; k < K; k++) {
+            NDArrayHandle out = typed_fill(DT_F32, sizes[k], -1.0);
+            double want = ranks_sum * (k + 1) * (round + 1);
+            CHECK_OK(MXKVStorePull(kv, 1, &keys[k], &out, 0));
+            for (i = 0; i < sizes[k]; i++) {
+                double got = typed_at(out, DT_F32, sizes[k], i);
+                if (got != want) {
+                    fprintf(stderr, "round %d key %d element %u: %g, want %g\n", round,
+                            keys[k], i, got, want);
+                    CHECK(0);
+                    break;
+                }
+            }
+            MXNDArrayFree(out);
+            MXNDArrayFree(views[k]);
+            MXNDArrayFree(wide[k]);
+        }
+        /* The pushed arrays are left as they were. */
+        {
+            float back[77];
+            CHECK_OK(MXNDArraySyncCopyToCPU(whole, back, 77));
+            CHECK(memcmp(back, values, sizeof back) == 0);
+        }
+    }
+    MXNDArrayFree(whole);
+    for (k = 0; k < K; k++) MXNDArrayFree(init[k]);
 }
 
 /* Pulls of key 40 on another thread while the main thread pushes: each sees one round's
@@ -385,6 +448,7 @@ int main(void) {
     RUN(test_init_from_rank0_and_push_sums);
     RUN(test_single_arrays_are_summed_into_the_stored_value);
     RUN(test_keys_inited_together_sum_in_place);
+    RUN(test_workers_taking_different_ways_stay_in_step);
     RUN(test_a_pull_on_another_thread_sees_whole_sums);
     RUN(test_large_sums_are_exact_element_by_element);
     RUN(test_worker_updater_keeps_replicas_identical);

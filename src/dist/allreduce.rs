@@ -10,8 +10,8 @@
 //! from that array's memory, and with no updater its sum lands straight in the stored
 //! value: then the allreduce is the only pass over the data.
 
+use smallvec::SmallVec;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -407,6 +407,89 @@ impl Plan<'_> {
     }
 }
 
+/// A push call's arrays (`values[i]` the one array of `keys[i]`, keys ascending) summed over
+/// the workers straight into their keys' stored values, through shared memory: the plan
+/// [`in_block`] makes for such a call, made without planning key by key. It applies when
+/// the store assigns, the stored values lie in order in one block of an element type summed
+/// as it is, and each array is a plain one of that type and size outside the block. False,
+/// with nothing changed, when the call is not of that kind: the general way then sums it,
+/// in as many bytes, so every worker's sums through shared memory stay in step whichever
+/// way each takes.
+pub fn sum_in_block(
+    net: &Net,
+    name: &str,
+    keys: &[(i32, &Entry)],
+    values: &[NDArray],
+    memory: &Memory,
+) -> Result<bool> {
+    let Some(shared) = &net.shared else {
+        return Ok(false);
+    };
+    let Some(first) = keys.first().map(|(_, entry)| entry.stored()) else {
+        return Ok(false);
+    };
+    let dtype = first.dtype();
+    let (Some(start), (_, same)) = (first.data_addr(), prim(dtype)) else {
+        return Ok(false);
+    };
+    if same != dtype || first.is_sparse() || keys.len() != values.len() {
+        return Ok(false);
+    }
+    // Under the keys' locks no stored value is replaced: each is read in place once.
+    let mut whole = Vec::with_capacity(keys.len());
+    let (mut end, mut len) = (start, 0);
+    for ((_, entry), value) in keys.iter().zip(values) {
+        let Some(guard) = entry.lock() else {
+            return Ok(false);
+        };
+        whole.push(guard);
+        let next = entry.with_stored(|stored| {
+            let fits = stored.dtype() == dtype
+                && !stored.is_sparse()
+                && stored.memory_id() == first.memory_id()
+                && stored.data_addr() == Some(end)
+                && value.dtype() == dtype
+                && !value.is_sparse()
+                && value.size() == stored.size()
+                && value.memory_id() != first.memory_id();
+            fits.then(|| (end + stored.nbytes(), stored.size()))
+        });
+        let Some((next, size)) = next else {
+            return Ok(false);
+        };
+        end = next;
+        len += size;
+    }
+    let Some(block) = memory.arenas.span(&first, len).filter(|_| len > 0) else {
+        return Ok(false);
+    };
+    let from: Vec<&NDArray> = values.iter().collect();
+    let deadline = Instant::now() + timeout();
+    let silent = with_bytes(&block, &from, |into, pieces| {
+        shared.sum(Some(&Spans::new(pieces)), into, dtype, deadline)
+    })??;
+    match silent {
+        Some(Silent(w)) => Err(late(net, name, keys.len(), w)),
+        None => Ok(true),
+    }
+}
+
+/// The error of an allreduce of `keys` keys that worker `w` did not come to in time.
+fn late(net: &Net, name: &str, keys: usize, w: i32) -> Error {
+    let world = net.layout.worker_world_rank(w);
+    silent_for(name, keys, format!("worker rank {w} (world rank {world})"))
+}
+
+/// The error of an allreduce of `keys` keys that did not complete in time: `silent` says
+/// who did not come.
+fn silent_for(name: &str, keys: usize, silent: String) -> Error {
+    lost_peer(format!(
+        "{name}: the allreduce of {keys} keys did not complete within {:?} \
+         (MXKV_DIST_TIMEOUT): {silent} {NOT_ANSWERING}",
+        timeout(),
+    ))
+}
+
 /// Each key's sum over the workers of their merged values, in the order given (keys of
 /// one shape and dtype on every worker, pushed in the same order): `None` for a key whose
 /// sum the store `assigns` and that was made its stored value here. Every value is summed
@@ -424,42 +507,42 @@ pub fn sum_over_workers(
         .expect("a worker has the workers' group");
     let entries: Vec<&Entry> = pushes.iter().map(|p| p.entry).collect();
     let found: Vec<&Found> = pushes.iter().map(|p| p.found).collect();
-    let mut groups: BTreeMap<u8, Group> = BTreeMap::new();
+    // A group per element type, in the order of their codes (the same on every worker);
+    // mostly one, so each key looks for its group in a short list.
+    let mut groups: SmallVec<[Group; 2]> = SmallVec::new();
     for (i, s) in found.iter().map(|f| &f.value).enumerate() {
         let (prim, dtype) = prim(s.dtype());
-        let g = groups.entry(dtype.code() as u8).or_insert_with(|| Group {
-            dtype,
-            prim,
-            keys: Vec::with_capacity(found.len()),
-            len: 0,
-        });
+        let g = match groups.iter().position(|g| g.dtype == dtype) {
+            Some(at) => &mut groups[at],
+            None => {
+                groups.push(Group {
+                    dtype,
+                    prim,
+                    keys: Vec::with_capacity(found.len()),
+                    len: 0,
+                });
+                groups.last_mut().expect("just pushed")
+            }
+        };
         g.keys.push((i, g.len));
         g.len += s.size();
     }
+    groups.sort_unstable_by_key(|g| g.dtype.code());
     let mut merged: Vec<_> = pushes.into_iter().map(|p| Some(p.merged)).collect();
     let shared = net.shared.is_some();
     let plans = groups
-        .values()
+        .iter()
         .map(|g| plan(g, &mut merged, &found, &entries, assigns, memory, shared))
         .collect::<Result<Vec<Plan<'_>>>>()?;
     let deadline = Instant::now() + timeout();
-    let late = |silent: String| {
-        lost_peer(format!(
-            "{name}: the allreduce of {} keys did not complete within {:?} \
-             (MXKV_DIST_TIMEOUT): {silent} {NOT_ANSWERING}",
-            found.len(),
-            timeout(),
-        ))
-    };
     // Through shared memory each group is summed in turn; through MPI all are started,
     // then waited for.
     let mut started = Vec::with_capacity(plans.len());
-    for (g, plan) in groups.values().zip(&plans) {
+    for (g, plan) in groups.iter().zip(&plans) {
         started.push(match &net.shared {
             Some(shared) => {
                 if let Some(Silent(w)) = plan.run_shared(shared, g, deadline)? {
-                    let world = net.layout.worker_world_rank(w);
-                    return Err(late(format!("worker rank {w} (world rank {world})")));
+                    return Err(late(net, name, found.len(), w));
                 }
                 None
             }
@@ -467,10 +550,14 @@ pub fn sum_over_workers(
         });
     }
     let mut sums: Vec<Option<NDArray>> = vec![None; found.len()];
-    for ((g, plan), req) in groups.values().zip(plans).zip(started) {
+    for ((g, plan), req) in groups.iter().zip(plans).zip(started) {
         if let Some(mut req) = req {
             if !net.complete(&mut req, deadline)? {
-                return Err(late(net.liveness.silent_worker(&net.layout)));
+                return Err(silent_for(
+                    name,
+                    found.len(),
+                    net.liveness.silent_worker(&net.layout),
+                ));
             }
         }
         match plan.target {

@@ -84,6 +84,10 @@ impl Engine for DistEngine {
         Ok(sums.into_iter().map(|s| s.map(Merged::Array)).collect())
     }
 
+    fn push_from(&self, keys: &[(i32, &Entry)], values: &[NDArray]) -> Result<bool> {
+        self.dist.sum_in_block(keys, values)
+    }
+
     fn fetch(&self, keys: &[(i32, &Entry)]) -> Result<()> {
         if self.dist.updates_locally() {
             // Serverless: every value is here already.

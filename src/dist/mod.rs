@@ -122,6 +122,18 @@ impl Dist {
     }
 
     /// Whether pushed values are applied in this process (serverless), not by servers.
+    /// Serverless, through shared memory: one push call's arrays summed straight into
+    /// their keys' stored values when those lie in order in one block
+    /// ([`allreduce::sum_in_block`]); false, with nothing changed, otherwise.
+    pub fn sum_in_block(&self, keys: &[(i32, &Entry)], values: &[NDArray]) -> Result<bool> {
+        match &self.side {
+            Side::Allreduce(memory, broken) if self.net.shared.is_some() => {
+                broken.guard(|| allreduce::sum_in_block(self.net, &self.name, keys, values, memory))
+            }
+            _ => Ok(false),
+        }
+    }
+
     pub fn updates_locally(&self) -> bool {
         matches!(self.side, Side::Allreduce(..))
     }

@@ -92,6 +92,16 @@ pub trait Engine: Send + Sync {
             .collect()
     }
 
+    /// Sums one push call's arrays straight from where they are into the keys' stored
+    /// values, when the engine can and the store has no updater: `values[i]` is the one
+    /// array pushed for `keys[i]` (keys ascending, each once, arrays checked). True when it
+    /// did, and the push is done; false, with nothing changed, sends the call the general
+    /// way ([`Engine::push_all`]). A serverless engine can when the stored values lie in
+    /// order in one block.
+    fn push_from(&self, _keys: &[(i32, &Entry)], _values: &[NDArray]) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Before the pulls of one call: a distributed engine fetches every key's value into
     /// its stored value, one message per server for all the call's keys.
     fn fetch(&self, _keys: &[(i32, &Entry)]) -> Result<()> {

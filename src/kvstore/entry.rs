@@ -111,6 +111,13 @@ impl Entry {
         self.stored.read().clone()
     }
 
+    /// Runs `f` on the stored value where it is (without a reference to keep): for the key
+    /// lock's holder, under which it is not replaced.
+    #[inline]
+    pub(crate) fn with_stored<R>(&self, f: impl FnOnce(&NDArray) -> R) -> R {
+        f(&self.stored.read())
+    }
+
     /// The stored value, to be used again under the key's lock ([`Entry::current`],
     /// [`Entry::unchanged_since`]).
     pub(crate) fn found(&self) -> Found {
@@ -154,7 +161,9 @@ impl Entry {
     /// Checks that `array` has the stored value's shape, for a call moving it in
     /// `direction`.
     pub(super) fn check_shape(&self, array: &NDArray, direction: Direction) -> Result<()> {
-        if *array.shape() == self.shape {
+        // Element by element: shapes are short, and a call to compare memory costs more.
+        let (given, kept) = (&array.shape().0, &self.shape.0);
+        if given.len() == kept.len() && given.iter().zip(kept).all(|(a, b)| a == b) {
             return Ok(());
         }
         self.shape_mismatch(array, direction)

@@ -410,9 +410,18 @@ impl KVStore {
             check_updater(checks, &groups)?;
             return self.push_groups(&groups, updater.as_ref(), needs_array);
         }
+        let ascending = targets.windows(2).all(|t| t[0].key < t[1].key);
+        if ascending && updater.is_none() && !compressing {
+            // Keys given once each, in order, and assigned: the engine may sum the arrays
+            // straight into the stored values.
+            let keys: Vec<(i32, &Entry)> = targets.iter().map(|t| (t.key, &*t.entry)).collect();
+            if self.engine.push_from(&keys, values)? {
+                return Ok(());
+            }
+        }
         let mut groups = Vec::with_capacity(targets.len());
         let sorted: Vec<&NDArray>;
-        if targets.windows(2).all(|t| t[0].key < t[1].key) {
+        if ascending {
             // Keys given once each, in order (a model's parameters): a group per value.
             sorted = values.iter().collect();
             for (target, value) in targets.iter().zip(sorted.chunks(1)) {
