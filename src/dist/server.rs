@@ -14,6 +14,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use smallvec::SmallVec;
+
 use super::mailbox::{self, Lease, HEAD_IN_MAILBOX};
 use super::net::{peer_lost, timeout, Net, NOT_ANSWERING, REQUEST_TAG};
 use super::pushed::{rows_of, Message, Pushed};
@@ -376,7 +378,7 @@ impl Server<'_> {
                 None => value.stored.assign_value(&recv),
             };
         }
-        let sources: Vec<Elems<'_>> = round
+        let sources: SmallVec<[Elems<'_>; 4]> = round
             .iter()
             .map(|p| Elems {
                 bytes: p.bytes(),

@@ -304,14 +304,22 @@ impl Writer {
         self.count += 1;
     }
 
-    /// An entry's fields before its value.
+    /// An entry's fields before its value: the fixed ones written at once (a message may
+    /// hold thousands of entries).
     fn head(&mut self, form: Form, slot: Slot, dtype: i32, shape: &[i64], len: usize) {
-        self.i32(slot.store as i32);
-        self.i32(slot.key);
-        self.i32(slot.part as i32);
-        self.i32(dtype);
-        self.i32(form as i32);
-        self.u64(shape.len() as u64);
+        let mut fixed = [0u8; HEAD];
+        let fields = [
+            slot.store as i32,
+            slot.key,
+            slot.part as i32,
+            dtype,
+            form as i32,
+        ];
+        for (at, v) in fields.into_iter().enumerate() {
+            fixed[4 * at..4 * at + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        fixed[20..].copy_from_slice(&(shape.len() as u64).to_le_bytes());
+        self.buf.extend_from_slice(&fixed);
         for &d in shape {
             self.u64(d as u64);
         }
@@ -343,6 +351,10 @@ impl Writer {
         self.buf.extend_from_slice(b);
     }
 }
+
+/// The bytes of an entry's fixed fields: store, key, part, dtype and form (i32 each), then
+/// the shape's length (u64).
+const HEAD: usize = 28;
 
 struct Reader<'a> {
     buf: &'a [u8],
@@ -399,14 +411,23 @@ impl<'a> Reader<'a> {
         let n = self.len()?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let slot = Slot {
-                store: self.i32()? as u32,
-                key: self.i32()?,
-                part: self.i32()? as u32,
+            // The fixed fields, read at once: five i32, then the shape's length.
+            let fixed: &[u8; HEAD] = self.take(HEAD)?.try_into().expect("HEAD bytes");
+            let field = |at: usize| {
+                i32::from_le_bytes(fixed[4 * at..4 * at + 4].try_into().expect("4 bytes"))
             };
-            let dtype = self.i32()?;
-            let form = Form::from_code(self.i32()?)?;
-            let ndim = self.len()?;
+            let slot = Slot {
+                store: field(0) as u32,
+                key: field(1),
+                part: field(2) as u32,
+            };
+            let dtype = field(3);
+            let form = Form::from_code(field(4))?;
+            let ndim = u64::from_le_bytes(fixed[20..].try_into().expect("8 bytes"));
+            let ndim = usize::try_from(ndim)
+                .ok()
+                .filter(|&n| n <= self.left())
+                .ok_or_else(|| malformed("a length past the end"))?;
             let mut shape = Vec::with_capacity(ndim);
             for _ in 0..ndim {
                 shape.push(self.u64()? as i64);
@@ -515,6 +536,36 @@ mod tests {
             (cmd.op, cmd.head, cmd.body, cmd.entries.len()),
             (Op::Command, 0, &b"opt\xff"[..], 0)
         );
+    }
+
+    #[test]
+    fn an_entry_is_laid_out_field_by_field_and_every_cut_is_an_error() {
+        let mut w = Writer::reply_ok();
+        w.entry_apart(slot(-2, 3), 6, 300);
+        let bytes = w.finish();
+        let mut want = vec![0u8];
+        want.extend(1u64.to_le_bytes());
+        for v in [1i32, -2, 3, 6, Form::Apart as i32] {
+            want.extend(v.to_le_bytes());
+        }
+        want.extend(0u64.to_le_bytes());
+        want.extend(300u64.to_le_bytes());
+        assert_eq!(bytes, want);
+        let mut w = Writer::request(Op::Push, 9, 0, b"");
+        w.entry(slot(3, 0), 0, &[2, 2], &[1; 16]);
+        w.entry_apart(slot(4, 1), 0, 64);
+        let bytes = w.finish();
+        assert_eq!(Request::decode(&bytes).unwrap().entries.len(), 2);
+        for cut in 0..bytes.len() {
+            assert!(Request::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        // A shape longer than the message is an error, not a huge allocation.
+        let mut huge = bytes.clone();
+        // The request's header: op, reply tag, head, body length, entry count.
+        let ndim_at = (1 + 4 + 4 + 8 + 8) + 20;
+        assert_eq!(bytes[ndim_at..ndim_at + 8], 2u64.to_le_bytes());
+        huge[ndim_at..ndim_at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Request::decode(&huge).is_err());
     }
 
     #[test]
