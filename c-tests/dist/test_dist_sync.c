@@ -253,6 +253,48 @@ static void test_many_keys_in_one_call(void) {
     CHECK(good);
 }
 
+/* A push call of keys in ascending order sends each float32 array as it is; a call with a
+ * float64 array among them (converted to the keys' float32 on the worker) and a call in
+ * another order go the general way. Every round's sums are exact. */
+static void test_plain_and_converted_pushes_of_many_keys(void) {
+    enum { K = 3, N = 5 };
+    int keys[K] = {2000, 2001, 2002}, reversed[K] = {2002, 2001, 2000}, k, round;
+    mx_uint shape[2] = {1, N};
+    NDArrayHandle init[K], vals[K], outs[K];
+    for (k = 0; k < K; k++) {
+        init[k] = arr_fill(1, N, 0.0f);
+        outs[k] = arr_fill(1, N, -1.0f);
+    }
+    CHECK_OK(MXKVStoreInit(kv, K, keys, init));
+    for (round = 0; round < 3; round++) {
+        for (k = 0; k < K; k++) {
+            float v = (float)((rank + 1) * (k + 1) * (round + 1));
+            if (round == 1 && k == 1) {
+                double d[N] = {v, v, v, v, v};
+                vals[k] = arr_new(shape, 2, DT_F64);
+                CHECK_OK(MXNDArraySyncCopyFromCPU(vals[k], d, N));
+            } else {
+                vals[k] = arr_fill(1, N, v);
+            }
+        }
+        if (round == 2) {
+            NDArrayHandle back[K] = {vals[2], vals[1], vals[0]};
+            CHECK_OK(MXKVStorePush(kv, K, reversed, back, 0));
+        } else {
+            CHECK_OK(MXKVStorePush(kv, K, keys, vals, 0));
+        }
+        CHECK_OK(MXKVStorePull(kv, K, keys, outs, 0));
+        for (k = 0; k < K; k++) {
+            CHECK(arr_all_equal(outs[k], N, rank_sum() * (float)((k + 1) * (round + 1))));
+            MXNDArrayFree(vals[k]);
+        }
+    }
+    for (k = 0; k < K; k++) {
+        MXNDArrayFree(init[k]);
+        MXNDArrayFree(outs[k]);
+    }
+}
+
 /* Bad input on one worker is an error there and breaks nothing for the others. */
 static void test_bad_input_fails_on_its_worker_only(void) {
     int key = 3, missing = 77;
@@ -331,6 +373,7 @@ int main(void) {
     RUN(test_large_pushes_in_a_row);
     RUN(test_workers_pull_different_keys);
     RUN(test_many_keys_in_one_call);
+    RUN(test_plain_and_converted_pushes_of_many_keys);
     RUN(test_bad_input_fails_on_its_worker_only);
     RUN(test_string_keys);
     RUN(test_commands_and_server_updater);

@@ -84,8 +84,28 @@ impl Engine for DistEngine {
         Ok(sums.into_iter().map(|s| s.map(Merged::Array)).collect())
     }
 
+    /// Serverless, the sum goes straight into the stored block ([`Dist::sum_in_block`]);
+    /// with servers, each array goes as it is when it is a dense one of its key's dtype
+    /// (what [`Merged::into_array`] would give), without merging key by key.
     fn push_from(&self, keys: &[(i32, &Entry)], values: &[NDArray]) -> Result<bool> {
-        self.dist.sum_in_block(keys, values)
+        if self.dist.updates_locally() {
+            return self.dist.sum_in_block(keys, values);
+        }
+        let plain = keys.iter().zip(values).all(|((_, entry), value)| {
+            entry.with_stored(|stored| {
+                !stored.is_sparse() && !value.is_sparse() && value.dtype() == stored.dtype()
+            })
+        });
+        if !plain || keys.len() != values.len() {
+            return Ok(false);
+        }
+        let items: Vec<Item<'_>> = keys
+            .iter()
+            .zip(values)
+            .map(|(&(key, _), array)| Item { key, array })
+            .collect();
+        self.dist.push(&items)?;
+        Ok(true)
     }
 
     fn fetch(&self, keys: &[(i32, &Entry)]) -> Result<()> {
