@@ -8,10 +8,10 @@ use super::{Context, DType, Shape, Storage};
 use crate::error::{Error, Result};
 
 /// How many arrays ahead of its copy a run of copies asks for memory to write.
-pub const WRITE_AHEAD: usize = 2;
+pub(crate) const WRITE_AHEAD: usize = 2;
 /// The most bytes of one array it asks for: a larger array's copy lasts long enough for the
 /// CPU's own prefetching to catch on.
-pub const PREFETCH_MOST: usize = 64 << 10;
+pub(crate) const PREFETCH_MOST: usize = 64 << 10;
 
 /// A dense array, a sparse one (`sparse.rs`), or the empty ("none") array of
 /// `MXNDArrayCreateNone`.
@@ -188,7 +188,7 @@ impl NDArray {
     /// start: it asks for the array [`WRITE_AHEAD`] copies ahead, up to [`PREFETCH_MOST`]
     /// bytes of it.
     #[inline]
-    pub fn prefetch_write(&self, range: std::ops::Range<usize>) {
+    pub(crate) fn prefetch_write(&self, range: std::ops::Range<usize>) {
         let end = range.end.min(self.nbytes());
         if let (Some(addr), true) = (self.data_addr(), range.start < end) {
             crate::ffi::cache::prefetch_write(addr + range.start, end - range.start);

@@ -25,7 +25,8 @@ mod storage;
 mod typed;
 mod view;
 
-pub use array::{NDArray, Reserved, WeakArray, PREFETCH_MOST, WRITE_AHEAD};
+pub use array::{NDArray, Reserved, WeakArray};
+pub(crate) use array::{PREFETCH_MOST, WRITE_AHEAD};
 #[cfg(test)]
 pub(crate) use chunk::{ALLOCATIONS_LEFT, FAIL_ALLOCATIONS};
 pub use context::{Context, Device};
