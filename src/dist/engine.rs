@@ -125,11 +125,12 @@ impl Engine for DistEngine {
             return Ok(false);
         }
         let direct = keys.iter().zip(outs).all(|((_, entry), out)| {
-            let stored = entry.stored();
-            !out.is_sparse()
-                && !stored.is_sparse()
-                && out.dtype() == stored.dtype()
-                && out.shape() == stored.shape()
+            entry.with_stored(|stored| {
+                !out.is_sparse()
+                    && !stored.is_sparse()
+                    && out.dtype() == stored.dtype()
+                    && out.shape() == stored.shape()
+            })
         });
         if !direct {
             return Ok(false);
