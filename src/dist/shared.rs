@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::ffi::cache::prefetch;
 use crate::ffi::mpi::{shared_memory_room, Comm};
 use crate::ffi::shared_memory::Window;
-use crate::ndarray::kernels::{sum_into, sum_into_both, Elems};
+use crate::ndarray::kernels::{pair_loop, sum_into, sum_into_both, Elems};
 use crate::ndarray::DType;
 use crate::ndarray::SumOrder::Sequential;
 
@@ -297,10 +297,23 @@ impl Shared {
             match from {
                 Some((spans, base)) => {
                     let out = &mut into[mine.clone()];
+                    // Two workers adding in their dtype's own arithmetic: the loop is
+                    // looked up once, not for each run (an array's, for many small keys).
+                    let pair = pair_loop(dtype).filter(|_| self.workers == 2);
                     spans.each_run(shifted(&mine, base), |at, own| {
                         let run = at..at + own.len();
                         let (result, out) = (&mut result[run.clone()], &mut out[run.clone()]);
-                        sum_into_both(result, out, dtype, &sources(&run, own), Sequential);
+                        match pair {
+                            Some(pair) => {
+                                let other = &slots[1 - me][run];
+                                // In rank order, as `sources` gives them.
+                                let (a, b) = if me == 0 { (own, other) } else { (other, own) };
+                                pair(result, Some(out), a, b);
+                            }
+                            None => {
+                                sum_into_both(result, out, dtype, &sources(&run, own), Sequential)
+                            }
+                        }
                     });
                 }
                 None => {

@@ -99,7 +99,20 @@ pub fn sum_into_both(
 
 /// `dst = a + b` (and `copy` the same, when given), element by element: what [`native`]
 /// makes of two sources, in any order.
-type Pair = fn(&mut [u8], Option<&mut [u8]>, &[u8], &[u8]);
+pub type Pair = fn(&mut [u8], Option<&mut [u8]>, &[u8], &[u8]);
+
+/// The [`Pair`] loop of `dtype`, when it is one added in its own arithmetic: what
+/// [`sum_into`] and [`sum_into_both`] use for two sources of the destination's dtype (a
+/// caller summing many runs of one dtype looks it up once).
+pub fn pair_loop(dtype: DType) -> Option<Pair> {
+    Some(match dtype {
+        DType::F32 => pair::<f32>,
+        DType::F64 => pair::<f64>,
+        DType::I32 => pair::<i32>,
+        DType::I64 => pair::<i64>,
+        _ => return None,
+    })
+}
 
 /// The [`Pair`] loop for `srcs` when they are two sources of `dtype`, one it adds in its
 /// own arithmetic, with their bytes.
@@ -110,14 +123,7 @@ fn native_pair<'a>(dtype: DType, srcs: &[Elems<'a>]) -> Option<(Pair, &'a [u8], 
     if a.dtype != dtype || b.dtype != dtype {
         return None;
     }
-    let pair: Pair = match dtype {
-        DType::F32 => pair::<f32>,
-        DType::F64 => pair::<f64>,
-        DType::I32 => pair::<i32>,
-        DType::I64 => pair::<i64>,
-        _ => return None,
-    };
-    Some((pair, a.bytes, b.bytes))
+    Some((pair_loop(dtype)?, a.bytes, b.bytes))
 }
 
 fn pair<T: NativeAdd>(dst: &mut [u8], copy: Option<&mut [u8]>, a: &[u8], b: &[u8]) {
