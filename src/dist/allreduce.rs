@@ -10,11 +10,11 @@
 //! from that array's memory, and with no updater its sum lands straight in the stored
 //! value: then the allreduce is the only pass over the data.
 
-use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::time::Instant;
 
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 
 use super::arena::{self, Arenas};
 use super::net::{lost_peer, timeout, Net, NOT_ANSWERING};

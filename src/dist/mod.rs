@@ -121,7 +121,6 @@ impl Dist {
         }
     }
 
-    /// Whether pushed values are applied in this process (serverless), not by servers.
     /// Serverless, through shared memory: one push call's arrays summed straight into
     /// their keys' stored values when those lie in order in one block
     /// ([`allreduce::sum_in_block`]); false, with nothing changed, otherwise.
@@ -134,6 +133,7 @@ impl Dist {
         }
     }
 
+    /// Whether pushed values are applied in this process (serverless), not by servers.
     pub fn updates_locally(&self) -> bool {
         matches!(self.side, Side::Allreduce(..))
     }

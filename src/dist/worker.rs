@@ -534,7 +534,7 @@ impl Worker {
         let mut at = 0;
         let ahead = |k: usize| {
             if let Some((_, i, range)) = pieces.get(k) {
-                let most = range.start + PREFETCH_MOST;
+                let most = range.start.saturating_add(PREFETCH_MOST);
                 targets[*i].prefetch_write(range.start..range.end.min(most));
             }
         };

@@ -92,12 +92,13 @@ pub trait Engine: Send + Sync {
             .collect()
     }
 
-    /// Sums one push call's arrays straight from where they are into the keys' stored
-    /// values, when the engine can and the store has no updater: `values[i]` is the one
+    /// Takes one push call's arrays on from where they are, without merging them key by
+    /// key, when the engine can and the store has no updater here: `values[i]` is the one
     /// array pushed for `keys[i]` (keys ascending, each once, arrays checked). True when it
     /// did, and the push is done; false, with nothing changed, sends the call the general
-    /// way ([`Engine::push_all`]). A serverless engine can when the stored values lie in
-    /// order in one block.
+    /// way ([`Engine::push_all`]). A serverless engine sums the arrays straight into the
+    /// stored values when those lie in order in one block; one with servers sends each
+    /// array as it is when it is a dense one of its key's dtype.
     fn push_from(&self, _keys: &[(i32, &Entry)], _values: &[NDArray]) -> Result<bool> {
         Ok(false)
     }
