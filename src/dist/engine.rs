@@ -44,10 +44,11 @@ impl DistEngine {
     }
 }
 
-/// The items of keys whose stored values (taken out of their entries) are `stored`.
-fn items_of<'a>(keys: &[(i32, &Entry)], stored: &'a [NDArray]) -> Vec<Item<'a>> {
+/// The items of `keys` with `arrays`, one each (their stored values, the pushed arrays, or
+/// the outputs of a pull).
+fn items_of<'a>(keys: &[(i32, &Entry)], arrays: &'a [NDArray]) -> Vec<Item<'a>> {
     keys.iter()
-        .zip(stored)
+        .zip(arrays)
         .map(|((key, _), array)| Item { key: *key, array })
         .collect()
 }
@@ -99,12 +100,7 @@ impl Engine for DistEngine {
         if !plain || keys.len() != values.len() {
             return Ok(false);
         }
-        let items: Vec<Item<'_>> = keys
-            .iter()
-            .zip(values)
-            .map(|(&(key, _), array)| Item { key, array })
-            .collect();
-        self.dist.push(&items)?;
+        self.dist.push(&items_of(keys, values))?;
         Ok(true)
     }
 
@@ -135,12 +131,7 @@ impl Engine for DistEngine {
         if !direct {
             return Ok(false);
         }
-        let items: Vec<Item<'_>> = keys
-            .iter()
-            .zip(outs)
-            .map(|(&(key, _), array)| Item { key, array })
-            .collect();
-        self.dist.pull(&items)?;
+        self.dist.pull(&items_of(keys, outs))?;
         Ok(true)
     }
 

@@ -64,7 +64,6 @@ pub struct Shared {
     rank: usize,
     /// Every worker's part of the window, by worker rank.
     window: Window,
-    workers: usize,
     /// How many chunks this worker has summed (its flag's count); under the lock, as sums
     /// from several threads must not mix.
     chunks: Mutex<u64>,
@@ -154,12 +153,16 @@ impl Shared {
         let shared = Shared {
             rank,
             window,
-            workers: workers.size() as usize,
             chunks: Mutex::new(0),
             failed: AtomicBool::new(false),
         };
         shared.flag(rank).store(0, Ordering::Release);
         Ok(Some(shared))
+    }
+
+    /// How many workers share the window (one part each).
+    fn workers(&self) -> usize {
+        self.window.ranks()
     }
 
     /// A worker's flag: the first bytes of its part.
@@ -183,7 +186,7 @@ impl Shared {
     /// worker's to reach it.
     fn meet(&self, to: u64, deadline: Instant) -> Result<Option<Silent>> {
         self.flag(self.rank).store(to, Ordering::Release);
-        for w in (0..self.workers).filter(|&w| w != self.rank) {
+        for w in (0..self.workers()).filter(|&w| w != self.rank) {
             let flag = self.flag(w);
             let came = wait_until(
                 deadline,
@@ -238,7 +241,7 @@ impl Shared {
 
     /// The bytes of `len` that `worker` sums: whole elements, split as evenly as can be.
     fn segment(&self, worker: usize, len: usize, width: usize) -> Range<usize> {
-        let workers = self.workers;
+        let workers = self.workers();
         let per = (len / width).div_ceil(workers) * width;
         (worker * per).min(len)..((worker + 1) * per).min(len)
     }
@@ -254,7 +257,7 @@ impl Shared {
         deadline: Instant,
     ) -> Result<Option<Silent>> {
         let (me, len, width) = (self.rank, into.len(), dtype.size());
-        let others = (0..self.workers).filter(|&w| w != me);
+        let others = (0..self.workers()).filter(|&w| w != me);
         let mine = self.segment(me, len, width);
         let shifted = |r: &Range<usize>, by: usize| r.start + by..r.end + by;
         // 1. The segments the others sum, into this worker's slot (at their own offsets).
@@ -277,14 +280,14 @@ impl Shared {
             // The result area is this worker's own; every slot holds this chunk
             // (the flags are up) and is not rewritten before this worker's next flag.
             let result = &mut self.area_mut(me, RESULT, CHUNK)[mine.clone()];
-            let slots: SmallVec<[&[u8]; 8]> = (0..self.workers)
+            let slots: SmallVec<[&[u8]; 8]> = (0..self.workers())
                 .map(|w| match w == me {
                     true => &[][..],
                     false => &self.area(w, SLOT, CHUNK)[mine.clone()],
                 })
                 .collect();
             let sources = |run: &Range<usize>, own| -> SmallVec<[Elems<'_>; 8]> {
-                (0..self.workers)
+                (0..self.workers())
                     .map(|w| Elems {
                         bytes: match w == me {
                             true => own,
@@ -299,7 +302,7 @@ impl Shared {
                     let out = &mut into[mine.clone()];
                     // Two workers adding in their dtype's own arithmetic: the loop is
                     // looked up once, not for each run (an array's, for many small keys).
-                    let pair = pair_loop(dtype).filter(|_| self.workers == 2);
+                    let pair = pair_loop(dtype).filter(|_| self.workers() == 2);
                     spans.each_run(shifted(&mine, base), |at, own| {
                         let run = at..at + own.len();
                         let (result, out) = (&mut result[run.clone()], &mut out[run.clone()]);
@@ -382,7 +385,6 @@ mod tests {
         let shared = Shared {
             rank: 0,
             window: Window::new(vec![(0, 0); 3], |_| 0).unwrap(),
-            workers: 3,
             chunks: Mutex::new(0),
             failed: AtomicBool::new(false),
         };

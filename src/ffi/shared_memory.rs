@@ -52,6 +52,11 @@ impl Window {
         start + range.start
     }
 
+    /// How many ranks have a part.
+    pub fn ranks(&self) -> usize {
+        self.parts.len()
+    }
+
     /// The counter at `offset` (a multiple of 8) in `rank`'s part.
     pub fn counter(&self, rank: usize, offset: usize) -> &AtomicU64 {
         assert!(offset % 8 == 0, "a counter at {offset}");

@@ -453,6 +453,20 @@ mod tests {
         );
     }
 
+    /// The sum of `srcs` by [`sum_into`], and the two copies [`sum_into_both`] writes (into
+    /// buffers that start with different bytes), each of `nbytes`.
+    fn summed_once_and_twice(
+        dtype: DType,
+        srcs: &[Elems<'_>],
+        nbytes: usize,
+    ) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let mut want = vec![0u8; nbytes];
+        sum_into(&mut want, dtype, srcs, SumOrder::Sequential);
+        let (mut first, mut second) = (vec![1u8; nbytes], vec![2u8; nbytes]);
+        sum_into_both(&mut first, &mut second, dtype, srcs, SumOrder::Sequential);
+        (want, first, second)
+    }
+
     #[test]
     fn a_sum_written_twice_has_the_same_bits_in_both_places() {
         let n = 777;
@@ -463,16 +477,7 @@ mod tests {
         // Two float32 sources (the one-pass loop), three (the general kernel, then a copy).
         for k in [2, 3] {
             let elems = f32_elems(&all[..k]);
-            let mut want = vec![0u8; n * 4];
-            sum_into(&mut want, DType::F32, &elems, SumOrder::Sequential);
-            let (mut first, mut second) = (vec![1u8; n * 4], vec![2u8; n * 4]);
-            sum_into_both(
-                &mut first,
-                &mut second,
-                DType::F32,
-                &elems,
-                SumOrder::Sequential,
-            );
+            let (want, first, second) = summed_once_and_twice(DType::F32, &elems, n * 4);
             assert_eq!(first, want, "{k} sources");
             assert_eq!(second, want, "{k} sources");
         }
@@ -483,16 +488,7 @@ mod tests {
             bytes,
             dtype: DType::F16,
         });
-        let mut want = vec![0u8; n * 2];
-        sum_into(&mut want, DType::F16, &halves, SumOrder::Sequential);
-        let (mut first, mut second) = (vec![0u8; n * 2], vec![0u8; n * 2]);
-        sum_into_both(
-            &mut first,
-            &mut second,
-            DType::F16,
-            &halves,
-            SumOrder::Sequential,
-        );
+        let (want, first, second) = summed_once_and_twice(DType::F16, &halves, n * 2);
         assert_eq!((first == want, second == want), (true, true));
     }
 
